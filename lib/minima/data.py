@@ -1,0 +1,358 @@
+"""Dataset registry: real files under ``MINIMA_DATA``, read by real loaders.
+
+``load(name, split)`` returns a :class:`Dataset` (a ``torch.utils.data.Dataset``)
+with its tensors and the metadata a results page needs to say honestly what a
+number was computed on: name, description, source files and their md5 sums.
+
+Registered names (see :data:`REGISTRY`):
+
+==============  =====================================================================
+``digits``      scikit-learn's embedded UCI digits, 1,797 8x8 images (no files needed)
+``mnist``       full MNIST, IDX files under ``$MINIMA_DATA/mnist`` (60k train, 10k test)
+``mnist-10k``   the official MNIST *test* set alone, re-split 80/20 (8,000 / 2,000)
+``ag_news``     full AG News, ``train.csv`` and ``test.csv`` under ``$MINIMA_DATA/ag_news``
+``ag_news-7600`` the official AG News *test* split alone, re-split 80/20 (6,080 / 1,520)
+``cola``        CoLA ``train.tsv`` / ``dev.tsv`` (2-column or 4-column GLUE format)
+==============  =====================================================================
+
+Every re-split is stratified by class and seeded (:data:`RESPLIT_SEED`), so the
+same files always give the same train/test partition.
+
+Errors are :class:`DataError` with a single-line message that names the file and
+says what to do.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+RESPLIT_SEED = 0
+RESPLIT_TRAIN_FRACTION = 0.8
+
+
+class DataError(RuntimeError):
+    """A dataset is missing, corrupt or malformed; the message is one line."""
+
+
+@dataclass
+class Dataset(torch.utils.data.Dataset):
+    """A loaded dataset split.
+
+    Attributes:
+        inputs: ``(N, ...)`` float tensor in [0, 1] for images, or a list of N strings for text.
+        targets: ``(N,)`` int64 class indices in ``range(len(classes))``.
+        name, split: registry name and split (``"train"`` or ``"test"``).
+        classes: class names, index = class id.
+        description: what the dataset is, exactly (used on result pages); the split is separate.
+        files: ``{path: md5}`` of every file read (empty for embedded data).
+    """
+
+    inputs: torch.Tensor | list
+    targets: torch.Tensor
+    name: str
+    split: str
+    classes: list
+    description: str
+    files: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index):
+        return self.inputs[index], self.targets[index]
+
+    @property
+    def class_counts(self) -> list[int]:
+        return torch.bincount(self.targets, minlength=len(self.classes)).tolist()
+
+    def metadata(self) -> dict:
+        """JSON-serialisable description, as recorded in provenance."""
+        return {"name": self.name, "split": self.split, "size": len(self),
+                "description": self.description, "files": self.files}
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data directory: ``root``, else ``$MINIMA_DATA``, else ``./data``."""
+    return Path(root if root is not None else os.environ.get("MINIMA_DATA", "data")).expanduser()
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stratified_split(targets: np.ndarray, train_fraction: float = RESPLIT_TRAIN_FRACTION,
+                     seed: int = RESPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic stratified split of indices ``0..N-1`` into (train, test), each sorted."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in np.unique(targets):
+        members = rng.permutation(np.flatnonzero(targets == label))
+        cut = int(round(train_fraction * len(members)))
+        train.append(members[:cut])
+        test.append(members[cut:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+# ----------------------------------------------------------------------------- files
+
+def _require(root: Path, folder: str, names: Sequence[str], how_to_get: str) -> list[Path]:
+    """Paths of ``names`` under ``root/folder``; one-line DataError when any is missing.
+
+    A ``.gz`` name is also accepted uncompressed.
+    """
+    paths, missing = [], []
+    for name in names:
+        candidates = [root / folder / name]
+        if name.endswith(".gz"):
+            candidates.append(root / folder / name[:-3])
+        found = next((c for c in candidates if c.is_file()), None)
+        (paths.append(found) if found else missing.append(str(root / folder / name)))
+    if missing:
+        raise DataError(
+            f"missing {', '.join(missing)}: {how_to_get}; set MINIMA_DATA to the folder that holds "
+            f"'{folder}/', or use the embedded dataset 'digits' which works offline")
+    return paths
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (MNIST format, optionally gzipped) into a uint8 array."""
+    try:
+        with _open(path) as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as error:
+        raise DataError(f"{path}: cannot read ({error}); re-download the file") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path}: bad IDX magic number {raw[:4].hex() or 'empty'} "
+                        "(expected 0000080N, unsigned bytes); the file is corrupt or not IDX")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header; re-download the file")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(shape)) if ndim else 0
+    if len(raw) - header != expected:
+        raise DataError(f"{path}: IDX header announces {expected} bytes of data for shape {shape} "
+                        f"but the file holds {len(raw) - header}; the file is truncated or corrupt")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _mnist_pair(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{images_path}: shape {images.shape} does not match labels {labels.shape} "
+                        f"in {labels_path}; expected (N, 28, 28) images and (N,) labels")
+    if labels.max(initial=0) > 9:
+        raise DataError(f"{labels_path}: unknown label {int(labels.max())} (MNIST labels are 0-9)")
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+MNIST_HOW = "download the four MNIST IDX files (e.g. from a torchvision MNIST 'raw' folder) into $MINIMA_DATA/mnist/"
+DIGIT_CLASSES = [str(d) for d in range(10)]
+
+
+def _network_reachable(host: str = "ossci-datasets.s3.amazonaws.com", timeout: float = 2.0) -> bool:
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _torchvision_download(root: Path) -> None:
+    """Fetch MNIST's raw IDX files with torchvision into ``root/mnist`` (only when online)."""
+    import torchvision
+
+    torchvision.datasets.MNIST(root / "_torchvision", download=True)
+    raw = root / "_torchvision" / "MNIST" / "raw"
+    (root / "mnist").mkdir(parents=True, exist_ok=True)
+    for name in sum(MNIST_FILES.values(), ()):
+        source = raw / name if (raw / name).exists() else raw / name[:-3]
+        os.replace(source, root / "mnist" / source.name)
+
+
+def _load_mnist(root: Path, split: str) -> Dataset:
+    wanted = MNIST_FILES["train"] + MNIST_FILES["test"]
+    try:
+        _require(root, "mnist", wanted, MNIST_HOW)
+    except DataError:
+        if not _network_reachable():
+            raise
+        _torchvision_download(root)
+    paths = _require(root, "mnist", MNIST_FILES[split], MNIST_HOW)
+    x, y = _mnist_pair(*paths)
+    return Dataset(x, y, "mnist", split, DIGIT_CLASSES,
+                   "MNIST, official 60k training and 10k test sets",
+                   {str(p): md5sum(p) for p in paths})
+
+
+def _load_mnist_10k(root: Path, split: str) -> Dataset:
+    paths = _require(root, "mnist", MNIST_FILES["test"],
+                     "copy MNIST's t10k IDX files into $MINIMA_DATA/mnist/")
+    x, y = _mnist_pair(*paths)
+    train, test = stratified_split(y.numpy())
+    index = torch.from_numpy(train if split == "train" else test)
+    return Dataset(x[index], y[index], "mnist-10k", split, DIGIT_CLASSES,
+                   f"MNIST (official 10k test set, re-split 80/20 stratified, seed {RESPLIT_SEED})",
+                   {str(p): md5sum(p) for p in paths})
+
+
+def _load_digits(root: Path, split: str) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    train, test = stratified_split(bunch.target)
+    index = torch.from_numpy(train if split == "train" else test)
+    return Dataset(x[index], y[index], "digits", split, DIGIT_CLASSES,
+                   "UCI handwritten digits, 8x8 (scikit-learn embedded copy, 1,797 images, "
+                   f"re-split 80/20 stratified, seed {RESPLIT_SEED})")
+
+
+AG_NEWS_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
+AG_NEWS_HOW = "download AG News (train.csv, test.csv from the ag_news_csv archive) into $MINIMA_DATA/ag_news/"
+
+
+def read_ag_news_csv(path: Path) -> tuple[list[str], torch.Tensor]:
+    """Rows ``"class (1-4)","title","description"`` -> (texts 'title. description', labels 0-3)."""
+    texts, labels = [], []
+    with open(path, newline="", encoding="utf-8") as handle:
+        for line_number, row in enumerate(csv.reader(handle), start=1):
+            if len(row) != 3:
+                raise DataError(f"{path}:{line_number}: expected 3 columns (class, title, "
+                                f"description), found {len(row)}; the file is not AG News CSV")
+            if row[0] not in {"1", "2", "3", "4"}:
+                raise DataError(f"{path}:{line_number}: unknown label {row[0]!r} (AG News labels are 1-4)")
+            labels.append(int(row[0]) - 1)
+            texts.append(f"{row[1]}. {row[2]}".replace("\\n", " ").replace("\\", " "))
+    if not labels:
+        raise DataError(f"{path}: no rows; the file is empty")
+    return texts, torch.tensor(labels, dtype=torch.int64)
+
+
+def _load_ag_news(root: Path, split: str) -> Dataset:
+    (path,) = _require(root, "ag_news", [f"{split}.csv"], AG_NEWS_HOW)
+    texts, y = read_ag_news_csv(path)
+    return Dataset(texts, y, "ag_news", split, AG_NEWS_CLASSES,
+                   "AG News, official 120k training and 7,600 test splits",
+                   {str(path): md5sum(path)})
+
+
+def _load_ag_news_7600(root: Path, split: str) -> Dataset:
+    (path,) = _require(root, "ag_news", ["test.csv"], "copy AG News test.csv into $MINIMA_DATA/ag_news/")
+    texts, y = read_ag_news_csv(path)
+    train, test = stratified_split(y.numpy())
+    index = train if split == "train" else test
+    return Dataset([texts[i] for i in index], y[torch.from_numpy(index)], "ag_news-7600", split,
+                   AG_NEWS_CLASSES,
+                   f"AG News (official 7,600-row test split, re-split 80/20 stratified, seed "
+                   f"{RESPLIT_SEED})", {str(path): md5sum(path)})
+
+
+COLA_CLASSES = ["unacceptable", "acceptable"]
+COLA_FILES = {"train": "train.tsv", "test": "dev.tsv"}
+
+
+def read_cola_tsv(path: Path) -> tuple[list[str], torch.Tensor]:
+    """CoLA TSV, either ``sentence<TAB>label`` or GLUE's ``source, label, mark, sentence``."""
+    texts, labels = [], []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            columns = line.rstrip("\n").split("\t")
+            if columns == [""]:
+                continue
+            if len(columns) == 2:
+                sentence, label = columns
+            elif len(columns) == 4:
+                _, label, _, sentence = columns
+            else:
+                raise DataError(f"{path}:{line_number}: expected 2 columns (sentence, label) or 4 "
+                                f"(GLUE: source, label, mark, sentence), found {len(columns)}")
+            if label not in {"0", "1"}:
+                raise DataError(f"{path}:{line_number}: unknown label {label!r} (CoLA labels are 0/1)")
+            texts.append(sentence)
+            labels.append(int(label))
+    if not labels:
+        raise DataError(f"{path}: no rows; the file is empty")
+    return texts, torch.tensor(labels, dtype=torch.int64)
+
+
+def _load_cola(root: Path, split: str) -> Dataset:
+    (path,) = _require(root, "cola", [COLA_FILES[split]],
+                       "download CoLA (GLUE) and put train.tsv and dev.tsv into $MINIMA_DATA/cola/")
+    texts, y = read_cola_tsv(path)
+    return Dataset(texts, y, "cola", split, COLA_CLASSES,
+                   "CoLA (train.tsv for training; the in-domain dev.tsv as test, GLUE's test labels "
+                   "being private)",
+                   {str(path): md5sum(path)})
+
+
+REGISTRY: dict[str, Callable[[Path, str], Dataset]] = {
+    "digits": _load_digits,
+    "mnist": _load_mnist,
+    "mnist-10k": _load_mnist_10k,
+    "ag_news": _load_ag_news,
+    "ag_news-7600": _load_ag_news_7600,
+    "cola": _load_cola,
+}
+SPLITS = ("train", "test")
+
+
+def load(name: str, split: str = "train", root: str | os.PathLike | None = None) -> Dataset:
+    """Load split ``split`` (``"train"``/``"test"``) of the registered dataset ``name``.
+
+    Files are looked up under ``root`` (default ``$MINIMA_DATA``, else ``./data``).
+    Raises :class:`DataError` (one line) for unknown names, missing or malformed files.
+    The load is recorded in the provenance file when the runner asked for one.
+    """
+    if name not in REGISTRY:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(REGISTRY)}")
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r} for {name}; choose 'train' or 'test'")
+    dataset = REGISTRY[name](data_root(root), split)
+    _record(dataset)
+    return dataset
+
+
+def available(root: str | os.PathLike | None = None) -> dict[str, str]:
+    """``{name: "ok" or the one-line reason it cannot load}`` for every registered dataset."""
+    status = {}
+    for name in REGISTRY:
+        try:
+            REGISTRY[name](data_root(root), "test")
+            status[name] = "ok"
+        except DataError as error:
+            status[name] = str(error)
+    return status
+
+
+def _record(dataset: Dataset) -> None:
+    """Append the dataset's metadata to ``$MINIMA_PROVENANCE`` (set by the batch runner)."""
+    target = os.environ.get("MINIMA_PROVENANCE")
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(dataset.metadata()) + "\n")

@@ -1,0 +1,343 @@
+"""The papermill batch runner and provenance.
+
+``python -m minima run --profile NAME [--only NB ...] [-p key=value ...]`` executes the
+source notebooks in ``notebooks/`` one after another into ``book/generated/``:
+
+1. the plan (profile, notebooks, parameters) is validated before anything runs: unknown
+   profile, notebook or parameter names and values of the wrong type are refused with
+   the valid choices listed;
+2. each notebook runs under papermill with an explicit kernel and a per-cell timeout,
+   writing into a scratch folder (``.runs/``); a failing cell stops the batch, prints the
+   notebook, cell and error, and removes any earlier page of that notebook, so a
+   failure never reaches the site;
+3. on success the runner hides the parameter cells, puts a provenance box under the
+   page title, records the provenance in the notebook metadata and in
+   ``book/generated/provenance/NAME.json``, and moves the notebook into place atomically.
+"""
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+KERNEL_NAME = "minima"
+HIDDEN_TAGS = ("parameters", "injected-parameters")
+
+
+class PlanError(ValueError):
+    """The requested run is invalid (bad profile, notebook, parameter name or type)."""
+
+
+class NotebookFailed(RuntimeError):
+    """A cell raised; the message names notebook, cell and error."""
+
+
+@dataclass
+class Project:
+    """Where things live; tests point this at a temporary copy."""
+
+    root: Path = ROOT
+
+    @property
+    def notebooks(self) -> Path:
+        return self.root / "notebooks"
+
+    @property
+    def generated(self) -> Path:
+        return self.root / "book" / "generated"
+
+    @property
+    def scratch(self) -> Path:
+        return self.root / ".runs"
+
+    @property
+    def profiles_file(self) -> Path:
+        return self.root / "profiles.yml"
+
+
+@dataclass
+class Job:
+    """One notebook to execute with its final parameters."""
+
+    name: str
+    source: Path
+    parameters: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ planning
+
+def load_profiles(project: Project) -> dict:
+    with open(project.profiles_file, encoding="utf-8") as handle:
+        profiles = yaml.safe_load(handle) or {}
+    for name, profile in profiles.items():
+        unknown = set(profile or {}) - {"description", "cell_timeout", "notebooks"}
+        if unknown:
+            raise PlanError(f"profiles.yml: profile {name!r} has unknown keys {sorted(unknown)}; "
+                            "allowed: description, cell_timeout, notebooks")
+    return profiles
+
+
+def discover(project: Project) -> dict[str, Path]:
+    """Source notebooks by name (file stem), in execution order (sorted by file name)."""
+    return {p.stem: p for p in sorted(project.notebooks.glob("*.ipynb"))}
+
+
+def notebook_defaults(path: Path) -> dict:
+    """``{name: default value}`` from the cell tagged ``parameters``.
+
+    A default that is not a Python literal is returned as ``...`` (any type accepted).
+    """
+    import papermill
+
+    defaults = {}
+    for name, spec in papermill.inspect_notebook(str(path)).items():
+        try:
+            defaults[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = ...
+    return defaults
+
+
+def _type_ok(value, default) -> bool:
+    if default is ... or default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``"key=value"`` -> (key, value): a Python literal (``[0, 1]``, ``1e-3``, ``'x'``), else YAML
+    (``true``, ``[a, b]``), else the plain string."""
+    if "=" not in text:
+        raise PlanError(f"parameter {text!r} is not of the form key=value")
+    key, raw = text.split("=", 1)
+    try:
+        return key.strip(), ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def plan(project: Project, profile: str, only: list[str] | None = None,
+         overrides: dict | None = None) -> list[Job]:
+    """Validate the request and return the jobs; raises :class:`PlanError` listing valid choices."""
+    profiles = load_profiles(project)
+    if profile not in profiles:
+        raise PlanError(f"unknown profile {profile!r}; choose one of {', '.join(profiles)}")
+    notebooks = discover(project)
+    if not notebooks:
+        raise PlanError(f"no notebooks in {project.notebooks}")
+    unknown = [name for name in (only or []) if name not in notebooks]
+    if unknown:
+        raise PlanError(f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(notebooks)}")
+    per_notebook = (profiles[profile] or {}).get("notebooks") or {}
+    stray = [name for name in per_notebook if name not in notebooks]
+    if stray:
+        raise PlanError(f"profiles.yml: profile {profile!r} names unknown notebook(s) "
+                        f"{', '.join(stray)}; choose from {', '.join(notebooks)}")
+    overrides = overrides or {}
+    selected = [name for name in notebooks if not only or name in only]
+    jobs, used = [], set()
+    for name in selected:
+        defaults = notebook_defaults(notebooks[name])
+        params = {"profile": profile} if "profile" in defaults else {}
+        requested = {**(per_notebook.get(name) or {})}
+        requested.update({k: v for k, v in overrides.items() if k in defaults})
+        used.update(k for k in overrides if k in defaults)
+        for key, value in requested.items():
+            if key not in defaults:
+                raise PlanError(f"notebook {name} has no parameter {key!r}; valid: {', '.join(defaults)}")
+            if not _type_ok(value, defaults[key]):
+                raise PlanError(f"notebook {name}: parameter {key!r} must be "
+                                f"{type(defaults[key]).__name__} (default {defaults[key]!r}), "
+                                f"got {type(value).__name__} {value!r}")
+        params.update(requested)
+        jobs.append(Job(name, notebooks[name], params))
+    unused = sorted(set(overrides) - used)
+    if unused:
+        valid = sorted({k for n in selected for k in notebook_defaults(notebooks[n])})
+        raise PlanError(f"unknown parameter(s) {', '.join(unused)} for the selected notebooks; "
+                        f"valid: {', '.join(valid)}")
+    return jobs
+
+
+# ------------------------------------------------------------------ provenance
+
+def _git(project: Project, *args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=project.root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def device_description() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"CUDA: {torch.cuda.get_device_name(0)}"
+    return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, no GPU"
+
+
+def provenance(project: Project, job: Job, profile: str, datasets: list[dict], wall_s: float) -> dict:
+    import importlib.metadata as md
+
+    versions = {}
+    for package in ("torch", "numpy", "scipy", "pandas", "plotly", "papermill", "transformers"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = None
+    unique = {json.dumps(d, sort_keys=True) for d in datasets}
+    return {
+        "notebook": job.name,
+        "profile": profile,
+        "parameters": job.parameters,
+        "git_commit": _git(project, "rev-parse", "HEAD") or "unknown",
+        "git_dirty": bool(_git(project, "status", "--porcelain")),
+        "device": device_description(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "datasets": [json.loads(d) for d in sorted(unique)],
+        "wall_time_s": round(wall_s, 1),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def provenance_box(record: dict) -> str:
+    """MyST admonition shown under the page title."""
+    sizes: dict[str, list[str]] = {}
+    for d in record["datasets"]:
+        sizes.setdefault(d["description"], []).append(f"{d['split']} {d['size']:,}")
+    data = "; ".join(f"{description} [{', '.join(s)}]" for description, s in sizes.items()) \
+        or "no dataset files (synthetic or embedded only)"
+    commit = record["git_commit"][:10] + (" (with uncommitted changes)" if record["git_dirty"] else "")
+    params = ", ".join(f"`{k}={v!r}`" for k, v in record["parameters"].items()) or "defaults"
+    return "\n".join([
+        "```{admonition} Provenance of this page",
+        ":class: note",
+        f"- **Profile:** `{record['profile']}`; parameters: {params}",
+        f"- **Data actually used:** {data}",
+        f"- **Commit:** `{commit}`; **device:** {record['device']}; torch {record['versions']['torch']}, "
+        f"Python {record['python']}",
+        f"- **Executed:** {record['date']} in {record['wall_time_s']} s",
+        "```",
+    ])
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
+                                     encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
+
+
+def finalise(executed: Path, target: Path, record: dict) -> None:
+    """Hide parameter cells, add the provenance box and metadata, move into ``target`` atomically."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if any(t in tags for t in HIDDEN_TAGS) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    first = nb.cells[0] if nb.cells else None
+    at = 1 if first is not None and first.cell_type == "markdown" and first.source.lstrip().startswith("#") else 0
+    nb.cells.insert(at, nbformat.v4.new_markdown_cell(provenance_box(record),
+                                                      metadata={"tags": ["provenance"]}))
+    nb.metadata["minima"] = {"provenance": record}
+    _atomic_write_text(target, nbformat.writes(nb))
+
+
+# ------------------------------------------------------------------ execution
+
+def kernel_name() -> str:
+    """The project's kernel when registered (``make venv`` does it), else this Python's own."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel: str) -> dict:
+    """Run one job; returns its provenance record or raises :class:`NotebookFailed`."""
+    import papermill
+
+    target = project.generated / f"{job.name}.ipynb"
+    record_file = project.generated / "provenance" / f"{job.name}.json"
+    project.scratch.mkdir(parents=True, exist_ok=True)
+    scratch = project.scratch / f"{job.name}.ipynb"
+    loads = project.scratch / f"{job.name}.datasets.jsonl"
+    loads.unlink(missing_ok=True)
+    os.environ["MINIMA_PROVENANCE"] = str(loads)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(job.source), str(scratch), parameters=job.parameters,
+                                   kernel_name=kernel, execution_timeout=cell_timeout,
+                                   progress_bar=False, cwd=str(project.root), log_output=False)
+    except papermill.PapermillExecutionError as error:
+        target.unlink(missing_ok=True)
+        record_file.unlink(missing_ok=True)
+        raise NotebookFailed(f"notebook {job.name} failed at cell {error.exec_count or error.cell_index}: "
+                             f"{error.ename}: {error.evalue} (executed copy: {scratch})") from None
+    except Exception as error:  # kernel death, timeout, missing kernel: same contract
+        target.unlink(missing_ok=True)
+        record_file.unlink(missing_ok=True)
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise NotebookFailed(f"notebook {job.name} failed: {type(error).__name__}: {message}") from None
+    finally:
+        os.environ.pop("MINIMA_PROVENANCE", None)
+    datasets = [json.loads(line) for line in loads.read_text().splitlines()] if loads.exists() else []
+    record = provenance(project, job, profile, datasets, time.perf_counter() - start)
+    finalise(scratch, target, record)
+    _atomic_write_text(record_file, json.dumps(record, indent=2))
+    return record
+
+
+def run(profile: str = "default", only: list[str] | None = None, overrides: dict | None = None,
+        project: Project | None = None, out=sys.stdout) -> int:
+    """Validate, then execute every job in order. Returns a process exit code."""
+    project = project or Project()
+    try:
+        jobs = plan(project, profile, only, overrides)
+    except PlanError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    cell_timeout = int((load_profiles(project)[profile] or {}).get("cell_timeout", 3600))
+    kernel = kernel_name()
+    print(f"profile {profile}: {len(jobs)} notebook(s), kernel {kernel}, cell timeout {cell_timeout} s",
+          file=out, flush=True)
+    for number, job in enumerate(jobs, start=1):
+        print(f"[{number}/{len(jobs)}] {job.name} ...", file=out, flush=True)
+        start = time.perf_counter()
+        try:
+            execute(project, job, profile, cell_timeout, kernel)
+        except NotebookFailed as error:
+            print(f"[{number}/{len(jobs)}] {job.name} FAILED after {time.perf_counter() - start:.1f} s",
+                  file=out, flush=True)
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"[{number}/{len(jobs)}] {job.name} ok ({time.perf_counter() - start:.1f} s)",
+              file=out, flush=True)
+    return 0
+
+
+def clean(project: Project | None = None) -> None:
+    """Remove every generated page and the scratch folder (a clean state for a full rebuild)."""
+    project = project or Project()
+    shutil.rmtree(project.generated, ignore_errors=True)
+    shutil.rmtree(project.scratch, ignore_errors=True)
