@@ -1,0 +1,43 @@
+"""Benchmarks: ``python -m minima.bench NAME`` prints ratios measured in one process.
+
+Each benchmark compares a kernel with the obvious alternative on the same machine in the
+same run; absolute times are printed only beside their ratio.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+
+BENCHMARKS = {
+    "growing": "minima.bench.growing",
+}
+
+
+def timeit(fn: Callable[[], object], repeat: int = 20, warmup: int = 3) -> float:
+    """Median wall time of ``fn()`` in seconds (CUDA synchronised when used)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def table(rows: list[dict]) -> str:
+    """Plain-text table of dicts (same keys) for the terminal and issue notes."""
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+def devices() -> list[str]:
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
