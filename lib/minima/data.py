@@ -356,3 +356,8 @@ def _record(dataset: Dataset) -> None:
     if target:
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(dataset.metadata()) + "\n")
+
+
+def batches(inputs, targets, batch_size: int) -> list[tuple]:
+    """Consecutive ``(inputs, targets)`` batches (the last may be smaller); no shuffling."""
+    return [(inputs[i: i + batch_size], targets[i: i + batch_size]) for i in range(0, len(targets), batch_size)]

@@ -194,3 +194,28 @@ def depth_profile(net) -> go.Figure:
                       title=f"Grown network: {len(hidden)} hidden neurons, depth {int(net.depth.max())}, "
                             f"{net.num_parameters():,} parameters")
     return fig
+
+
+# ----------------------------------------------------------------------------- Hessian spectra
+
+def convergence(reference: float, curves: dict[str, list[float]]) -> go.Figure:
+    """Relative error of eigenvalue estimates against matvecs, one line per method (log scale)."""
+    fig = go.Figure()
+    for name, values in curves.items():
+        errors = [max(abs(v - reference) / abs(reference), 1e-16) for v in values]
+        fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=errors, mode="lines+markers", name=name))
+    fig.update_layout(title="Convergence to the top eigenvalue", xaxis_title="Hessian-vector products",
+                      yaxis=dict(type="log", title="relative error", exponentformat="power"), height=400)
+    return fig
+
+
+def spectral_density(grid, densities: dict[str, object], marks: dict[str, float] | None = None) -> go.Figure:
+    """Smoothed spectral densities (log-scaled y) with optional vertical marks (e.g. lambda_max)."""
+    fig = go.Figure()
+    for name, density in densities.items():
+        fig.add_trace(go.Scatter(x=grid, y=density, mode="lines", name=name))
+    for label, x in (marks or {}).items():
+        fig.add_vline(x=x, line_dash="dot", annotation_text=label, annotation_position="top")
+    fig.update_layout(title="Hessian spectral density (stochastic Lanczos quadrature)", xaxis_title="eigenvalue",
+                      yaxis=dict(type="log", title="density", exponentformat="power"), height=420)
+    return fig

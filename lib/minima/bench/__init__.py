@@ -12,6 +12,7 @@ import torch
 
 BENCHMARKS = {
     "growing": "minima.bench.growing",
+    "flatness": "minima.bench.flatness",
 }
 
 
