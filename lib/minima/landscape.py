@@ -1,0 +1,131 @@
+"""The graph of minima and the paths between them (Draxler et al. 2018, section 3.2).
+
+Nodes are minima with their energies; an edge is a computed path labelled with its saddle
+energy. The minimum spanning tree (MST) of saddle energies gives, for *every* pair of
+minima, an upper bound on the lowest saddle between them: the highest edge on their tree
+path (the minimax path, an ultrametric). The paper's heuristic picks the next pair to
+connect by cutting the tree at its highest edge and connecting an untried pair across the
+cut; when every cut has been tried the tree is stable.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path as FilePath
+
+import networkx as nx
+
+
+class MinimaGraph:
+    """Minima, computed paths, their MST and the pair-suggestion heuristic.
+
+    ``paths[(a, b)]`` holds the compact summary of the final path between ``a`` and ``b``
+    (see :meth:`minima.neb.Path.summary`): saddle energy, dense energies and metrics.
+    """
+
+    def __init__(self):
+        self.minima: dict[str, float] = {}
+        self.paths: dict[tuple[str, str], dict] = {}
+        self.tried: set[frozenset] = set()
+
+    # -- building
+    def add_minimum(self, key: str, energy: float) -> None:
+        self.minima[str(key)] = float(energy)
+
+    def add_path(self, a: str, b: str, summary: dict) -> None:
+        """Record the final path between ``a`` and ``b``; ``summary["saddle_energy"]`` is required."""
+        a, b = str(a), str(b)
+        if a not in self.minima or b not in self.minima or a == b:
+            raise ValueError(f"both ends must be distinct known minima, got {a!r}, {b!r}")
+        self.paths[tuple(sorted((a, b)))] = summary
+        self.tried.add(frozenset((a, b)))
+
+    def saddle(self, a: str, b: str) -> float:
+        return float(self.paths[tuple(sorted((str(a), str(b))))]["saddle_energy"])
+
+    # -- the tree
+    def graph(self) -> nx.Graph:
+        g = nx.Graph()
+        g.add_nodes_from((k, {"energy": e}) for k, e in self.minima.items())
+        g.add_edges_from((a, b, {"weight": s["saddle_energy"]}) for (a, b), s in self.paths.items())
+        return g
+
+    def mst(self) -> nx.Graph:
+        """Minimum spanning tree (a forest while the graph is disconnected) of saddle energies."""
+        return nx.minimum_spanning_tree(self.graph(), weight="weight", algorithm="kruskal")
+
+    def bound(self, a: str, b: str) -> float:
+        """Upper bound on the lowest saddle between ``a`` and ``b``: the highest edge on their
+        MST path (``inf`` when no path connects them yet)."""
+        tree = self.mst()
+        try:
+            nodes = nx.shortest_path(tree, str(a), str(b))
+        except nx.NetworkXNoPath:
+            return float("inf")
+        return max((tree[u][v]["weight"] for u, v in zip(nodes[:-1], nodes[1:])), default=float("-inf"))
+
+    def bounds(self) -> dict[tuple[str, str], float]:
+        keys = sorted(self.minima)
+        return {(a, b): self.bound(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]}
+
+    def suggest_pair(self) -> tuple[str, str] | None:
+        """The next pair to connect, or ``None`` when the tree is stable.
+
+        While the graph is disconnected: an untried pair joining two components (the pair
+        with the lowest higher-minimum energy, so that the tree grows through low minima).
+        Then: cut the MST at its highest edge not yet exhausted, and pick the untried pair
+        across the cut with the lowest higher-minimum energy.
+        """
+        tree = self.mst()
+        candidates = []
+        components = list(nx.connected_components(tree))
+        if len(components) > 1:
+            label = {node: k for k, comp in enumerate(components) for node in comp}
+            candidates = [(a, b) for a in self.minima for b in self.minima
+                          if a < b and label[a] != label[b] and frozenset((a, b)) not in self.tried]
+            return self._best(candidates)
+        for u, v, w in sorted(tree.edges(data="weight"), key=lambda e: -e[2]):
+            cut = tree.copy()
+            cut.remove_edge(u, v)
+            side = nx.node_connected_component(cut, u)
+            across = [(a, b) for a in side for b in self.minima if b not in side]
+            untried = [tuple(sorted(p)) for p in across if frozenset(p) not in self.tried]
+            if untried:
+                return self._best(untried)
+        return None
+
+    def _best(self, pairs):
+        if not pairs:
+            return None
+        return min(pairs, key=lambda p: (max(self.minima[p[0]], self.minima[p[1]]), p))
+
+    # -- persistence
+    def to_json(self) -> dict:
+        return {"minima": self.minima,
+                "paths": [{"a": a, "b": b, **s} for (a, b), s in self.paths.items()],
+                "tried": [sorted(p) for p in self.tried]}
+
+    @classmethod
+    def from_json(cls, record: dict) -> "MinimaGraph":
+        graph = cls()
+        for key, energy in record["minima"].items():
+            graph.add_minimum(key, energy)
+        for path in record["paths"]:
+            summary = {k: v for k, v in path.items() if k not in ("a", "b")}
+            graph.add_path(path["a"], path["b"], summary)
+        graph.tried |= {frozenset(p) for p in record.get("tried", [])}
+        return graph
+
+    def save(self, file: str | os.PathLike) -> None:
+        """Write atomically (an interrupted exploration resumes from the last complete save)."""
+        file = FilePath(file)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=file.parent, delete=False, suffix=".tmp") as handle:
+            json.dump(self.to_json(), handle)
+        os.replace(handle.name, file)
+
+    @classmethod
+    def load(cls, file: str | os.PathLike) -> "MinimaGraph":
+        with open(file, encoding="utf-8") as handle:
+            return cls.from_json(json.load(handle))

@@ -1,0 +1,388 @@
+"""Nudged elastic band and AutoNEB (Draxler et al. 2018, section 3).
+
+An *energy* maps a batch of points ``(P, D)`` to energies ``(P,)`` and is differentiable.
+:func:`model_energy` builds one for a neural network whose flat parameter vector is the
+point; all pivots are evaluated together with ``torch.func.functional_call`` under
+``torch.func.vmap`` (no Python loop over pivots), on the *same* minibatch for every pivot
+in a step (so the path's relative energies are not blurred by batch-to-batch noise).
+
+:func:`neb` moves the interior pivots of a path along the energy gradient projected
+perpendicular to the path (tangent of Henkelman & Jonsson 2000) and, with ``spring=None``
+(the paper's choice), re-spaces them equally along the path after every step (string
+method) instead of using springs. :func:`auto_neb` runs cycles of :func:`neb` and inserts
+pivots where the energy between two pivots rises above their linear interpolation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+Energy = Callable[[torch.Tensor], torch.Tensor]
+CYCLE_KEYS = {"steps", "lr", "momentum", "weight_decay", "insert"}
+
+
+def _cycles(*groups):
+    return [dict(steps=s, lr=lr, momentum=0.9, weight_decay=1e-4, insert=True)
+            for count, s, lr in groups for _ in range(count)]
+
+
+# The paper's schedule: 4 x 1000 steps at lr 0.1, 2 x 2000 at 0.1, 4 x 1000 at 0.01, 4 x 1000 at 0.001.
+PAPER_CYCLES = _cycles((4, 1000, 0.1), (2, 2000, 0.1), (4, 1000, 0.01), (4, 1000, 0.001))
+
+
+class NEBError(RuntimeError):
+    """Bad input or a diverged optimisation; ``path`` holds the last good path when there is one."""
+
+    def __init__(self, message: str, path: "Path | None" = None):
+        super().__init__(message)
+        self.path = path
+
+
+# ----------------------------------------------------------------------------- energies
+
+class ModelEnergy:
+    """The training loss of ``model`` as a function of its flat parameters, batched over pivots.
+
+    Args:
+        model: the network; its parameters define the coordinates (buffers such as BatchNorm
+            running statistics are *not* coordinates). BatchNorm layers are evaluated with the
+            statistics of the current batch (they are switched to not track running stats):
+            interpolated networks have no running statistics of their own.
+        loss_fn: ``loss_fn(outputs, targets)``, the batch mean.
+        batches: list of ``(inputs, targets)``; :meth:`__call__` uses the current one and
+            :meth:`advance` moves to the next (the order is shuffled each epoch with ``seed``).
+        eval_batches: the data of :meth:`evaluate` (dense path evaluation), default ``batches``.
+
+    ``energy(points)`` maps ``(P, D)`` to ``(P,)`` on the current batch, differentiable in points.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn, batches, eval_batches=None, seed: int = 0,
+                 chunk: int | None = None):
+        self.model = model
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.track_running_stats = False
+                module.running_mean = module.running_var = None
+        self.loss_fn = loss_fn
+        self.batches = list(batches)
+        if not self.batches:
+            raise NEBError("empty data: pass at least one (inputs, targets) batch")
+        self.eval_batches = list(eval_batches) if eval_batches is not None else self.batches
+        self.names = [n for n, _ in model.named_parameters()]
+        self.shapes = [p.shape for p in model.parameters()]
+        self.sizes = [p.numel() for p in model.parameters()]
+        self.dim = sum(self.sizes)
+        first = next(model.parameters())
+        self.device, self.dtype = first.device, first.dtype
+        self.chunk = chunk
+        self._generator = torch.Generator().manual_seed(seed)
+        self._order, self._cursor = self._shuffle(), 0
+
+    def _shuffle(self):
+        return torch.randperm(len(self.batches), generator=self._generator).tolist()
+
+    def advance(self) -> None:
+        """Move to the next minibatch (called by :func:`neb` once per step)."""
+        self._cursor += 1
+        if self._cursor == len(self._order):
+            self._order, self._cursor = self._shuffle(), 0
+
+    def point(self, model: nn.Module | None = None) -> torch.Tensor:
+        """The flat parameter vector ``(D,)`` of ``model`` (default: the template model)."""
+        return torch.cat([p.detach().reshape(-1) for p in (model or self.model).parameters()]).to(self.device)
+
+    def _loss_at(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, metric=None) -> torch.Tensor:
+        tensors = {n: t.view(s) for n, t, s in zip(self.names, flat.split(self.sizes), self.shapes)}
+        outputs = torch.func.functional_call(self.model, tensors, (x,))
+        return (metric or self.loss_fn)(outputs, y)
+
+    def batched(self, points: torch.Tensor, x, y, metric=None) -> torch.Tensor:
+        """``(P, D)`` -> ``(P,)`` of ``metric`` (default the loss) on one batch, vmapped over pivots."""
+        fn = torch.func.vmap(lambda flat: self._loss_at(flat, x, y, metric), chunk_size=self.chunk)
+        return fn(points.to(self.device, self.dtype))
+
+    def __call__(self, points: torch.Tensor) -> torch.Tensor:
+        x, y = self.batches[self._order[self._cursor]]
+        return self.batched(points, x.to(self.device), y.to(self.device))
+
+    @torch.no_grad()
+    def evaluate(self, points: torch.Tensor, metric=None, batches=None) -> torch.Tensor:
+        """Mean of ``metric`` (default the loss) over ``batches`` (default the evaluation data),
+        weighted by batch size; ``(P, D)`` -> ``(P,)`` float64."""
+        batches = self.eval_batches if batches is None else batches
+        total = sum(len(y) for _, y in batches)
+        result = torch.zeros(len(points), dtype=torch.float64, device=self.device)
+        for x, y in batches:
+            values = self.batched(points, x.to(self.device), y.to(self.device), metric)
+            result += values.to(torch.float64) * (len(y) / total)
+        return result
+
+
+def model_energy(model: nn.Module, loss_fn, batches, **kwargs) -> ModelEnergy:
+    """Energy of a network over flat parameter vectors; see :class:`ModelEnergy`."""
+    return ModelEnergy(model, loss_fn, batches, **kwargs)
+
+
+def evaluate(energy, points: torch.Tensor) -> torch.Tensor:
+    """Energies of ``points`` without gradients, on the evaluation data when the energy has one."""
+    if hasattr(energy, "evaluate"):
+        return energy.evaluate(points)
+    with torch.no_grad():
+        return energy(points).to(torch.float64)
+
+
+# ----------------------------------------------------------------------------- NEB
+
+def improved_tangents(points: torch.Tensor, energies: torch.Tensor) -> torch.Tensor:
+    """Unit tangents ``(P-2, D)`` at the interior pivots (Henkelman & Jonsson 2000, eqs. 8-11).
+
+    Uphill neighbour's segment where the energy is monotone; at an extremum the two
+    segments weighted by the larger and smaller energy differences toward the higher
+    neighbour; the plain sum of segments when both neighbours have equal energy.
+    """
+    forward = points[2:] - points[1:-1]
+    backward = points[1:-1] - points[:-2]
+    e_prev, e, e_next = energies[:-2], energies[1:-1], energies[2:]
+    d_next, d_prev = (e_next - e).abs(), (e_prev - e).abs()
+    d_max, d_min = torch.maximum(d_next, d_prev)[:, None], torch.minimum(d_next, d_prev)[:, None]
+    extremum = torch.where((e_next > e_prev)[:, None], forward * d_max + backward * d_min,
+                           forward * d_min + backward * d_max)
+    tangent = torch.where(((e_next > e) & (e > e_prev))[:, None], forward,
+                          torch.where(((e_next < e) & (e < e_prev))[:, None], backward, extremum))
+    tangent = torch.where((e_next == e_prev)[:, None], forward + backward, tangent)
+    return tangent / tangent.norm(dim=1, keepdim=True).clamp_min(1e-30)
+
+
+def respace(points: torch.Tensor) -> torch.Tensor:
+    """The same polyline with its pivots placed at equal arc-length spacing (ends fixed)."""
+    segments = (points[1:] - points[:-1]).norm(dim=1)
+    cumulative = torch.cat([segments.new_zeros(1), segments.cumsum(0)])
+    if cumulative[-1] <= 0:
+        return points.clone()
+    targets = torch.linspace(0, float(cumulative[-1]), len(points), dtype=cumulative.dtype, device=points.device)
+    index = torch.searchsorted(cumulative, targets, right=True).clamp(1, len(points) - 1) - 1
+    fraction = ((targets - cumulative[index]) / segments[index].clamp_min(1e-30)).clamp(0, 1)[:, None]
+    out = points[index] + fraction * (points[index + 1] - points[index])
+    out[0], out[-1] = points[0], points[-1]
+    return out
+
+
+def neb(energy: Energy, pivots: torch.Tensor, steps: int, lr: float, momentum: float = 0.9,
+        weight_decay: float = 0.0, spring: float | None = None, cycle: int = 0) -> torch.Tensor:
+    """Optimise the interior pivots ``(P, D)`` of a path for ``steps`` SGD steps; returns new pivots.
+
+    The force on an interior pivot is minus the energy gradient with its component along
+    the tangent removed; with ``spring=None`` the pivots are then re-spaced equally along
+    the path, otherwise a spring force ``k (|x_{i+1}-x_i| - |x_i-x_{i-1}|)`` acts along the
+    tangent. Momentum and weight decay are those of ``torch.optim.SGD`` on the interior
+    pivots. Raises :class:`NEBError` naming ``cycle`` and step on a non-finite energy.
+    """
+    if pivots.dim() != 2 or len(pivots) < 3:
+        raise NEBError(f"pivots must be (P >= 3, D), got {tuple(pivots.shape)}")
+    ends = pivots[[0, -1]].detach()
+    interior = nn.Parameter(pivots[1:-1].detach().clone())
+    optimizer = torch.optim.SGD([interior], lr=lr, momentum=momentum, weight_decay=weight_decay)
+    for step in range(steps):
+        path = torch.cat([ends[:1], interior, ends[1:]])
+        path_leaf = path.detach().requires_grad_(True)
+        energies = energy(path_leaf)
+        if not torch.isfinite(energies).all():
+            raise NEBError(f"non-finite energy at cycle {cycle}, step {step}; lower the learning rate")
+        (gradient,) = torch.autograd.grad(energies.sum(), path_leaf)
+        with torch.no_grad():
+            tangent = improved_tangents(path.detach(), energies.detach())
+            g = gradient[1:-1]
+            g_perp = g - (g * tangent).sum(1, keepdim=True) * tangent
+            if spring is not None:
+                lengths = (path[1:] - path[:-1]).norm(dim=1)
+                g_perp = g_perp - spring * (lengths[1:] - lengths[:-1])[:, None] * tangent
+            interior.grad = g_perp.to(interior.dtype)
+        optimizer.step()
+        if spring is None:
+            with torch.no_grad():
+                interior.copy_(respace(torch.cat([ends[:1], interior, ends[1:]]))[1:-1])
+        if hasattr(energy, "advance"):
+            energy.advance()
+    return torch.cat([ends[:1], interior.detach(), ends[1:]])
+
+
+# ----------------------------------------------------------------------------- paths
+
+def interpolate(pivots: torch.Tensor, n_sub: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Dense points: every pivot and ``n_sub`` equally spaced points inside each segment.
+
+    Returns ``(points (M, D), position in [0, 1] by arc length (M,), is_pivot (M,) bool)``.
+    """
+    fractions = torch.linspace(0, 1, n_sub + 2, dtype=pivots.dtype, device=pivots.device)[:-1]
+    a, b = pivots[:-1], pivots[1:]
+    dense = (a[:, None] + fractions[None, :, None] * (b - a)[:, None]).reshape(-1, pivots.shape[1])
+    dense = torch.cat([dense, pivots[-1:]])
+    segments = (b - a).norm(dim=1)
+    cumulative = torch.cat([segments.new_zeros(1), segments.cumsum(0)])
+    position = (cumulative[:-1, None] + fractions[None, :] * segments[:, None]).reshape(-1)
+    position = torch.cat([position, cumulative[-1:]]) / cumulative[-1].clamp_min(1e-30)
+    is_pivot = torch.zeros(len(dense), dtype=torch.bool)
+    is_pivot[:: n_sub + 1] = True
+    return dense, position.cpu().to(torch.float64), is_pivot
+
+
+@dataclass
+class Path:
+    """A path between two minima with its dense evaluation.
+
+    Attributes:
+        pivots: ``(P, D)``; pivot_energies ``(P,)``.
+        position, energies: dense evaluation (pivots and ``n_sub`` points per segment),
+            position in [0, 1] by arc length.
+        metrics: other dense metrics by name (e.g. test loss, test error), same length.
+        history: one dict per AutoNEB cycle (pivots, saddle energy, inserted positions).
+    """
+
+    pivots: torch.Tensor
+    pivot_energies: torch.Tensor
+    position: torch.Tensor
+    energies: torch.Tensor
+    is_pivot: torch.Tensor
+    metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+
+    @property
+    def saddle_index(self) -> int:
+        return int(torch.argmax(self.energies))
+
+    @property
+    def saddle_energy(self) -> float:
+        """Highest dense energy along the path (the paper's saddle)."""
+        return float(self.energies.max())
+
+    @property
+    def saddle_position(self) -> float:
+        return float(self.position[self.saddle_index])
+
+    @property
+    def length(self) -> float:
+        return float((self.pivots[1:] - self.pivots[:-1]).norm(dim=1).sum())
+
+    @property
+    def straight_distance(self) -> float:
+        return float((self.pivots[-1] - self.pivots[0]).norm())
+
+    def at_saddle(self, name: str) -> float:
+        """Dense metric ``name`` at the saddle of the energy (the same point)."""
+        return float(self.metrics[name][self.saddle_index])
+
+    def summary(self) -> dict:
+        """Compact, JSON-ready record (no pivots): what the book's tables and figures need."""
+        return {"saddle_energy": self.saddle_energy, "saddle_position": self.saddle_position,
+                "length": self.length, "straight_distance": self.straight_distance,
+                "n_pivots": len(self.pivots), "position": self.position.tolist(),
+                "energies": self.energies.tolist(), "is_pivot": self.is_pivot.tolist(),
+                "metrics": {k: v.tolist() for k, v in self.metrics.items()}, "history": self.history}
+
+
+def evaluate_path(energy, pivots: torch.Tensor, n_sub: int = 9, metrics: dict | None = None,
+                  history: list | None = None) -> Path:
+    """Dense evaluation of a path: energy (and ``metrics[name](points) -> (M,)``) at every
+    pivot and ``n_sub`` points per segment."""
+    dense, position, is_pivot = interpolate(pivots, n_sub)
+    energies = evaluate(energy, dense).cpu()
+    extra = {name: torch.as_tensor(fn(dense)).detach().cpu().to(torch.float64) for name, fn in (metrics or {}).items()}
+    return Path(pivots.detach(), energies[is_pivot], position, energies, is_pivot, extra, list(history or []))
+
+
+def linear_path(energy, start: torch.Tensor, end: torch.Tensor, n: int = 20, n_sub: int = 9,
+                metrics: dict | None = None) -> Path:
+    """The straight line between two minima with ``n`` equally spaced pivots, densely evaluated."""
+    _check_ends(start, end)
+    t = torch.linspace(0, 1, n, dtype=start.dtype, device=start.device)[:, None]
+    return evaluate_path(energy, (1 - t) * start + t * end, n_sub, metrics)
+
+
+def _check_ends(start: torch.Tensor, end: torch.Tensor) -> None:
+    if start.shape != end.shape or start.dim() != 1:
+        raise NEBError(f"start and end must be flat vectors of the same shape, got {tuple(start.shape)} "
+                       f"and {tuple(end.shape)}")
+
+
+def insertion_points(path: Path, n_sub: int, threshold: float, max_insert: int) -> list[tuple[int, float]]:
+    """Where AutoNEB inserts pivots: ``[(segment index, fraction within it)]``.
+
+    In each segment, the sub-point whose energy exceeds the straight interpolation of
+    the two pivot energies by the most; a segment qualifies when that excess is above
+    ``threshold`` times the energy range along the path. The largest excesses first, at
+    most ``max_insert``.
+    """
+    e = path.energies.view(-1)
+    P = len(path.pivots)
+    span = float(e.max() - e.min())
+    inner = torch.stack([e[k * (n_sub + 1) + 1: (k + 1) * (n_sub + 1)] for k in range(P - 1)])  # (P-1, n_sub)
+    fractions = torch.arange(1, n_sub + 1, dtype=torch.float64) / (n_sub + 1)
+    left, right = path.pivot_energies[:-1, None], path.pivot_energies[1:, None]
+    excess = inner - (left + fractions[None] * (right - left))
+    best, where = excess.max(dim=1)
+    candidates = [(float(best[k]), k, float(fractions[where[k]])) for k in range(P - 1)
+                  if span > 0 and float(best[k]) > threshold * span]
+    candidates.sort(reverse=True)
+    return [(k, f) for _, k, f in candidates[:max_insert]]
+
+
+def insert_pivots(pivots: torch.Tensor, where: list[tuple[int, float]]) -> torch.Tensor:
+    """New pivots at ``fraction`` of segment ``k`` for each ``(k, fraction)``."""
+    rows = list(pivots)
+    for k, fraction in sorted(where, reverse=True):
+        rows.insert(k + 1, pivots[k] + fraction * (pivots[k + 1] - pivots[k]))
+    return torch.stack(rows)
+
+
+def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] | None = None,
+             n_initial: int = 3, n_sub: int = 9, insert_threshold: float = 0.2, max_insert: int = 2,
+             spring: float | None = None, metrics: dict | None = None, progress=None) -> Path:
+    """AutoNEB: cycles of :func:`neb` with pivot insertion where the path's energy bulges.
+
+    Args:
+        cycles: per-cycle settings ``{steps, lr, momentum, weight_decay, insert}`` (missing
+            keys take momentum 0.9, weight decay 0, insert True); default :data:`PAPER_CYCLES`.
+        n_initial: pivots of the initial straight path, ends included (at least 3).
+        n_sub, insert_threshold, max_insert: see :func:`insertion_points`.
+        metrics: extra dense metrics evaluated on the final path.
+        progress: optional callable ``progress(cycle, path)`` after each cycle.
+
+    Raises :class:`NEBError` for bad input, or on divergence with ``error.path`` the last good path.
+    """
+    _check_ends(start, end)
+    cycles = PAPER_CYCLES if cycles is None else cycles
+    for number, settings in enumerate(cycles):
+        unknown = set(settings) - CYCLE_KEYS
+        if unknown or "steps" not in settings or "lr" not in settings:
+            raise NEBError(f"cycle {number}: unknown keys {sorted(unknown)} or missing steps/lr; "
+                           f"allowed keys: {', '.join(sorted(CYCLE_KEYS))}")
+    if n_initial < 3:
+        raise NEBError(f"n_initial must be at least 3 (ends included), got {n_initial}")
+    t = torch.linspace(0, 1, n_initial, dtype=start.dtype, device=start.device)[:, None]
+    pivots = (1 - t) * start + t * end
+    history = []
+    path = evaluate_path(energy, pivots, n_sub)
+    history.append({"cycle": -1, "n_pivots": len(pivots), "saddle_energy": path.saddle_energy, "inserted": []})
+    for number, settings in enumerate(cycles):
+        try:
+            pivots = neb(energy, pivots, settings["steps"], settings["lr"], settings.get("momentum", 0.9),
+                         settings.get("weight_decay", 0.0), spring, cycle=number)
+        except NEBError as error:
+            raise NEBError(str(error), path) from None
+        path = evaluate_path(energy, pivots, n_sub, history=history)
+        inserted = []
+        if settings.get("insert", True):
+            where = insertion_points(path, n_sub, insert_threshold, max_insert)
+            inserted = [float(path.position[k * (n_sub + 1)] + f * (path.position[(k + 1) * (n_sub + 1)]
+                                                                   - path.position[k * (n_sub + 1)])) for k, f in where]
+            pivots = insert_pivots(pivots, where)
+        history.append({"cycle": number, "n_pivots": len(path.pivots), "saddle_energy": path.saddle_energy,
+                        "inserted": inserted})
+        if progress is not None:
+            progress(number, path)
+    final = evaluate_path(energy, pivots, n_sub, metrics, history)
+    return final

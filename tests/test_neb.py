@@ -1,0 +1,190 @@
+"""NEB/AutoNEB on the Mueller-Brown surface, the tangent rule, batching, and the graph of minima."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from minima.landscape import MinimaGraph
+from minima.models import mlp
+from minima.neb import (NEBError, auto_neb, improved_tangents, insert_pivots, insertion_points, interpolate,
+                        linear_path, model_energy, neb, respace, evaluate_path)
+
+# Mueller & Brown (1979), the standard test surface for minimum-energy-path methods.
+MB = dict(A=[-200, -100, -170, 15], a=[-1, -1, -6.5, 0.7], b=[0, 0, 11, 0.6], c=[-10, -10, -6.5, 0.7],
+          x0=[1, 0, -0.5, -1], y0=[0, 0.5, 1.5, 1])
+MINIMUM_A, MINIMUM_B, MINIMUM_C = (-0.558224, 1.441726), (-0.050011, 0.466694), (0.623499, 0.028038)
+SADDLE_AB_ENERGY, MINIMUM_B_ENERGY = -40.6648, -80.7678
+
+
+def mueller_brown(points: torch.Tensor) -> torch.Tensor:
+    x, y = points[:, 0], points[:, 1]
+    return sum(A * torch.exp(a * (x - x0) ** 2 + b * (x - x0) * (y - y0) + c * (y - y0) ** 2)
+               for A, a, b, c, x0, y0 in zip(*MB.values()))
+
+
+def t(*values):
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def test_known_values_of_the_surface():
+    energies = mueller_brown(torch.tensor([MINIMUM_A, MINIMUM_B, MINIMUM_C], dtype=torch.float64))
+    assert energies.tolist() == pytest.approx([-146.6995, -80.7678, -108.1667], abs=1e-3)
+
+
+def test_auto_neb_finds_the_saddle_and_the_intermediate_minimum():
+    start, end = t(*MINIMUM_A), t(*MINIMUM_C)
+    cycles = [dict(steps=200, lr=1e-4)] * 6 + [dict(steps=200, lr=2e-5)] * 4
+    path = auto_neb(mueller_brown, start, end, cycles=cycles, n_initial=9)
+    straight = linear_path(mueller_brown, start, end, n=20)
+    assert path.saddle_energy == pytest.approx(SADDLE_AB_ENERGY, abs=0.2)
+    assert straight.saddle_energy > SADDLE_AB_ENERGY + 40, "the straight line must be far higher"
+    e = path.energies
+    local_minima = [float(e[i]) for i in range(1, len(e) - 1) if e[i] < e[i - 1] and e[i] < e[i + 1]]
+    assert any(abs(v - MINIMUM_B_ENERGY) < 0.3 for v in local_minima), local_minima
+    assert path.length > path.straight_distance
+    assert [h["n_pivots"] for h in path.history][0] == 9 and len(path.history) == 11
+
+
+def test_tangent_at_monotone_and_extremal_pivots_by_hand():
+    points = t(0, 0, 1, 0, 1, 2, 3, 2).view(4, 2)
+    # pivot 1: energies rise 0 -> 1 -> 3: uphill neighbour is next, tangent = x2 - x1 = (0, 2)
+    # pivot 2: maximum (1, 3, 2): dVmax = 2 (to pivot 1), dVmin = 1 (to pivot 3); E3 > E1 so
+    #          tangent = forward * dVmax + backward * dVmin = (2, 0) * 2 + (0, 2) * 1 = (4, 2)
+    tangents = improved_tangents(points, t(0, 1, 3, 2))
+    assert torch.allclose(tangents[0], t(0, 1))
+    assert torch.allclose(tangents[1], t(4, 2) / math.sqrt(20))
+    # equal neighbours: the plain sum of both segments
+    tangents = improved_tangents(points, t(1, 0, 1, 0))
+    assert torch.allclose(tangents[0], t(1, 2) / math.sqrt(5))
+
+
+def test_respacing_keeps_ends_and_spaces_pivots_equally_along_the_path():
+    points = t(0, 0, 0.1, 0, 3, 0, 3, 1, 3, 4).view(5, 2)  # arc length 7, corner at (3, 0)
+    out = respace(points)
+    assert torch.allclose(out, t(0, 0, 1.75, 0, 3, 0.5, 3, 2.25, 3, 4).view(5, 2))
+    straight = torch.stack([t(0, 0), t(0.1, 0), t(0.2, 0), t(2, 0)])
+    gaps = (respace(straight)[1:] - respace(straight)[:-1]).norm(dim=1)
+    assert torch.allclose(gaps, torch.full_like(gaps, 2 / 3))
+    assert torch.equal(out[0], points[0]) and torch.equal(out[-1], points[-1])
+
+
+def test_insertion_goes_where_the_excess_is_largest():
+    def bumpy(p):  # flat along x, with bumps at x = 0.25 (height 1) and x = 0.75 (height 3)
+        x = p[:, 0]
+        return torch.exp(-((x - 0.25) / 0.03) ** 2) + 3 * torch.exp(-((x - 0.75) / 0.03) ** 2)
+
+    pivots = torch.stack([t(0, 0), t(0.5, 0), t(1, 0)])
+    path = evaluate_path(bumpy, pivots, n_sub=9)
+    where = insertion_points(path, n_sub=9, threshold=0.2, max_insert=1)
+    assert where == [(1, 0.5)]
+    both = insertion_points(path, n_sub=9, threshold=0.2, max_insert=2)
+    assert both == [(1, 0.5), (0, 0.5)]
+    assert insert_pivots(pivots, both)[:, 0].tolist() == [0, 0.25, 0.5, 0.75, 1]
+    assert insertion_points(path, 9, threshold=0.5, max_insert=2) == [(1, 0.5)]
+
+
+def test_batched_energy_and_gradient_equal_a_per_pivot_loop():
+    torch.manual_seed(0)
+    model = mlp(20, [16], 4, bias=True, init_range=0.3, seed=0)
+    x, y = torch.randn(64, 20), torch.randint(0, 4, (64,))
+    energy = model_energy(model, F.cross_entropy, [(x, y)])
+    points = energy.point()[None] + 0.1 * torch.randn(8, energy.dim)
+    points.requires_grad_(True)
+    batched = energy(points)
+    (g_batched,) = torch.autograd.grad(batched.sum(), points)
+    loop, g_loop = [], []
+    for p in points.detach():
+        p = p.clone().requires_grad_(True)
+        offset, tensors = 0, {}
+        for (name, param) in model.named_parameters():
+            tensors[name] = p[offset: offset + param.numel()].view_as(param)
+            offset += param.numel()
+        value = F.cross_entropy(torch.func.functional_call(model, tensors, (x,)), y)
+        loop.append(value.detach())
+        g_loop.append(torch.autograd.grad(value, p)[0])
+    assert torch.allclose(batched.detach(), torch.stack(loop), rtol=1e-5, atol=1e-6)
+    assert torch.allclose(g_batched, torch.stack(g_loop), rtol=1e-4, atol=1e-6)
+
+
+def test_neural_network_path_is_lower_than_the_straight_line():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 2, generator=g)
+    y = ((x[:, 0] * x[:, 1]) > 0).long()  # XOR-like: needs the hidden layer
+    ends = []
+    for seed in (1, 2):
+        model = mlp(2, [16], 2, bias=True, init_range=1.0, seed=seed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+        for _ in range(300):
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        ends.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    energy = model_energy(mlp(2, [16], 2, bias=True), F.cross_entropy, [(x, y)])
+    path = auto_neb(energy, ends[0], ends[1], cycles=[dict(steps=150, lr=0.05)] * 4, n_initial=5)
+    straight = linear_path(energy, ends[0], ends[1], n=10)
+    assert path.saddle_energy < straight.saddle_energy
+    error = lambda o, t: (o.argmax(1) != t).double().mean()  # noqa: E731
+    dense = evaluate_path(energy, path.pivots, 9, {"error": lambda pts: energy.evaluate(pts, metric=error)})
+    assert dense.at_saddle("error") == pytest.approx(float(dense.metrics["error"][dense.saddle_index]))
+
+
+def test_bad_input_and_divergence():
+    with pytest.raises(NEBError, match="same shape"):
+        linear_path(mueller_brown, t(0, 0), t(0, 0, 0))
+    with pytest.raises(NEBError, match="unknown keys \\['learning_rate'\\]"):
+        auto_neb(mueller_brown, t(0, 0), t(1, 1), cycles=[dict(steps=1, lr=0.1, learning_rate=1)])
+    explode = lambda p: torch.where(p[:, 0] > 0.3, torch.full_like(p[:, 0], float("nan")), p[:, 0] ** 2)  # noqa: E731
+    with pytest.raises(NEBError) as error:
+        auto_neb(explode, t(0, 0), t(1, 0), cycles=[dict(steps=5, lr=0.01)], n_initial=5)
+    assert "cycle 0, step 0" in str(error.value) and error.value.path is not None
+
+
+def test_interpolation_positions():
+    dense, position, is_pivot = interpolate(torch.stack([t(0, 0), t(1, 0), t(1, 3)]), n_sub=1)
+    assert dense.tolist() == [[0, 0], [0.5, 0], [1, 0], [1, 1.5], [1, 3]]
+    assert position.tolist() == pytest.approx([0, 0.125, 0.25, 0.625, 1])
+    assert is_pivot.tolist() == [True, False, True, False, True]
+
+
+# ----------------------------------------------------------------------------- graph of minima
+
+def hand_graph() -> MinimaGraph:
+    graph = MinimaGraph()
+    for key, energy in zip("abcd", (0.1, 0.2, 0.3, 0.4)):
+        graph.add_minimum(key, energy)
+    for a, b, s in (("a", "b", 1.0), ("b", "c", 3.0), ("a", "c", 2.0), ("c", "d", 5.0)):
+        graph.add_path(a, b, {"saddle_energy": s})
+    return graph
+
+
+def test_mst_and_minimax_bounds_on_a_hand_made_graph():
+    graph = hand_graph()
+    assert sorted((min(u, v), max(u, v)) for u, v in graph.mst().edges) == [("a", "b"), ("a", "c"), ("c", "d")]
+    assert graph.bound("b", "c") == 2.0  # b-a-c beats the direct 3.0
+    assert graph.bound("b", "d") == 5.0
+    assert graph.bound("a", "b") == 1.0
+
+
+def test_pair_suggestion_cuts_the_highest_edge_and_stops_when_stable():
+    graph = hand_graph()
+    # highest MST edge c-d cuts {d} off; untried pairs across: (a,d), (b,d); lowest higher minimum: both 0.4 -> (a,d)
+    assert graph.suggest_pair() == ("a", "d")
+    graph.add_path("a", "d", {"saddle_energy": 4.0})
+    assert graph.suggest_pair() == ("b", "d")
+    graph.add_path("b", "d", {"saddle_energy": 4.5})
+    assert graph.suggest_pair() is None  # every pair tried
+    disconnected = MinimaGraph()
+    for key, energy in (("x", 0.5), ("y", 0.1), ("z", 0.2)):
+        disconnected.add_minimum(key, energy)
+    assert disconnected.suggest_pair() == ("y", "z")
+
+
+def test_graph_persistence_round_trip(tmp_path):
+    graph = hand_graph()
+    graph.save(tmp_path / "graph.json")
+    again = MinimaGraph.load(tmp_path / "graph.json")
+    assert again.minima == graph.minima and again.bounds() == graph.bounds() and again.tried == graph.tried
