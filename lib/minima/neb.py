@@ -56,12 +56,17 @@ class ModelEnergy:
         batches: list of ``(inputs, targets)``; :meth:`__call__` uses the current one and
             :meth:`advance` moves to the next (the order is shuffled each epoch with ``seed``).
         eval_batches: the data of :meth:`evaluate` (dense path evaluation), default ``batches``.
+        chunk: pivots per vmapped call (``None``: all at once). ``"auto"`` (default) times
+            energy-and-gradient once for each of ``None, 8, 4`` and ``0`` (a plain loop over
+            pivots) at the first call with a given number of pivots and keeps the fastest:
+            convolutions under ``vmap`` become grouped convolutions, which on a CPU can be
+            slower than a loop. The choice changes speed only, not values beyond rounding.
 
     ``energy(points)`` maps ``(P, D)`` to ``(P,)`` on the current batch, differentiable in points.
     """
 
     def __init__(self, model: nn.Module, loss_fn, batches, eval_batches=None, seed: int = 0,
-                 chunk: int | None = None):
+                 chunk: int | str | None = "auto"):
         self.model = model
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -79,6 +84,7 @@ class ModelEnergy:
         first = next(model.parameters())
         self.device, self.dtype = first.device, first.dtype
         self.chunk = chunk
+        self._chunks: dict[int, int | None] = {}  # calibrated chunk per number of pivots
         self._generator = torch.Generator().manual_seed(seed)
         self._order, self._cursor = self._shuffle(), 0
 
@@ -102,8 +108,34 @@ class ModelEnergy:
 
     def batched(self, points: torch.Tensor, x, y, metric=None) -> torch.Tensor:
         """``(P, D)`` -> ``(P,)`` of ``metric`` (default the loss) on one batch, vmapped over pivots."""
-        fn = torch.func.vmap(lambda flat: self._loss_at(flat, x, y, metric), chunk_size=self.chunk)
-        return fn(points.to(self.device, self.dtype))
+        points = points.to(self.device, self.dtype)
+        chunk = self._chunk_for(points, x, y)
+        if chunk == 0:  # calibrated: a plain loop beats vmap for this model and device
+            return torch.stack([self._loss_at(p, x, y, metric) for p in points])
+        return torch.func.vmap(lambda flat: self._loss_at(flat, x, y, metric), chunk_size=chunk)(points)
+
+    def _chunk_for(self, points: torch.Tensor, x, y) -> int | None:
+        if self.chunk != "auto":
+            return self.chunk
+        P = len(points)
+        if P not in self._chunks:
+            import time
+
+            timings = {}
+            for chunk in (None, 8, 4, 0):
+                if chunk and chunk >= P:
+                    continue
+                self._chunks[P] = chunk
+                best = float("inf")
+                with torch.enable_grad():
+                    leaf = points.detach().requires_grad_(True)
+                    for _ in range(2):
+                        start = time.perf_counter()
+                        torch.autograd.grad(self.batched(leaf, x, y).sum(), leaf)
+                        best = min(best, time.perf_counter() - start)
+                timings[chunk] = best
+            self._chunks[P] = min(timings, key=timings.get)
+        return self._chunks[P]
 
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         x, y = self.batches[self._order[self._cursor]]

@@ -219,3 +219,51 @@ def spectral_density(grid, densities: dict[str, object], marks: dict[str, float]
     fig.update_layout(title="Hessian spectral density (stochastic Lanczos quadrature)", xaxis_title="eigenvalue",
                       yaxis=dict(type="log", title="density", exponentformat="power"), height=420)
     return fig
+
+
+# ----------------------------------------------------------------------------- paths between minima
+
+def surface_with_paths(xs, ys, energies, paths: list, names: list[str], levels: int = 40) -> go.Figure:
+    """Contour map of a 2-D energy with polyline paths (``(P, 2)`` arrays) drawn over it."""
+    fig = go.Figure(go.Contour(x=xs, y=ys, z=energies, ncontours=levels, colorscale="Viridis",
+                               contours=dict(coloring="heatmap"), colorbar=dict(title="energy")))
+    for path, name in zip(paths, names):
+        fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", name=name,
+                                 marker=dict(size=6), line=dict(width=2)))
+    fig.update_layout(height=520, xaxis_title="x", yaxis_title="y", legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def energy_profile(paths: dict, title: str = "Energy along the path", metric: str | None = None) -> go.Figure:
+    """Dense energy (or ``metric``) against position along each path, pivots marked.
+
+    ``paths``: ``{name: Path or summary dict}``.
+    """
+    fig = go.Figure()
+    for name, path in paths.items():
+        record = path if isinstance(path, dict) else path.summary()
+        values = record["energies"] if metric is None else record["metrics"][metric]
+        fig.add_trace(go.Scatter(x=record["position"], y=values, mode="lines", name=name))
+        pivots = [k for k, p in enumerate(record["is_pivot"]) if p]
+        fig.add_trace(go.Scatter(x=[record["position"][k] for k in pivots], y=[values[k] for k in pivots],
+                                 mode="markers", name=f"{name}: pivots", marker=dict(size=7), showlegend=False))
+    fig.update_layout(title=title, xaxis_title="position along the path (arc length, 0 to 1)",
+                      yaxis_title=metric or "energy", height=420)
+    return fig
+
+
+def saddle_history(histories: dict) -> go.Figure:
+    """Saddle energy after each AutoNEB cycle; cycles that inserted pivots are marked."""
+    fig = go.Figure()
+    for name, history in histories.items():
+        cycles = [h["cycle"] + 1 for h in history]
+        saddles = [h["saddle_energy"] for h in history]
+        fig.add_trace(go.Scatter(x=cycles, y=saddles, mode="lines+markers", name=name))
+        inserted = [(c, s, len(h["inserted"])) for c, s, h in zip(cycles, saddles, history) if h["inserted"]]
+        if inserted:
+            fig.add_trace(go.Scatter(x=[c for c, _, _ in inserted], y=[s for _, s, _ in inserted], mode="markers",
+                                     marker=dict(symbol="star", size=13, color="#d62728"),
+                                     name=f"{name}: pivots inserted", text=[f"+{k} pivots" for *_, k in inserted]))
+    fig.update_layout(title="Saddle energy through the AutoNEB cycles", xaxis_title="cycles completed",
+                      yaxis_title="saddle energy", height=400)
+    return fig

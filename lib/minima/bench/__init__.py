@@ -13,6 +13,7 @@ import torch
 BENCHMARKS = {
     "growing": "minima.bench.growing",
     "flatness": "minima.bench.flatness",
+    "neb": "minima.bench.neb",
 }
 
 
