@@ -385,6 +385,15 @@ class GrowthSchedule:
         base, remainder = divmod(total, len(after_epochs))
         return cls({e: base + (i < remainder) for i, e in enumerate(after_epochs)})
 
+    def scaled(self, factor: float) -> "GrowthSchedule":
+        """The same insertions at epochs ``max(1, round(e * factor))`` (collisions merged), for
+        profiles that train fewer epochs than the paper."""
+        events: dict[int, int] = {}
+        for epoch, units in self.events.items():
+            key = max(1, round(epoch * factor))
+            events[key] = events.get(key, 0) + units
+        return GrowthSchedule(dict(sorted(events.items())))
+
     @property
     def total(self) -> int:
         return sum(self.events.values())
