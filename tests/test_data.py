@@ -190,3 +190,20 @@ def test_provenance_records_every_load(tmp_path, monkeypatch):
     data.load("digits", "test")
     lines = log.read_text().splitlines()
     assert len(lines) == 2 and '"split": "test"' in lines[1]
+
+
+def test_cifar_pickles_written_here(tmp_path):
+    import pickle
+
+    folder = tmp_path / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": [0, 1, 2, 9]}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    train = data.load("cifar10", "train", tmp_path)
+    assert train.inputs.shape == (20, 3, 32, 32) and train.class_counts[9] == 5
+    (folder / "test_batch").write_bytes(b"garbage")
+    with pytest.raises(data.DataError) as error:
+        data.load("cifar10", "test", tmp_path)
+    assert "test_batch" in one_line(error.value)

@@ -13,6 +13,7 @@ Registered names (see :data:`REGISTRY`):
 ``ag_news``     full AG News, ``train.csv`` and ``test.csv`` under ``$MINIMA_DATA/ag_news``
 ``ag_news-7600`` the official AG News *test* split alone, re-split 80/20 (6,080 / 1,520)
 ``cola``        CoLA ``train.tsv`` / ``dev.tsv`` (2-column or 4-column GLUE format)
+``cifar10/100`` CIFAR python-pickle releases under ``$MINIMA_DATA/cifar10`` and ``cifar100``
 ==============  =====================================================================
 
 Every re-split is stratified by class and seeded (:data:`RESPLIT_SEED`), so the
@@ -311,6 +312,39 @@ def _load_cola(root: Path, split: str) -> Dataset:
                    {str(path): md5sum(path)})
 
 
+CIFAR = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{k}" for k in range(1, 6)], ["test_batch"], b"labels",
+                "CIFAR-10, official 50k training and 10k test sets", 10),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels",
+                 "CIFAR-100, official 50k training and 10k test sets (fine labels)", 100),
+}
+
+
+def _load_cifar(name: str, root: Path, split: str) -> Dataset:
+    """CIFAR from the python-pickle release under ``$MINIMA_DATA/<name>/``; images in [0, 1]."""
+    import pickle
+
+    folder, train_files, test_files, key, description, n_classes = CIFAR[name]
+    files = train_files if split == "train" else test_files
+    how = f"download the CIFAR python release and unpack '{folder}' into $MINIMA_DATA/{name}/"
+    paths = _require(root, f"{name}/{folder}", files, how)
+    images, labels = [], []
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")
+            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.append(np.asarray(batch[key], dtype=np.int64))
+        except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as error:
+            raise DataError(f"{path}: not a CIFAR batch ({type(error).__name__}); re-download it") from None
+    y = np.concatenate(labels)
+    if y.min(initial=0) < 0 or y.max(initial=0) >= n_classes:
+        raise DataError(f"{paths[0]}: unknown label {int(y.max())} (expected 0-{n_classes - 1})")
+    x = torch.from_numpy(np.concatenate(images).astype(np.float32) / 255.0)
+    return Dataset(x, torch.from_numpy(y), name, split, [str(k) for k in range(n_classes)], description,
+                   {str(p): md5sum(p) for p in paths})
+
+
 REGISTRY: dict[str, Callable[[Path, str], Dataset]] = {
     "digits": _load_digits,
     "mnist": _load_mnist,
@@ -318,6 +352,8 @@ REGISTRY: dict[str, Callable[[Path, str], Dataset]] = {
     "ag_news": _load_ag_news,
     "ag_news-7600": _load_ag_news_7600,
     "cola": _load_cola,
+    "cifar10": lambda root, split: _load_cifar("cifar10", root, split),
+    "cifar100": lambda root, split: _load_cifar("cifar100", root, split),
 }
 SPLITS = ("train", "test")
 

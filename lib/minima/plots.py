@@ -267,3 +267,42 @@ def saddle_history(histories: dict) -> go.Figure:
     fig.update_layout(title="Saddle energy through the AutoNEB cycles", xaxis_title="cycles completed",
                       yaxis_title="saddle energy", height=400)
     return fig
+
+
+def minima_graph(graph, title: str = "Minima and their minimum spanning tree") -> go.Figure:
+    """The graph of minima: every computed path as an edge labelled with its saddle energy,
+    the minimum spanning tree drawn bold; node colour = energy at the minimum."""
+    import networkx as nx
+
+    g, tree = graph.graph(), graph.mst()
+    pos = nx.circular_layout(sorted(g.nodes))
+    fig = go.Figure()
+    for u, v, w in g.edges(data="weight"):
+        in_tree = tree.has_edge(u, v)
+        fig.add_trace(go.Scatter(x=[pos[u][0], pos[v][0]], y=[pos[u][1], pos[v][1]], mode="lines",
+                                 line=dict(width=4 if in_tree else 1, color="#1f77b4" if in_tree else "#bbbbbb",
+                                           dash=None if in_tree else "dot"), hoverinfo="skip", showlegend=False))
+        fig.add_annotation(x=(pos[u][0] + pos[v][0]) / 2, y=(pos[u][1] + pos[v][1]) / 2, text=f"{w:.3g}",
+                           showarrow=False, bgcolor="white", font=dict(size=11, color="#1f77b4" if in_tree else "grey"))
+    nodes = sorted(g.nodes)
+    fig.add_trace(go.Scatter(x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text",
+                             text=[f"seed {n}" for n in nodes], textposition="top center", showlegend=False,
+                             marker=dict(size=22, color=[graph.minima[n] for n in nodes], colorscale="Viridis",
+                                         showscale=True, colorbar=dict(title="loss at minimum")),
+                             hovertext=[f"minimum {n}: loss {graph.minima[n]:.4g}" for n in nodes], hoverinfo="text"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(title=title + " (bold: MST; labels: saddle training loss)", height=480)
+    return fig
+
+
+def first_passage(curve: list[float], saddle: float, title: str) -> go.Figure:
+    """Training loss of one run per epoch against a saddle energy, marking the first epoch below it."""
+    epochs = list(range(1, len(curve) + 1))
+    fig = go.Figure(go.Scatter(x=epochs, y=curve, mode="lines+markers", name="training loss of the run"))
+    fig.add_hline(y=saddle, line_dash="dash", annotation_text="saddle energy", annotation_position="top right")
+    below = next((e for e, v in zip(epochs, curve) if v < saddle), None)
+    if below is not None:
+        fig.add_vline(x=below, line_dash="dot", annotation_text=f"first below: epoch {below}")
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis=dict(type="log", title="training loss"), height=400)
+    return fig

@@ -59,8 +59,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_size: int, max_epochs: int,
         generator: torch.Generator, growing: GrowingNet | None = None, schedule: GrowthSchedule | None = None,
-        fan_ins: list[int] | None = None, target_accuracy: float = 1.0, progress=None) -> TrainResult:
-    """Plain SGD (no momentum, no weight decay, as in the paper) on cross-entropy.
+        fan_ins: list[int] | None = None, target_accuracy: float = 1.0, optimizer: str = "sgd",
+        progress=None) -> TrainResult:
+    """Plain SGD (no momentum, no weight decay, as in the paper) on cross-entropy; ``optimizer=
+    "adamw"`` for transformer heads (AdamW, weight decay 0.01).
 
     Each epoch starts with the growth ``schedule`` (inserting into ``growing``, taking
     ``fan_ins`` in order), then one shuffled pass over ``(x, y)`` in batches of
@@ -70,8 +72,11 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
     """
     if schedule is not None and (growing is None or fan_ins is None):
         raise TrainingError("a growth schedule needs the GrowingNet to grow and its fan-ins")
+    if optimizer not in ("sgd", "adamw"):
+        raise TrainingError(f"unknown optimizer {optimizer!r}; choose sgd or adamw")
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd" else \
+        torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     if growing is not None:
         growing.adopt(optimizer)
     result = TrainResult()
@@ -84,7 +89,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x[index]), y[index])
             if not torch.isfinite(loss):
-                raise TrainingError(f"the loss diverged to {float(loss)} at epoch {epoch + 1}, step {step}; "
+                raise TrainingError(f"the loss diverged to {float(loss.detach())} at epoch {epoch + 1}, step {step}; "
                                     "lower the learning rate")
             loss.backward()
             optimizer.step()

@@ -1,0 +1,258 @@
+"""The "no barriers" experiment (Draxler et al. 2018, section 4): minima, AutoNEB paths, summary.
+
+For one architecture on one dataset: train several minima from different seeds, connect
+pairs chosen by the MST heuristic (:class:`minima.landscape.MinimaGraph`) with AutoNEB,
+evaluate every final path densely (training loss, test loss, test error) beside the
+straight line between the same minima, and summarise the minimum spanning tree's
+saddles as in the paper's table.
+
+Everything expensive is cached under ``cache_dir / key`` where ``key`` hashes every setting
+that affects the result: trained minima (``minimum-<seed>.pt``) and the graph with its path
+summaries (``graph.json``, rewritten atomically after every path), so a re-run with the
+same settings reuses them and an interrupted run resumes at the next path.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path as FilePath
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import batches
+from .flatness import HessianOperator, lanczos
+from .landscape import MinimaGraph
+from .models import architecture
+from .neb import auto_neb, linear_path, model_energy, scaled_cycles
+
+# The paper's Table 1 (CIFAR, augmented training): train energy at minima and saddles, their
+# factor, test energy at minima and saddles, test error (%) at minima and saddles.
+PAPER = pd.DataFrame([
+    ("CIFAR-10", "resnet-20", 0.016, 0.034, 2, 0.36, 0.37, 8.5, 8.9),
+    ("CIFAR-10", "resnet-32", 0.006, 0.015, 3, 0.36, 0.37, 7.5, 8.1),
+    ("CIFAR-10", "resnet-44", 0.003, 0.018, 6, 0.36, 0.36, 7.1, 7.6),
+    ("CIFAR-10", "resnet-56", 0.002, 0.017, 8, 0.35, 0.36, 6.9, 7.6),
+    ("CIFAR-10", "densenet-40-12", 0.001, 0.019, 6, 0.25, 0.25, 5.6, 6.6),
+    ("CIFAR-10", "densenet-100-12-bc", 0.001, 0.009, 16, 0.21, 0.22, 4.9, 5.5),
+    ("CIFAR-100", "resnet-20", 0.353, 0.674, 2, 1.42, 1.49, 33.3, 36.2),
+    ("CIFAR-100", "resnet-44", 0.075, 0.383, 5, 1.60, 1.61, 30.8, 32.7),
+    ("CIFAR-100", "densenet-40-12", 0.010, 0.091, 9, 1.30, 1.32, 26.3, 27.6),
+    ("CIFAR-100", "densenet-100-12-bc", 0.005, 0.031, 6, 1.12, 1.15, 23.7, 25.0),
+], columns=["dataset", "architecture", "train minima", "train saddles", "factor", "test minima",
+            "test saddles", "test error minima %", "test error saddles %"]).set_index(["dataset", "architecture"])
+
+
+@dataclass
+class Settings:
+    """Everything that determines the minima and the paths of one exploration."""
+
+    dataset: str
+    architecture: str
+    seeds: list = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    epochs: int = 10
+    lr: float = 0.05
+    batch_size: int = 128
+    weight_decay: float = 1e-4
+    neb_batch_size: int = 512
+    cycle_scale: float = 0.05  # AutoNEB steps are the paper's times this factor
+    n_initial: int = 3
+    max_insert: int = 2  # pivots inserted per cycle at most (paper: as many as qualify; we cap)
+    max_paths: int = 8
+    eval_subset: int = 2000  # training examples for dense path evaluation and Hessians
+    hessian_k: int = 2  # top and bottom eigenvalues reported at minima and saddles
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Data:
+    """Training and test tensors of one dataset (images)."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+
+
+def make_model(settings: Settings, data: Data) -> nn.Module:
+    shape = data.x_train.shape[1:]
+    return architecture(settings.architecture, data.n_classes, in_channels=shape[0], n_inputs=int(np.prod(shape)))
+
+
+def error_rate(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return (outputs.argmax(-1) != targets).to(outputs.dtype).mean()
+
+
+# ----------------------------------------------------------------------------- minima
+
+def train_minimum(settings: Settings, data: Data, seed: int) -> tuple[nn.Module, list[float]]:
+    """SGD with momentum 0.9 and weight decay, learning rate divided by 10 at 50 % and 75 % of
+    the epochs (He et al.'s recipe, scaled); returns the model and the full training loss
+    after every epoch (for the first-passage plot)."""
+    torch.manual_seed(seed)
+    model = make_model(settings, data)
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
+    milestones = [int(settings.epochs * 0.5), int(settings.epochs * 0.75)]
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, 0.1)
+    generator = torch.Generator().manual_seed(seed)
+    curve = []
+    for _ in range(settings.epochs):
+        model.train()
+        for index in torch.randperm(len(data.y_train), generator=generator).split(settings.batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(data.x_train[index]), data.y_train[index]).backward()
+            optimizer.step()
+        scheduler.step()
+        curve.append(mean_metric(model, data.x_train, data.y_train, F.cross_entropy))
+    return model.eval(), curve
+
+
+@torch.no_grad()
+def mean_metric(model, x, y, metric, batch: int = 1000) -> float:
+    model.eval()
+    return float(sum(metric(model(x[i: i + batch]), y[i: i + batch]) * len(y[i: i + batch])
+                     for i in range(0, len(y), batch)) / len(y))
+
+
+class Cache:
+    """Files of one exploration under ``root / settings.key()``; writes are atomic."""
+
+    def __init__(self, root: str | os.PathLike, settings: Settings):
+        self.dir = FilePath(root) / settings.key()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
+
+    def minimum(self, seed: int) -> FilePath:
+        return self.dir / f"minimum-{seed}.pt"
+
+    @property
+    def graph(self) -> FilePath:
+        return self.dir / "graph.json"
+
+    def save(self, path: FilePath, obj) -> None:
+        with tempfile.NamedTemporaryFile(dir=self.dir, delete=False, suffix=".tmp") as handle:
+            torch.save(obj, handle)
+        os.replace(handle.name, path)
+
+
+def minima(settings: Settings, data: Data, cache: Cache, progress=None) -> dict[str, dict]:
+    """``{seed: {"point": flat parameters, "curve": losses per epoch}}``, trained or from the cache."""
+    found = {}
+    for seed in settings.seeds:
+        file = cache.minimum(seed)
+        if file.exists():
+            record = torch.load(file)
+        else:
+            model, curve = train_minimum(settings, data, seed)
+            record = {"point": torch.cat([p.detach().flatten() for p in model.parameters()]), "curve": curve}
+            cache.save(file, record)
+        found[str(seed)] = record
+        if progress:
+            progress(f"minimum {seed}")
+    return found
+
+
+# ----------------------------------------------------------------------------- paths
+
+def hessian_extremes(template: nn.Module, point: torch.Tensor, data: list, k: int, seed: int = 0) -> dict:
+    """Top ``k`` and bottom ``k`` eigenvalues of the loss Hessian at ``point`` (Lanczos, at most 60
+    products, relative residual 1e-3: enough to tell vanishing from negative curvature)."""
+    model = template
+    torch.nn.utils.vector_to_parameters(point.to(next(model.parameters()).dtype), model.parameters())
+    model.eval()
+    op = HessianOperator(model, F.cross_entropy, data)
+    top = lanczos(op.matvec, op.dim, k=k, which="LA", tol=1e-3, max_iter=60, generator=torch.Generator().manual_seed(seed))[0]
+    bottom = lanczos(op.matvec, op.dim, k=k, which="SA", tol=1e-3, max_iter=60, generator=torch.Generator().manual_seed(seed))[0]
+    return {"top": top.tolist(), "bottom": bottom.tolist()}
+
+
+def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progress=None) -> tuple[MinimaGraph, dict]:
+    """Train (or load) the minima, then connect pairs suggested by the MST heuristic until the
+    tree is stable or ``max_paths`` paths exist. Returns the graph and the minima records."""
+    cache = Cache(cache_dir, settings)
+    found = minima(settings, data, cache, progress)
+    template = make_model(settings, data)
+    train_batches = batches(data.x_train, data.y_train, settings.neb_batch_size)
+    eval_batches = batches(data.x_train[: settings.eval_subset], data.y_train[: settings.eval_subset], 1000)
+    test_batches = batches(data.x_test, data.y_test, 1000)
+    energy = model_energy(template, F.cross_entropy, train_batches, eval_batches=eval_batches, seed=0)
+    metrics = {"test loss": lambda pts: energy.evaluate(pts, batches=test_batches),
+               "test error": lambda pts: energy.evaluate(pts, metric=error_rate, batches=test_batches)}
+    graph = MinimaGraph.load(cache.graph) if cache.graph.exists() else MinimaGraph()
+    for key, record in found.items():
+        if key not in graph.minima:
+            graph.add_minimum(key, float(energy.evaluate(record["point"][None])[0]))
+    hessian_data = batches(data.x_train[:500], data.y_train[:500], 500)
+    while len(graph.paths) < settings.max_paths:
+        pair = graph.suggest_pair()
+        if pair is None:
+            break
+        a, b = pair
+        start, end = found[a]["point"], found[b]["point"]
+        path = auto_neb(energy, start, end, cycles=scaled_cycles(settings.cycle_scale), n_initial=settings.n_initial,
+                        max_insert=settings.max_insert, metrics=metrics)
+        straight = linear_path(energy, start, end, n=len(path.pivots), metrics=metrics)
+        summary = path.summary()
+        summary["straight"] = straight.summary()
+        summary["hessian_saddle"] = hessian_extremes(template, _dense_point(path, path.saddle_index),
+                                                     hessian_data, settings.hessian_k)
+        graph.add_path(a, b, summary)
+        graph.save(cache.graph)
+        if progress:
+            progress(f"path {a}-{b}: saddle {path.saddle_energy:.4g}")
+    hessians = graph.extra.setdefault("hessian_minima", {})
+    tests = graph.extra.setdefault("test_minima", {})
+    for key, record in found.items():  # test metrics and Hessian extremes at the minima, kept in the graph file
+        if key not in tests:
+            point = record["point"][None]
+            tests[key] = (float(metrics["test loss"](point)[0]), float(metrics["test error"](point)[0]))
+        if key not in hessians:
+            hessians[key] = hessian_extremes(template, record["point"], hessian_data, settings.hessian_k)
+    graph.save(cache.graph)
+    return graph, found
+
+
+def _dense_point(path, index: int) -> torch.Tensor:
+    """The parameters of dense point ``index`` of ``path`` (pivots and 9 points per segment)."""
+    n_sub = (len(path.energies) - 1) // (len(path.pivots) - 1) - 1
+    segment, offset = divmod(index, n_sub + 1)
+    if segment == len(path.pivots) - 1:
+        return path.pivots[-1]
+    fraction = offset / (n_sub + 1)
+    return path.pivots[segment] + fraction * (path.pivots[segment + 1] - path.pivots[segment])
+
+
+# ----------------------------------------------------------------------------- the summary table
+
+def summary_row(graph: MinimaGraph, test_at_minima: dict[str, tuple[float, float]]) -> dict:
+    """The paper's columns for one architecture, from the MST of saddle energies.
+
+    ``test_at_minima[key] = (test loss, test error)`` of each minimum. Minima columns average
+    over all minima; saddle columns over the MST edges, at each path's saddle (the highest
+    point of the training loss), with test loss and error taken at that same point.
+    """
+    tree = graph.mst()
+    edges = [tuple(sorted(e)) for e in tree.edges]
+    paths = [graph.paths[e] for e in edges]
+    train_minima = float(np.mean(list(graph.minima.values())))
+    train_saddles = float(np.mean([p["saddle_energy"] for p in paths]))
+    at_saddle = lambda p, name: p["metrics"][name][int(np.argmax(p["energies"]))]  # noqa: E731
+    test_minima = float(np.mean([v[0] for v in test_at_minima.values()]))
+    error_minima = 100 * float(np.mean([v[1] for v in test_at_minima.values()]))
+    error_saddles = 100 * float(np.mean([at_saddle(p, "test error") for p in paths]))
+    return {"minima": len(graph.minima), "paths": len(graph.paths), "MST edges": len(edges),
+            "train minima": train_minima, "train saddles": train_saddles,
+            "factor": train_saddles / train_minima if train_minima > 0 else float("inf"),
+            "straight-line barrier": float(np.mean([max(p["straight"]["energies"]) for p in paths])),
+            "test minima": test_minima, "test saddles": float(np.mean([at_saddle(p, "test loss") for p in paths])),
+            "test error minima %": error_minima, "test error saddles %": error_saddles,
+            "error rise %": error_saddles - error_minima}

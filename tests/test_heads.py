@@ -1,0 +1,54 @@
+"""Head replacement keeps the Hugging Face interface; the grown head reaches the reference size."""
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
+
+from minima.heads import GrowingHead, ModelNotFound, ReferenceHead, growth_plan, install_head, reference_parameters, \
+    resolve_model
+
+
+def tiny(kind: str):
+    common = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                  max_position_embeddings=40, num_labels=2)
+    return RobertaForSequenceClassification(RobertaConfig(**common, pad_token_id=1)) if kind == "roberta" \
+        else BertForSequenceClassification(BertConfig(**common))
+
+
+@pytest.mark.parametrize("kind", ["roberta", "bert"])
+@pytest.mark.parametrize("head_kind", ["growing", "reference"])
+def test_installed_head_keeps_logits_and_loss(kind, head_kind):
+    torch.manual_seed(0)
+    model = tiny(kind).eval()
+    ids = torch.randint(3, 50, (4, 9))
+    labels = torch.tensor([0, 1, 1, 0])
+    head = GrowingHead(16, 2, seed=0) if head_kind == "growing" else ReferenceHead(16, 2, seed=0)
+    install_head(model, head)
+    out = model(input_ids=ids, labels=labels)
+    assert out.logits.shape == (4, 2) and out.loss.dim() == 0
+    base = getattr(model, model.base_model_prefix)
+    features = base(input_ids=ids).last_hidden_state[:, 0]
+    head.eval()
+    assert torch.allclose(out.logits, head(features), atol=1e-6), "the head must read the first token's state"
+    assert torch.allclose(out.loss, torch.nn.functional.cross_entropy(head(features), labels), atol=1e-6)
+
+
+@pytest.mark.parametrize("hidden, labels", [(16, 2), (384, 2), (1024, 2), (32, 3)])
+def test_grown_head_reaches_the_reference_parameter_count_exactly(hidden, labels):
+    assert reference_parameters(hidden, labels) == sum(p.numel() for p in ReferenceHead(hidden, labels).parameters())
+    fan_ins = growth_plan(hidden, labels)
+    assert hidden * labels + labels + sum(f + 1 for f in fan_ins) == reference_parameters(hidden, labels)
+    if hidden <= 32:
+        head = GrowingHead(hidden, labels, seed=0)
+        head.net.grow(len(fan_ins), fan_ins)
+        assert head.net.num_parameters() == reference_parameters(hidden, labels)
+
+
+def test_missing_model_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ModelNotFound) as error:
+        resolve_model("roberta-large-that-is-not-here")
+    assert "\n" not in str(error.value) and "pass its folder" in str(error.value)
+    path, description = resolve_model("minilm")
+    assert "MiniLM" in description and path.endswith("model")

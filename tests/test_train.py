@@ -1,0 +1,74 @@
+"""The training loop's stopping rule and growth timing, and the Table 1 model pairs."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from minima import table1
+from minima.growing import GrowingNet, GrowthSchedule
+from minima.models import mlp, num_parameters
+from minima.train import TrainingError, fit
+
+
+def separable(n=200, d=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    return x, (x[:, 0] > 0).long()
+
+
+def test_stops_at_full_training_accuracy_only_after_growth_has_finished():
+    x, y = separable()
+    net = GrowingNet(5, 2, seed=0, device="cpu", init_range=0.5)
+    schedule = GrowthSchedule({1: 1, 6: 1})
+    result = fit(net, x, y, lr=0.5, batch_size=20, max_epochs=30, generator=torch.Generator().manual_seed(0),
+                 growing=net, schedule=schedule, fan_ins=[3, 3])
+    assert result.stopped == "100% training accuracy" and result.final["accuracy"] == 1.0
+    assert result.final["epoch"] >= 7, "stopped before the last growth step had been trained"
+    assert [e["inserted"] for e in result.epochs][:7] == [0, 1, 0, 0, 0, 0, 1]
+    assert result.insertion_epochs == [2, 7] and len(net.hidden_ids) == 2
+    assert all(e["accuracy"] < 1.0 for e in result.epochs[:-1] if e["epoch"] > 7)
+
+
+def test_max_epochs_when_accuracy_is_not_reached():
+    x, y = separable()
+    y = torch.randint(0, 2, (200,), generator=torch.Generator().manual_seed(1))  # random labels
+    model = mlp(5, [3], 2, seed=0)
+    result = fit(model, x, y, lr=1e-4, batch_size=50, max_epochs=3, generator=torch.Generator().manual_seed(0))
+    assert result.stopped == "max epochs" and len(result.epochs) == 3 and result.final["accuracy"] < 1.0
+    assert result.samples_per_second > 0
+
+
+def test_divergence_is_a_one_line_error():
+    x, y = separable()
+    model = mlp(5, [3], 2, seed=0)
+    with torch.no_grad():
+        model[1].weight.fill_(float("inf"))
+    with pytest.raises(TrainingError, match="diverged .* at epoch 1, step 0; lower the learning rate"):
+        fit(model, x, y, lr=0.1, batch_size=50, max_epochs=1, generator=torch.Generator().manual_seed(0))
+
+
+def test_scaled_schedules_keep_their_units():
+    schedule = table1.paper_schedule("MNIST", 500, small=False)
+    assert schedule.events == {10 + 5 * k: 50 for k in range(10)}
+    scaled = schedule.scaled(0.3)
+    assert scaled.total == 500 and min(scaled.events) >= 1 and scaled.last_epoch == round(55 * 0.3)
+    assert table1.paper_schedule("AG News", 100, small=False).events == {5 + 10 * k: 10 for k in range(10)}
+    assert table1.paper_schedule("MNIST", 10, small=True).events == {5 + 10 * k: 1 for k in range(10)}
+
+
+@pytest.mark.parametrize("n_features, n_classes, sizes", [(784, 10, (10, 500)), (100, 4, (10, 100)),
+                                                          (64, 10, (10, 20)), (32, 4, (4, 20))])
+def test_every_grown_network_ends_at_its_twins_parameter_count(n_features, n_classes, sizes):
+    task = table1.Task("t", "", torch.zeros(1, n_features), torch.zeros(1), torch.zeros(1), torch.zeros(1),
+                       n_features, n_classes)
+    for k, hidden in enumerate(sizes):
+        _, net, grower, schedule, fan_ins = table1.build(task, "growing", hidden, seed=0, small=k == 0)
+        if hidden <= 100:
+            grower.grow(hidden, fan_ins)
+            assert grower.num_parameters() == num_parameters(mlp(n_features, [hidden], n_classes))
+        assert schedule.total == hidden and len(fan_ins) == hidden
+        assert task.n_features * n_classes + sum(fan_ins) == num_parameters(mlp(n_features, [hidden], n_classes))
+        for arch in ("a", "b", "c"):
+            _, fc, *_ = table1.build(task, arch, hidden, seed=0, small=False)
+            widths = [m.out_features for m in fc if isinstance(m, torch.nn.Linear)][:-1]
+            assert sum(widths) == hidden, "the fully connected twins keep the number of hidden neurons"
