@@ -24,12 +24,11 @@ def test_installed_head_keeps_logits_and_loss(kind, head_kind):
     ids = torch.randint(3, 50, (4, 9))
     labels = torch.tensor([0, 1, 1, 0])
     head = GrowingHead(16, 2, seed=0) if head_kind == "growing" else ReferenceHead(16, 2, seed=0)
-    install_head(model, head)
+    install_head(model, head).eval()
     out = model(input_ids=ids, labels=labels)
     assert out.logits.shape == (4, 2) and out.loss.dim() == 0
     base = getattr(model, model.base_model_prefix)
     features = base(input_ids=ids).last_hidden_state[:, 0]
-    head.eval()
     assert torch.allclose(out.logits, head(features), atol=1e-6), "the head must read the first token's state"
     assert torch.allclose(out.loss, torch.nn.functional.cross_entropy(head(features), labels), atol=1e-6)
 
