@@ -1,0 +1,74 @@
+"""The no-barriers experiment: cache keys, resumption, and the summary columns on a hand-built graph."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from minima import barriers
+from minima.landscape import MinimaGraph
+
+
+def tiny_data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(120, 1, 4, 4, generator=g)
+    y = (x.flatten(1).sum(1) > 8).long()
+    return barriers.Data(x[:100], y[:100], x[100:], y[100:], 2)
+
+
+def tiny_settings(**changes):
+    base = barriers.Settings("toy", "mlp-4", seeds=[0, 1], epochs=2, lr=0.1, batch_size=20, neb_batch_size=50,
+                             cycle_scale=0.001, max_paths=1, eval_subset=50, hessian_k=1)
+    return dataclasses.replace(base, **changes)
+
+
+def test_every_setting_changes_the_cache_key():
+    base = tiny_settings()
+    for f in dataclasses.fields(base):
+        value = getattr(base, f.name)
+        changed = value + [9] if isinstance(value, list) else (value + "x" if isinstance(value, str) else value * 2 + 1)
+        assert dataclasses.replace(base, **{f.name: changed}).key() != base.key(), f.name
+
+
+def test_cached_minima_and_paths_are_reused_and_changed_settings_recompute(tmp_path, monkeypatch):
+    calls = []
+    original = barriers.train_minimum
+    monkeypatch.setattr(barriers, "train_minimum", lambda *a, **k: calls.append(1) or original(*a, **k))
+    data = tiny_data()
+    graph, found = barriers.explore(tiny_settings(), data, tmp_path)
+    assert len(calls) == 2 and len(graph.paths) == 1 and set(found) == {"0", "1"}
+    saved = MinimaGraph.load(tmp_path / tiny_settings().key() / "graph.json")
+    assert saved.paths.keys() == graph.paths.keys() and "hessian_minima" in saved.extra
+    again, _ = barriers.explore(tiny_settings(), data, tmp_path)
+    assert len(calls) == 2, "cached minima were retrained"
+    assert again.paths[("0", "1")]["saddle_energy"] == graph.paths[("0", "1")]["saddle_energy"]
+    barriers.explore(tiny_settings(epochs=3), data, tmp_path)
+    assert len(calls) == 4, "a changed setting must retrain"
+
+
+def test_summary_columns_on_a_hand_built_graph():
+    graph = MinimaGraph()
+    for key, energy in (("a", 0.01), ("b", 0.03), ("c", 0.02)):
+        graph.add_minimum(key, energy)
+
+    def path(energies, test_loss, test_error, straight_max):
+        n = len(energies)
+        return {"saddle_energy": max(energies), "energies": energies, "position": [k / (n - 1) for k in range(n)],
+                "is_pivot": [True] * n, "metrics": {"test loss": test_loss, "test error": test_error},
+                "straight": {"energies": [0.0, straight_max, 0.0]}}
+
+    graph.add_path("a", "b", path([0.01, 0.05, 0.03], [0.3, 0.40, 0.35], [0.1, 0.12, 0.11], 2.0))
+    graph.add_path("b", "c", path([0.03, 0.07, 0.02], [0.35, 0.50, 0.31], [0.11, 0.20, 0.10], 4.0))
+    graph.add_path("a", "c", path([0.01, 0.09, 0.02], [0.3, 0.9, 0.31], [0.1, 0.5, 0.10], 9.0))  # not in the MST
+    row = barriers.summary_row(graph, {"a": (0.30, 0.10), "b": (0.35, 0.11), "c": (0.31, 0.10)})
+    assert row["MST edges"] == 2 and row["paths"] == 3
+    assert row["train minima"] == pytest.approx(0.02)
+    assert row["train saddles"] == pytest.approx(0.06)  # (0.05 + 0.07) / 2, the MST edges only
+    assert row["factor"] == pytest.approx(3.0)
+    assert row["straight-line barrier"] == pytest.approx(3.0)
+    assert row["test minima"] == pytest.approx(0.32)
+    assert row["test saddles"] == pytest.approx(0.45)  # test loss at each saddle: (0.40 + 0.50) / 2
+    assert row["test error minima %"] == pytest.approx(100 * 0.31 / 3)
+    assert row["test error saddles %"] == pytest.approx(16.0)
+    assert row["error rise %"] == pytest.approx(16.0 - 100 * 0.31 / 3)
