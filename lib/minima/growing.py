@@ -386,11 +386,12 @@ class GrowthSchedule:
         return cls({e: base + (i < remainder) for i, e in enumerate(after_epochs)})
 
     def scaled(self, factor: float) -> "GrowthSchedule":
-        """The same insertions at epochs ``max(1, round(e * factor))`` (collisions merged), for
-        profiles that train fewer epochs than the paper."""
+        """The same insertions at epochs ``max(1, floor(e * factor))`` (collisions merged), for
+        profiles that train fewer epochs than the paper: a schedule that ends before epoch
+        ``E`` ends before ``factor * E`` once scaled."""
         events: dict[int, int] = {}
         for epoch, units in self.events.items():
-            key = max(1, round(epoch * factor))
+            key = max(1, int(epoch * factor))
             events[key] = events.get(key, 0) + units
         return GrowthSchedule(dict(sorted(events.items())))
 

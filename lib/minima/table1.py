@@ -129,6 +129,9 @@ def run_cell(task: Task, hidden: int, model: str, batch_size: int, seed: int, *,
     full, net, grower, schedule, fan_ins = build(task, model, hidden, seed, small)
     if schedule is not None:
         schedule = schedule.scaled(schedule_scale)
+        if schedule.last_epoch >= max_epochs:
+            raise ValueError(f"the growth schedule ends at epoch {schedule.last_epoch} but training stops after "
+                             f"{max_epochs}; raise max_epochs or lower schedule_scale")
     start = time.perf_counter()
     x_train, y_train = (task.x_train[:train_limit], task.y_train[:train_limit]) if train_limit else \
         (task.x_train, task.y_train)
