@@ -51,3 +51,15 @@ def test_missing_model_is_a_one_line_error(tmp_path, monkeypatch):
     assert "\n" not in str(error.value) and "pass its folder" in str(error.value)
     path, description = resolve_model("minilm")
     assert "MiniLM" in description and path.endswith("model")
+
+
+def test_fine_tuning_grows_the_installed_head_to_the_reference_size():
+    from minima import table2
+
+    texts = [f"the cat number {k} sat on the mat" if k % 2 else f"sat the on {k} cat mat" for k in range(48)]
+    y = torch.tensor([k % 2 for k in range(48)])
+    row = table2.fine_tune("growing", "tiny-random-roberta", texts[:32], y[:32], texts[32:], y[32:], seed=0,
+                           epochs=3, batch_size=16, lr=1e-4, phases=[0, 1, 2], hessian_subset=32, device="cpu")
+    assert row["parameters"] == row["reference parameters"] == reference_parameters(32, 2)
+    assert [e["inserted"] for e in row["curve"]] == [11, 11, 10]
+    assert 0 <= row["accuracy"] <= 1 and row["rsi"] > 0

@@ -1,9 +1,10 @@
 """Table 2 of the growing-network paper: growing the classification head of a pretrained
 transformer on CoLA, against the model's own (reference) head of the same size.
 
-With a frozen encoder, the first-token features of every sentence are computed once
-(:func:`minima.heads.first_token_features`) and the heads are trained on them; this is
-the CPU default. The paper fine-tunes the whole model, which needs a GPU.
+With a frozen encoder (:func:`run_head`), the first-token features of every sentence are
+computed once (:func:`minima.heads.first_token_features`) and the heads are trained on them;
+this is the CPU default. :func:`fine_tune` trains the whole model with the head installed,
+as the paper does; it needs a GPU for RoBERTa-large.
 """
 from __future__ import annotations
 
@@ -14,29 +15,51 @@ import torch.nn.functional as F
 from sklearn.metrics import matthews_corrcoef
 
 from .data import batches
+from .device import resolve
 from .flatness import MEASURES, flatness
 from .growing import GrowthSchedule
-from .heads import GrowingHead, ReferenceHead, growth_plan, reference_parameters
+from .heads import GrowingHead, ReferenceHead, first_token_features, growth_plan, install_head, load_encoder, \
+    reference_parameters
 from .train import evaluate, fit
 
 PAPER = {"growing": (68.2, 1.8945e5), "reference": (68.0, 6.7778e5)}  # test accuracy %, spectral norm
 
 
-def run_head(kind: str, features: tuple, seed: int, *, epochs: int, batch_size: int, lr: float,
-             phases: list[int], hessian_subset: int, keep: dict | None = None) -> dict:
-    """Train one head on frozen features ``(x_train, y_train, x_test, y_test)`` and measure it."""
-    x_train, y_train, x_test, y_test = features
-    hidden, labels = x_train.shape[1], int(y_train.max()) + 1
-    torch.manual_seed(seed)
+def make_head(kind: str, hidden: int, labels: int, seed: int):
+    """``(head, network part for the Hessian, GrowingNet or None, schedule-ready fan-ins or None)``."""
     if kind == "growing":
         head = GrowingHead(hidden, labels, seed=seed)
-        fan_ins = growth_plan(hidden, labels)
-        schedule = GrowthSchedule.phases(hidden, tuple(phases))
-        growing, network = head.net, head.net
-    else:
+        return head, head.net, head.net, growth_plan(hidden, labels)
+    if kind == "reference":
         head = ReferenceHead(hidden, labels, seed=seed)
-        fan_ins = schedule = growing = None
-        network = head
+        return head, head, None, None
+    raise ValueError(f"unknown head {kind!r}; choose growing or reference")
+
+
+def measure(kind: str, seed: int, head, network, growing, train_features, y_train, test_predictions, y_test,
+            result, seconds: float, hessian_subset: int) -> dict:
+    """One row of Table 2: accuracy, Matthews correlation, flatness of the head, sizes."""
+    hidden, labels = train_features.shape[1], int(y_train.max()) + 1
+    data = batches(train_features[:hessian_subset], y_train[:hessian_subset], 1000)
+    values = {m: flatness(network, F.cross_entropy, data, m, blocks="depth", generator=torch.Generator().manual_seed(seed))
+              for m in MEASURES}
+    parameters = growing.num_parameters() if growing is not None else sum(p.numel() for p in head.parameters())
+    return {"head": kind, "seed": seed, "parameters": parameters, "reference parameters": reference_parameters(hidden, labels),
+            "accuracy": float((test_predictions == y_test).double().mean()),
+            "mcc": float(matthews_corrcoef(y_test.numpy(), test_predictions.numpy())),
+            "train accuracy": result.final["accuracy"], "train loss": result.final["loss"], "train s": seconds,
+            **values, "curve": result.epochs,
+            "depth histogram": (torch.bincount(torch.as_tensor(growing.depth[growing.hidden_ids])).tolist()
+                                if growing is not None else None)}
+
+
+def run_head(kind: str, features: tuple, seed: int, *, epochs: int, batch_size: int, lr: float,
+             phases: list[int], hessian_subset: int) -> dict:
+    """Train one head on frozen features ``(x_train, y_train, x_test, y_test)`` and measure it."""
+    x_train, y_train, x_test, y_test = features
+    torch.manual_seed(seed)
+    head, network, growing, fan_ins = make_head(kind, x_train.shape[1], int(y_train.max()) + 1, seed)
+    schedule = GrowthSchedule.phases(x_train.shape[1], tuple(phases)) if growing is not None else None
     start = time.perf_counter()
     result = fit(head, x_train, y_train, lr=lr, batch_size=batch_size, max_epochs=epochs, target_accuracy=2.0,
                  generator=torch.Generator().manual_seed(seed), growing=growing, schedule=schedule, fan_ins=fan_ins,
@@ -45,16 +68,65 @@ def run_head(kind: str, features: tuple, seed: int, *, epochs: int, batch_size: 
     head.eval()
     with torch.no_grad():
         predictions = head(x_test).argmax(1)
-    _, accuracy = evaluate(head, x_test, y_test)
-    data = batches(x_train[:hessian_subset], y_train[:hessian_subset], 1000)
-    values = {m: flatness(network, F.cross_entropy, data, m, blocks="depth", generator=torch.Generator().manual_seed(seed))
-              for m in MEASURES}
-    if keep is not None:
-        keep[(kind, seed)] = head
-    parameters = growing.num_parameters() if growing is not None else sum(p.numel() for p in head.parameters())
-    return {"head": kind, "seed": seed, "parameters": parameters, "reference parameters": reference_parameters(hidden, labels),
-            "accuracy": accuracy, "mcc": float(matthews_corrcoef(y_test.numpy(), predictions.numpy())),
-            "train accuracy": result.final["accuracy"], "train loss": result.final["loss"],
-            "train s": seconds, **values, "curve": result.epochs,
-            "depth histogram": (torch.bincount(torch.as_tensor(growing.depth[growing.hidden_ids])).tolist()
-                                if growing is not None else None)}
+    return measure(kind, seed, head, network, growing, x_train, y_train, predictions, y_test, result, seconds,
+                   hessian_subset)
+
+
+class _Result:
+    """The part of :class:`minima.train.TrainResult` that :func:`measure` reads."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    @property
+    def final(self):
+        return self.epochs[-1]
+
+
+def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tensor, test_texts: list[str],
+              y_test: torch.Tensor, seed: int, *, epochs: int, batch_size: int, lr: float, phases: list[int],
+              hessian_subset: int, max_length: int = 128, device="auto", progress=None) -> dict:
+    """The paper's setting: the whole model trained with the head installed (AdamW, constant
+    learning rate), the head grown after the given epochs; then measured like :func:`run_head`
+    on the fine-tuned encoder's features."""
+    device = resolve(device)
+    torch.manual_seed(seed)
+    model, tokenizer, _ = load_encoder(model_name, labels=int(y_train.max()) + 1, seed=seed)
+    hidden = model.config.hidden_size
+    head, network, growing, fan_ins = make_head(kind, hidden, int(y_train.max()) + 1, seed)
+    install_head(model, head)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    if growing is not None:
+        growing.adopt(optimizer)
+    schedule = GrowthSchedule.phases(hidden, tuple(phases)) if growing is not None else None
+    generator = torch.Generator().manual_seed(seed)
+    history, start = [], time.perf_counter()
+    for epoch in range(epochs):
+        inserted = schedule.on_epoch_start(epoch, growing, fan_ins, growing.generator) if schedule else []
+        model.train()
+        total, correct, count = 0.0, 0, 0
+        for index in torch.randperm(len(texts), generator=generator).split(batch_size):
+            enc = tokenizer([texts[i] for i in index], padding=True, truncation=True, max_length=max_length,
+                            return_tensors="pt").to(device)
+            out = model(**enc, labels=y_train[index].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            optimizer.step()
+            total += float(out.loss) * len(index)
+            correct += int((out.logits.argmax(1).cpu() == y_train[index]).sum())
+            count += len(index)
+        history.append({"epoch": epoch + 1, "loss": total / count, "accuracy": correct / count, "inserted": len(inserted)})
+        if progress:
+            progress(history[-1])
+    seconds = time.perf_counter() - start
+    model.eval()
+    base = getattr(model, model.base_model_prefix)
+    train_features = first_token_features(model, tokenizer, texts[:hessian_subset], max_length=max_length).cpu()
+    test_features = first_token_features(model, tokenizer, test_texts, max_length=max_length).cpu()
+    del base
+    head.cpu().eval()
+    with torch.no_grad():
+        predictions = head(test_features).argmax(1)
+    return measure(kind, seed, head, network, growing, train_features, y_train[:hessian_subset], predictions, y_test,
+                   _Result(history), seconds, hessian_subset)
