@@ -93,7 +93,10 @@ def paper_schedule(task: str, hidden: int, small: bool) -> GrowthSchedule:
 
 
 def _embedding(task: Task, seed: int) -> nn.EmbeddingBag:
-    bag = nn.EmbeddingBag(task.vocabulary, task.n_features, mode="mean", padding_idx=0, sparse=True)
+    # Sum, not mean: with U(-0.5, 0.5) vectors the mean of ~40 words is ~0.05 in size and SGD at
+    # the paper's learning rate barely moves (training accuracy 26 -> 28 % in 8 epochs on
+    # ag_news-7600, against 36 -> 45 % in 3 epochs with the sum).
+    bag = nn.EmbeddingBag(task.vocabulary, task.n_features, mode="sum", padding_idx=0, sparse=True)
     with torch.no_grad():
         g = torch.Generator().manual_seed(10_000 + seed)
         bag.weight.copy_(torch.rand(bag.weight.shape, generator=g) - 0.5)
