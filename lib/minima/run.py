@@ -289,14 +289,12 @@ def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel:
         papermill.execute_notebook(str(job.source), str(scratch), parameters=job.parameters,
                                    kernel_name=kernel, execution_timeout=cell_timeout,
                                    progress_bar=False, cwd=str(project.root), log_output=False)
-    except papermill.PapermillExecutionError as error:
+    except Exception as error:  # a cell raised, or kernel death, timeout, missing kernel: same contract
         target.unlink(missing_ok=True)
         record_file.unlink(missing_ok=True)
-        raise NotebookFailed(f"notebook {job.name} failed at cell {error.exec_count or error.cell_index}: "
-                             f"{error.ename}: {error.evalue} (executed copy: {scratch})") from None
-    except Exception as error:  # kernel death, timeout, missing kernel: same contract
-        target.unlink(missing_ok=True)
-        record_file.unlink(missing_ok=True)
+        if isinstance(error, papermill.PapermillExecutionError):
+            raise NotebookFailed(f"notebook {job.name} failed at cell {error.exec_count or error.cell_index}: "
+                                 f"{error.ename}: {error.evalue} (executed copy: {scratch})") from None
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise NotebookFailed(f"notebook {job.name} failed: {type(error).__name__}: {message}") from None
     finally:
