@@ -12,10 +12,14 @@ from minima.models import mlp, num_parameters
 ACT = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 
-def naive_forward(net: GrowingNet, x: torch.Tensor, W: torch.Tensor | None = None) -> torch.Tensor:
-    """The paper's recursion z_i = sum_j sigma_j(z_j) w_ji, neuron by neuron in topological order."""
+def naive_forward(net: GrowingNet, x: torch.Tensor, W: torch.Tensor | None = None,
+                  b: torch.Tensor | None = None) -> torch.Tensor:
+    """The paper's recursion z_i = sum_j sigma_j(z_j) w_ji (+ b_i), neuron by neuron in topological
+    order; ``W`` ``(n, n)`` and ``b`` ``(n - n_inputs,)`` by neuron id default to the network's."""
     dense, mask, depth = net.to_dense()
     W = dense.to(x.dtype) if W is None else W
+    if b is None and net.bias is not None:
+        b = net.in_id_order(net.bias.detach())
     out = {}
     order = sorted(range(net.n), key=lambda i: (int(depth[i]), i))
     outputs, inputs = set(net.output_ids.tolist()), set(net.input_ids.tolist())
@@ -25,7 +29,7 @@ def naive_forward(net: GrowingNet, x: torch.Tensor, W: torch.Tensor | None = Non
             continue
         z = sum(out[j] * W[j, i] for j in torch.nonzero(mask[:, i]).flatten().tolist())
         if net.bias is not None:
-            z = z + net.bias[i - net.n_inputs]
+            z = z + b[i - net.n_inputs]
         out[i] = z if i in outputs else ACT[net.activation](z)
     return torch.stack([out[i] for i in net.output_ids.tolist()], dim=1)
 
@@ -72,11 +76,15 @@ def test_forward_and_gradients_match_naive_recursion(activation, bias):
         assert torch.allclose(net(x), expected, rtol=1e-10, atol=1e-12)
     # gradients with respect to the edge weights: naive recursion on a differentiable W
     W_leaf = net.to_dense()[0].requires_grad_(True)
-    loss_naive = naive_forward(net, x, W_leaf).pow(2).sum()
-    (g_naive,) = torch.autograd.grad(loss_naive, W_leaf)
+    b_leaf = net.in_id_order(net.bias.detach()).requires_grad_(True) if bias else None
+    loss_naive = naive_forward(net, x, W_leaf, b_leaf).pow(2).sum()
+    g_naive, *g_bias = torch.autograd.grad(loss_naive, [W_leaf] + ([b_leaf] if bias else []))
     loss = net(x).pow(2).sum()
     loss.backward()
-    assert torch.allclose(net.weight.grad, g_naive[:, net.n_inputs:] * net.mask, rtol=1e-9, atol=1e-11)
+    expected_grad = g_naive[:, net.n_inputs:] * net.in_id_order(net.mask)
+    assert torch.allclose(net.in_id_order(net.weight.grad), expected_grad, rtol=1e-9, atol=1e-11)
+    if bias:
+        assert torch.allclose(net.in_id_order(net.bias.grad), g_bias[0], rtol=1e-9, atol=1e-11)
 
 
 def test_float32_forward_matches_after_hundreds_of_insertions():
@@ -155,7 +163,7 @@ def test_growth_mid_training_keeps_weights_and_momentum():
 
     train(5)
     before_w = {(int(a), int(b)): float(w) for a, b, w in zip(net.src, net.dst, net.edge_weights())}
-    buf = optimizer.state[net.weight]["momentum_buffer"]
+    buf = net.in_id_order(optimizer.state[net.weight]["momentum_buffer"])
     before_m = {(int(a), int(b)): float(buf[a, b - 10]) for a, b in zip(net.src, net.dst)}
     src_before = net.src.copy()
     new = net.insert(4)
@@ -164,11 +172,12 @@ def test_growth_mid_training_keeps_weights_and_momentum():
     assert param is net.weight, "the optimizer still holds the old weight"
     buf = optimizer.state[net.weight]["momentum_buffer"]
     assert buf.shape == net.weight.shape
+    buf, weight = net.in_id_order(buf), net.in_id_order(net.weight.detach())
     for e, (a, b) in enumerate(zip(net.src, net.dst)):
         a, b = int(a), int(b)
         if e < len(src_before):
             key = (a, b) if src_before[e] == a else (moved_from, b)
-            assert float(net.weight.detach()[a, b - 10]) == before_w[key] and float(buf[a, b - 10]) == before_m[key]
+            assert float(weight[a, b - 10]) == before_w[key] and float(buf[a, b - 10]) == before_m[key]
         else:
             assert b == new and float(buf[a, b - 10]) == 0.0
     train(5)
@@ -234,3 +243,31 @@ def test_schedule_callback_inserts_on_time_with_the_planned_fan_ins():
     inserted = [schedule.on_epoch_start(epoch, net, fan_ins) for epoch in range(10)]
     assert [len(i) for i in inserted] == [0, 2, 0, 0, 2, 0, 0, 1, 0, 0]
     assert net.num_parameters() == 16 + sum(fan_ins)
+
+
+def test_fused_kernel_accumulates_two_forward_passes_and_follows_storage_changes():
+    """The kernel reuses workspaces and views: two forward passes before one backward pass
+    (gradient accumulation), a deep copy, a dtype change and loaded weights must all see
+    the right numbers (compared with the plain autograd path)."""
+    import copy
+
+    net = GrowingNet(8, 3, seed=5, device="cpu")
+    net.grow(40, 3)
+    x1, x2 = torch.randn(6, 8), torch.randn(6, 8)
+    (net(x1).pow(2).sum() + net(x2).sin().sum()).backward()
+    fused_grad, net.weight.grad = net.weight.grad.clone(), None
+    with double_backward():
+        (net(x1).pow(2).sum() + net(x2).sin().sum()).backward()
+    assert torch.allclose(fused_grad, net.weight.grad, rtol=1e-5, atol=1e-6)
+
+    twin = copy.deepcopy(net)
+    before = net(x1).detach()
+    with torch.no_grad():
+        twin.weight.mul_(2)
+    assert torch.equal(net(x1), before) and not torch.allclose(twin(x1), before)
+
+    net.double()
+    assert torch.allclose(net(x1.double()), naive_forward(net, x1.double()), rtol=1e-10, atol=1e-12)
+    net.load_state_dict(twin.double().state_dict())
+    assert torch.allclose(net(x1.double()), naive_forward(net, x1.double()), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(net(x1.double()), twin(x1.double()))

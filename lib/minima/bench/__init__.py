@@ -34,6 +34,21 @@ def timeit(fn: Callable[[], object], repeat: int = 20, warmup: int = 3) -> float
     return times[len(times) // 2]
 
 
+def paired(fn_a: Callable[[], object], fn_b: Callable[[], object], rounds: int = 9,
+           repeat: int = 10) -> tuple[float, float, float]:
+    """Median times of ``fn_a`` and ``fn_b`` and the median of their per-round ratio.
+
+    The two are timed alternately, round after round, so that load from other processes on
+    a shared machine hits both alike; the ratio of each round is taken before the median.
+    """
+    times_a, times_b = [], []
+    for _ in range(rounds):
+        times_a.append(timeit(fn_a, repeat=repeat, warmup=1))
+        times_b.append(timeit(fn_b, repeat=repeat, warmup=1))
+    ratios = sorted(a / b for a, b in zip(times_a, times_b))
+    return sorted(times_a)[rounds // 2], sorted(times_b)[rounds // 2], ratios[rounds // 2]
+
+
 def table(rows: list[dict]) -> str:
     """Plain-text table of dicts (same keys) for the terminal and issue notes."""
     import pandas as pd

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ..growing import GrowingNet, fan_in_for_budget, fully_connected_parameters
 from ..models import mlp
-from . import devices, table, timeit
+from . import devices, paired, table, timeit
 
 
 def grown_like_784_500_10(device: str, seed: int = 0) -> GrowingNet:
@@ -26,7 +26,7 @@ def train_step(model, x, y, optimizer):
 
 def naive_step(net: GrowingNet, x: torch.Tensor, y: torch.Tensor, lr: float = 1e-3) -> None:
     """The paper's recursion neuron by neuron (a Python loop), forward, backward and SGD."""
-    W = net.weight.detach().clone().requires_grad_(True)
+    W = net.in_id_order(net.weight.detach()).clone().requires_grad_(True)
     order = sorted(net.hidden_ids.tolist(), key=lambda i: net.depth[i])
     parents = {i: net.src[net.dst == i] for i in order + net.output_ids.tolist()}
     cols = lambda i: i - net.n_inputs  # noqa: E731
@@ -53,11 +53,11 @@ def main() -> None:
             y = torch.randint(0, 10, (batch,), device=device)
             opt_net = net.adopt(torch.optim.SGD(net.parameters(), lr=1e-3))
             opt_fc = torch.optim.SGD(fc.parameters(), lr=1e-3)
-            t_net = timeit(lambda: train_step(net, x, y, opt_net), repeat=30)
-            t_fc = timeit(lambda: train_step(fc, x, y, opt_fc), repeat=30)
+            t_net, t_fc, ratio = paired(lambda: train_step(net, x, y, opt_net),
+                                        lambda: train_step(fc, x, y, opt_fc))
             row = {"device": device, "batch": batch, "depth levels": levels,
                    "grown step ms": round(t_net * 1e3, 3), "784-500-10 step ms": round(t_fc * 1e3, 3),
-                   "grown / FC": round(t_net / t_fc, 2),
+                   "grown / FC": round(ratio, 2),
                    "target": "<= 3x" if batch == 10 else "<= 2x"}
             if device == "cpu":
                 t_naive = timeit(lambda: naive_step(net, x, y), repeat=3, warmup=1)
