@@ -7,7 +7,7 @@ import torch
 from minima import table1
 from minima.growing import GrowingNet, GrowthSchedule
 from minima.models import mlp, num_parameters
-from minima.train import TrainingError, fit
+from minima.train import TrainingError, fit, fit_together
 
 
 def separable(n=200, d=5, seed=0):
@@ -72,3 +72,43 @@ def test_every_grown_network_ends_at_its_twins_parameter_count(n_features, n_cla
             _, fc, *_ = table1.build(task, arch, hidden, seed=0, small=False)
             widths = [m.out_features for m in fc if isinstance(m, torch.nn.Linear)][:-1]
             assert sum(widths) == hidden, "the fully connected twins keep the number of hidden neurons"
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_side_by_side_training_equals_separate_runs_including_the_stopping_rule(bias):
+    """fit_together must give each seed the run fit gives it: same minibatches, same SGD steps,
+    the same stopping epoch (seeds stop at different epochs here), the same final weights."""
+    x, y = separable(n=300, d=6, seed=3)
+    seeds = [0, 1, 2, 3]
+    kwargs = dict(lr=0.1, batch_size=16, max_epochs=12, target_accuracy=0.97)
+    alone = []
+    for seed in seeds:
+        model = mlp(6, [12, 6], 2, seed=seed, bias=bias)
+        alone.append((model, fit(model, x, y, generator=torch.Generator().manual_seed(seed), **kwargs)))
+    together = [mlp(6, [12, 6], 2, seed=seed, bias=bias) for seed in seeds]
+    results = fit_together(together, x, y, generators=[torch.Generator().manual_seed(s) for s in seeds], **kwargs)
+    stops = set()
+    for (model, expected), twin, result in zip(alone, together, results):
+        assert result.stopped == expected.stopped and len(result.epochs) == len(expected.epochs)
+        for a, b in zip(expected.epochs, result.epochs):
+            assert a["accuracy"] == b["accuracy"] and a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+        for p, q in zip(model.parameters(), twin.parameters()):
+            assert torch.allclose(p, q, atol=1e-5)
+        stops.add(len(result.epochs))
+    assert len(stops) > 1, "the seeds should stop at different epochs for this test to mean something"
+
+
+def test_side_by_side_training_refuses_what_it_cannot_stack():
+    x, y = separable()
+    with pytest.raises(TrainingError, match="one architecture"):
+        fit_together([mlp(5, [3], 2, seed=0), mlp(5, [4], 2, seed=1)], x, y, lr=0.1, batch_size=10, max_epochs=1,
+                     generators=[torch.Generator(), torch.Generator()])
+    with pytest.raises(TrainingError, match="nn.Sequential MLPs"):
+        fit_together([GrowingNet(5, 2, seed=0, device="cpu")], x, y, lr=0.1, batch_size=10, max_epochs=1,
+                     generators=[torch.Generator()])
+    model = mlp(5, [3], 2, seed=0)
+    with torch.no_grad():
+        model[1].weight.fill_(float("inf"))
+    with pytest.raises(TrainingError, match="model 1 diverged .* at epoch 1, step 0"):
+        fit_together([mlp(5, [3], 2, seed=1), model], x, y, lr=0.1, batch_size=10, max_epochs=1,
+                     generators=[torch.Generator(), torch.Generator()])

@@ -23,7 +23,7 @@ from .flatness import MEASURES, flatness
 from .growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
 from .models import mlp
 from .text import Vocabulary
-from .train import evaluate, fit
+from .train import evaluate, fit, fit_together
 
 ARCHITECTURES = {"a": (1.0,), "b": (0.8, 0.2), "c": (0.6, 0.3, 0.1)}
 
@@ -120,27 +120,61 @@ def build(task: Task, model: str, hidden: int, seed: int, small: bool):
     return full, net, grower, schedule, fan_ins
 
 
-def run_cell(task: Task, hidden: int, model: str, batch_size: int, seed: int, *, lr: float, max_epochs: int,
-             schedule_scale: float, hessian_subset: int, small: bool, measures=MEASURES,
-             train_limit: int = 0, keep: dict | None = None) -> dict:
-    """Train one model and measure it at its final point; returns one row of results.
+def run_cells(task: Task, hidden: int, model: str, batch_size: int, seeds: list[int], *, lr: float,
+              max_epochs: int, schedule_scale: float, hessian_subset: int, small: bool, measures=MEASURES,
+              train_limit: int = 0, keep: dict | None = None, together: bool = True) -> list[dict]:
+    """Train one model per seed and measure each at its final point; one result row per seed.
 
-    ``train_limit > 0`` trains on the first examples only (smoke tests). When ``keep`` is a
-    dict, ``keep[(task, hidden, model, batch, seed)] = (network part, Hessian data)``.
+    Fully connected networks on images are trained side by side (:func:`minima.train.fit_together`,
+    the same runs as one :func:`minima.train.fit` per seed up to float32 rounding) when
+    ``together``; grown networks (each seed grows its own structure) and text models (each
+    has its own embedding) are trained one after another. ``train_limit > 0`` trains on the
+    first examples only (smoke tests). When ``keep`` is a dict, the first seed's
+    ``(network part, Hessian data)`` is stored under ``(task, hidden, model, batch, seed)``.
     """
-    torch.manual_seed(seed)
-    full, net, grower, schedule, fan_ins = build(task, model, hidden, seed, small)
-    if schedule is not None:
-        schedule = schedule.scaled(schedule_scale)
-        if schedule.last_epoch >= max_epochs:
-            raise ValueError(f"the growth schedule ends at epoch {schedule.last_epoch} but training stops after "
-                             f"{max_epochs}; raise max_epochs or lower schedule_scale")
-    start = time.perf_counter()
     x_train, y_train = (task.x_train[:train_limit], task.y_train[:train_limit]) if train_limit else \
         (task.x_train, task.y_train)
-    result = fit(full, x_train, y_train, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
-                 generator=torch.Generator().manual_seed(seed), growing=grower, schedule=schedule, fan_ins=fan_ins)
-    train_seconds = time.perf_counter() - start
+    built = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        full, net, grower, schedule, fan_ins = build(task, model, hidden, seed, small)
+        if schedule is not None:
+            schedule = schedule.scaled(schedule_scale)
+            if schedule.last_epoch >= max_epochs:
+                raise ValueError(f"the growth schedule ends at epoch {schedule.last_epoch} but training stops after "
+                                 f"{max_epochs}; raise max_epochs or lower schedule_scale")
+        built.append((seed, full, net, grower, schedule, fan_ins))
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    side_by_side = together and model != "growing" and not task.vocabulary and len(seeds) > 1
+    start = time.perf_counter()
+    if side_by_side:
+        results = fit_together([b[1] for b in built], x_train, y_train, lr=lr, batch_size=batch_size,
+                               max_epochs=max_epochs, generators=generators)
+        seconds = [time.perf_counter() - start] * len(seeds)
+    else:
+        results, seconds = [], []
+        for (seed, full, net, grower, schedule, fan_ins), generator in zip(built, generators):
+            start = time.perf_counter()
+            results.append(fit(full, x_train, y_train, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
+                               generator=generator, growing=grower, schedule=schedule, fan_ins=fan_ins))
+            seconds.append(time.perf_counter() - start)
+    rows = []
+    for (seed, full, net, grower, *_), result, train_seconds in zip(built, results, seconds):
+        row = _measure(task, full, net, grower, x_train, y_train, hessian_subset, seed, measures,
+                       keep if seed == seeds[0] else None, (task.name, hidden, model, batch_size, seed))
+        rows.append({"task": task.name, "hidden": hidden, "model": model, "batch": batch_size, "seed": seed,
+                     "test accuracy": row.pop("test accuracy"), "train accuracy": result.final["accuracy"],
+                     "train loss": result.final["loss"], "epochs": result.final["epoch"], "stopped": result.stopped,
+                     "samples/s": result.samples_per_second * (len(seeds) if side_by_side else 1),
+                     "trained": f"{len(seeds)} side by side" if side_by_side else "alone",
+                     "train s": train_seconds, **row, "curve": result.epochs,
+                     "depth": int(grower.depth.max()) if grower is not None else len(ARCHITECTURES.get(model, ())) + 1})
+    return rows
+
+
+def _measure(task: Task, full, net, grower, x_train, y_train, hessian_subset: int, seed: int, measures,
+             keep: dict | None, key: tuple) -> dict:
+    """Test accuracy, parameter count and flatness measures of one trained model."""
     _, test_accuracy = evaluate(full, task.x_test, task.y_test)
     full.eval()
     # Hessian of the network part, on one fixed subset (the first examples of the training split);
@@ -150,15 +184,10 @@ def run_cell(task: Task, hidden: int, model: str, batch_size: int, seed: int, *,
         features = full[0](x) if task.vocabulary else x
     data = batches(features.detach(), y_train[:hessian_subset], 1000)
     if keep is not None:
-        keep[(task.name, hidden, model, batch_size, seed)] = (net, data)
+        keep[key] = (net, data)
     start = time.perf_counter()
     values = {m: flatness(net, F.cross_entropy, data, m, blocks="depth", generator=torch.Generator().manual_seed(seed))
               for m in measures}
-    row = {"task": task.name, "hidden": hidden, "model": model, "batch": batch_size, "seed": seed,
-           "parameters": sum(p.numel() for p in net.parameters()) if grower is None else grower.num_parameters(),
-           "test accuracy": test_accuracy, "train accuracy": result.final["accuracy"],
-           "train loss": result.final["loss"], "epochs": result.final["epoch"], "stopped": result.stopped,
-           "samples/s": result.samples_per_second, "train s": train_seconds,
-           "hessian s": time.perf_counter() - start, **values,
-           "curve": result.epochs, "depth": int(grower.depth.max()) if grower is not None else len(ARCHITECTURES.get(model, ())) + 1}
-    return row
+    return {"test accuracy": test_accuracy,
+            "parameters": sum(p.numel() for p in net.parameters()) if grower is None else grower.num_parameters(),
+            "hessian s": time.perf_counter() - start, **values}

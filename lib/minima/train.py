@@ -105,3 +105,137 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
             return result
     result.stopped = "max epochs"
     return result
+
+
+ACTIVATION_MODULES = {nn.ReLU: torch.relu, nn.Tanh: torch.tanh, nn.Identity: lambda h: h}
+
+
+class StackedMLP:
+    """``S`` MLPs of one architecture as stacked tensors, evaluated with batched GEMMs.
+
+    ``models`` are ``nn.Sequential`` of ``Flatten``, ``Linear`` and ``ReLU``/``Tanh`` modules
+    (as :func:`minima.models.mlp` builds). Layer ``l`` holds ``weights[l]`` ``(S, in, out)``
+    and ``biases[l]`` ``(S, 1, out)`` or ``None``; :meth:`__call__` maps ``(S, B, in)`` (or a
+    shared ``(B, in)``) to logits ``(S, B, classes)``.
+    """
+
+    def __init__(self, models: list[nn.Module]):
+        layouts = [self._layout(m) for m in models]
+        if any(layout != layouts[0] for layout in layouts):
+            raise TrainingError("fit_together needs models of one architecture; train different ones with fit")
+        linears = [[m for m in model if isinstance(m, nn.Linear)] for model in models]
+        with torch.no_grad():
+            self.weights = [torch.stack([m.weight.T for m in layer]).contiguous().requires_grad_(True)
+                            for layer in zip(*linears)]
+            self.biases = [torch.stack([m.bias[None] for m in layer]).requires_grad_(True)
+                           if layer[0].bias is not None else None for layer in zip(*linears)]
+        self.models = models
+
+    @staticmethod
+    def _layout(model: nn.Module) -> list:
+        allowed = (nn.Flatten, nn.Linear, *ACTIVATION_MODULES)
+        if not isinstance(model, nn.Sequential) or not all(isinstance(m, allowed) for m in model) \
+                or any(True for _ in model.buffers()):
+            raise TrainingError("fit_together trains nn.Sequential MLPs (Flatten, Linear, ReLU or Tanh); "
+                                "train other models with fit")
+        return [(type(m).__name__, tuple(m.weight.shape), m.bias is not None) if isinstance(m, nn.Linear)
+                else type(m).__name__ for m in model]
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [t for pair in zip(self.weights, self.biases) for t in pair if t is not None]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        h = x if x.dim() == 3 else x.expand(len(self.models), *x.shape)  # flat inputs
+        layer = 0
+        for module in self.models[0]:  # the same sequence of operations, on stacked weights
+            if isinstance(module, nn.Linear):
+                weight, bias = self.weights[layer], self.biases[layer]
+                h = torch.bmm(h, weight) if bias is None else torch.baddbmm(bias, h, weight)
+                layer += 1
+            elif not isinstance(module, nn.Flatten):
+                h = ACTIVATION_MODULES[type(module)](h)
+        return h
+
+    @torch.no_grad()
+    def write_back(self) -> None:
+        """Copy the stacked values into the original models."""
+        for s, model in enumerate(self.models):
+            linears = [m for m in model if isinstance(m, nn.Linear)]
+            for layer, weight, bias in zip(linears, self.weights, self.biases):
+                layer.weight.copy_(weight[s].T)
+                if bias is not None:
+                    layer.bias.copy_(bias[s, 0])
+
+
+def fit_together(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_size: int,
+                 max_epochs: int, generators: list[torch.Generator], target_accuracy: float = 1.0,
+                 progress=None) -> list[TrainResult]:
+    """:func:`fit` for several MLPs of one architecture (seeds), computed side by side.
+
+    Model ``s`` draws its minibatch order from ``generators[s]`` exactly as :func:`fit` would
+    and takes plain SGD steps on its own minibatch mean loss; the models' weights are stacked
+    (:class:`StackedMLP`) so that each step is one batched GEMM per layer for all of them and
+    the Python and dispatch overhead of a small network is paid once instead of once per
+    model. A model that reaches ``target_accuracy`` stops changing (bit for bit) while the
+    others go on. The trained values are written back into ``models``; results equal
+    separate :func:`fit` runs up to float32 rounding (summation order).
+    """
+    if len(models) != len(generators) or not models:
+        raise TrainingError(f"got {len(models)} models and {len(generators)} generators; pass one generator per model")
+    stacked = StackedMLP(models)
+    x = x.flatten(1)
+    results = [TrainResult() for _ in models]
+    active = torch.ones(len(models), dtype=torch.bool)
+    for epoch in range(max_epochs):
+        start = time.perf_counter()
+        orders = torch.stack([torch.randperm(len(y), generator=g) for g in generators])  # (S, N)
+        for step, index in enumerate(orders.split(batch_size, dim=1)):  # (S, b)
+            logits = stacked(x[index])
+            losses = F.cross_entropy(logits.transpose(1, 2), y[index], reduction="none").mean(1)  # (S,)
+            bad = active & ~torch.isfinite(losses.detach())
+            if bad.any():
+                s = int(bad.nonzero()[0])
+                raise TrainingError(f"the loss of model {s} diverged to {float(losses.detach()[s])} at epoch {epoch + 1}, "
+                                    f"step {step}; lower the learning rate")
+            parameters = stacked.parameters()
+            grads = torch.autograd.grad(losses.sum(), parameters)
+            with torch.no_grad():
+                if bool(active.all()):
+                    torch._foreach_add_(parameters, grads, alpha=-lr)
+                else:  # stopped models stay bit for bit (where, not a product: NaN * 0 is NaN)
+                    for p, g in zip(parameters, grads):
+                        p.sub_(torch.where(active.view(-1, *([1] * (g.dim() - 1))), g, 0), alpha=lr)
+        seconds = time.perf_counter() - start
+        train_loss, accuracy = _evaluate_stacked(stacked, x, y)
+        for s in active.nonzero().flatten().tolist():
+            result = results[s]
+            result.train_seconds += seconds
+            result.samples_seen += len(y)
+            result.epochs.append({"epoch": epoch + 1, "loss": float(train_loss[s]), "accuracy": float(accuracy[s]),
+                                  "inserted": 0, "seconds": seconds})
+            if progress is not None:
+                progress(result.epochs[-1])
+            if accuracy[s] >= target_accuracy:
+                result.stopped = "100% training accuracy" if target_accuracy >= 1.0 else \
+                    f"{target_accuracy:.0%} accuracy"
+                active[s] = False
+        if not active.any():
+            break
+    for result in results:
+        result.stopped = result.stopped or "max epochs"
+    stacked.write_back()
+    return results
+
+
+@torch.no_grad()
+def _evaluate_stacked(stacked: StackedMLP, x: torch.Tensor, y: torch.Tensor,
+                      batch_size: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-model mean cross-entropy and accuracy ``(S,)`` on ``(x, y)`` (flat inputs)."""
+    n_models = len(stacked.models)
+    loss, correct = torch.zeros(n_models, dtype=torch.float64), torch.zeros(n_models, dtype=torch.int64)
+    for start in range(0, len(y), batch_size):
+        out = stacked(x[start: start + batch_size])  # (S, b, classes)
+        target = y[start: start + batch_size]
+        loss += F.cross_entropy(out.transpose(1, 2), target.expand(n_models, -1), reduction="none").sum(1).double()
+        correct += (out.argmax(2) == target).sum(1)
+    return loss / len(y), correct.double() / len(y)

@@ -14,6 +14,7 @@ BENCHMARKS = {
     "growing": "minima.bench.growing",
     "flatness": "minima.bench.flatness",
     "neb": "minima.bench.neb",
+    "training": "minima.bench.training",
 }
 
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..models import mlp
 from ..neb import auto_neb, model_energy
-from . import devices, table, timeit
+from . import devices, paired, table
 
 
 def small_cnn() -> nn.Sequential:
@@ -53,11 +53,11 @@ def main() -> None:
             energy = model_energy(model, F.cross_entropy, [(x, y)])
             for pivots in (8, 16, 32):
                 points = energy.point()[None] + 0.01 * torch.randn(pivots, energy.dim, device=device)
-                t_loop = timeit(lambda: per_pivot_loop(energy, points), repeat=5)
-                t_vmap = timeit(lambda: batched(energy, points), repeat=5)
+                t_loop, t_vmap, ratio = paired(lambda: per_pivot_loop(energy, points),
+                                               lambda: batched(energy, points), rounds=7, repeat=3)
                 rows.append({"device": device, "model": name, "params": energy.dim, "pivots": pivots,
                              "loop ms": round(t_loop * 1e3, 2), "vmap ms": round(t_vmap * 1e3, 2),
-                             "loop / vmap": round(t_loop / t_vmap, 2)})
+                             "loop / vmap": round(ratio, 2), "chunk": energy._calibrated})
     print("Energy and gradient of all pivots, batch 128 (targets: >= 3x at 16 pivots for the 5k MLP "
           "on CPU, never slower for the others; >= 5x for the 100k MLP on a GPU):")
     print(table(rows))
