@@ -217,7 +217,9 @@ def lanczos(matvec: Matvec, dim: int, k: int = 1, which: str = "LA", tol: float 
         max_iter: at most this many matvecs (default ``min(dim, 300)``).
 
     Returns ``(eigenvalues (k,), eigenvectors (dim, k), info)`` in float64, eigenvalues in
-    the order of ``which``; ``info`` = ``{"matvecs", "residuals", "converged", "ritz_history"}``.
+    the order of ``which``; ``info`` = ``{"matvecs", "residuals", "converged", "ritz_history",
+    "ritz_values", "first_components"}`` (the last two: every eigenvalue of the tridiagonal
+    matrix and the first component of its eigenvector, the nodes and weights of Gauss quadrature).
     The basis is kept (``max_iter x dim`` floats in float64) and every new vector is
     orthogonalised twice against all of it (classical Gram-Schmidt, twice is enough).
     """
@@ -263,7 +265,8 @@ def lanczos(matvec: Matvec, dim: int, k: int = 1, which: str = "LA", tol: float 
     wanted = _select(theta, which, k)
     vectors = basis[:m].T @ torch.as_tensor(s[:, wanted], dtype=torch.float64, device=basis.device)
     info = {"matvecs": m, "residuals": residuals.tolist(), "ritz_history": history,
-            "converged": bool(np.all(residuals <= tol * np.maximum(np.abs(theta[wanted]), 1e-300)))}
+            "converged": bool(np.all(residuals <= tol * np.maximum(np.abs(theta[wanted]), 1e-300))),
+            "ritz_values": theta, "first_components": s[0]}  # all of T's eigenpairs (quadrature)
     return torch.as_tensor(theta[wanted]), vectors, info
 
 
@@ -312,32 +315,11 @@ def spectral_density(matvec: Matvec, dim: int, n_vectors: int = 4, n_steps: int 
     nodes, weights = [], []
     for _ in range(n_vectors):
         v0 = _start_vector(dim, generator, device)
-        theta, s = _lanczos_tridiagonal(matvec, v0, min(n_steps, dim))
-        nodes.append(theta)
-        weights.append(s[0] ** 2 / n_vectors)
+        # tol=0: run all n_steps (or until an invariant subspace), no early stop on one pair
+        _, _, info = lanczos(matvec, dim, k=1, tol=0.0, max_iter=min(n_steps, dim), v0=v0)
+        nodes.append(info["ritz_values"])
+        weights.append(info["first_components"] ** 2 / n_vectors)
     return np.concatenate(nodes), np.concatenate(weights)
-
-
-def _lanczos_tridiagonal(matvec: Matvec, q: torch.Tensor, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """``steps`` Lanczos steps with full reorthogonalisation; eigen-decomposition of T."""
-    basis, alphas, betas = [], [], []
-    beta, q_prev = 0.0, None
-    for m in range(steps):
-        basis.append(q)
-        w = matvec(q).to(torch.float64)
-        alpha = float(w @ q)
-        w = w - alpha * q - (beta * q_prev if q_prev is not None else 0)
-        V = torch.stack(basis)
-        for _ in range(2):
-            w = w - V.T @ (V @ w)
-        alphas.append(alpha)
-        beta = float(w.norm())
-        if beta < 1e-12 or m == steps - 1:
-            break
-        betas.append(beta)
-        q_prev, q = q, w / beta
-    T = np.diag(alphas) + np.diag(betas[: len(alphas) - 1], 1) + np.diag(betas[: len(alphas) - 1], -1)
-    return np.linalg.eigh(T)
 
 
 def density_on_grid(nodes: np.ndarray, weights: np.ndarray, grid: np.ndarray, sigma: float) -> np.ndarray:
