@@ -203,3 +203,25 @@ def test_bad_input_one_line_errors():
         flatness(bn, CE, [(x, y)])
     with pytest.raises(FlatnessError, match="unknown measure"):
         flatness(model, CE, [(x, y)], "sharpness")
+
+
+def test_depth_blocks_of_a_grown_net_group_weights_by_the_depth_they_feed():
+    """Independent of storage order: the weights of each block are the edges into neurons of
+    one depth (compared by value, from the id-ordered edge list)."""
+    from minima.flatness import depth_blocks
+
+    x, y = toy_data(d=5, classes=2)
+    net = GrowingNet(5, 2, seed=4, device="cpu", dtype=torch.float64, bias=True)
+    net.grow(25, 3)
+    op = HessianOperator(net, CE, [(x, y)])
+    theta = op.parameters_vector()
+    blocks = depth_blocks(op)
+    edge_depth = net.depth[net.dst]
+    weights = net.edge_weights()
+    bias_by_id = net.in_id_order(net.bias.detach())
+    depths = sorted(set(edge_depth.tolist()))
+    assert len(blocks) == len(depths)
+    for block, d in zip(blocks, depths):
+        expected = torch.cat([weights[torch.as_tensor(edge_depth == d)],
+                              bias_by_id[torch.as_tensor(net.depth[net.n_inputs:] == d)]])
+        assert torch.equal(theta[block].sort().values, expected.sort().values)

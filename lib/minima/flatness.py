@@ -360,10 +360,10 @@ def depth_blocks(operator: HessianOperator) -> list[torch.Tensor]:
     if isinstance(model, GrowingNet):
         labels = []
         for name, mask in zip(operator.names, operator.masks):
-            if name == "weight":
-                target = torch.nonzero(mask)[:, 1].cpu().numpy() + model.n_inputs
-            else:  # bias, one per non-input neuron in id order
-                target = np.arange(model.n_inputs, model.n)
+            if name == "weight":  # the neuron each kept weight feeds (columns in storage order)
+                target = model.column_ids[torch.nonzero(mask)[:, 1].cpu().numpy()]
+            else:  # bias, one per non-input neuron, in the same column order
+                target = model.column_ids
             labels.append(model.depth[target])
         labels = np.concatenate(labels)
     else:  # one label per nn.Linear / conv module: its weight and bias together
