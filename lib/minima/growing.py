@@ -347,7 +347,10 @@ class GrowingNet(nn.Module):
             out[row_j, cols] = 0
             if fill is not None:
                 out[parent_rows, new_column] = fill.to(t)
-            return out.index_select(0, gather).index_select(1, gather_columns)
+            result = torch.empty_like(out)
+            torch.index_select(out[:n_in], 1, gather_columns, out=result[:n_in])  # input rows stay
+            result[n_in:] = out[n_in:].index_select(0, gather[n_in:] - n_in).index_select(1, gather_columns)
+            return result
 
         self._swap_parameter("weight", lambda t: grow(t, new_values), grow)
         self.mask = grow(self.mask, torch.ones(len(parents), dtype=torch.bool))
@@ -363,13 +366,19 @@ class GrowingNet(nn.Module):
     def _deepen(self, nodes: np.ndarray, depth: int) -> None:
         """Raise ``nodes`` to at least ``depth`` and propagate to descendants (longest paths)."""
         frontier = nodes[self.depth[nodes] < depth]
+        if not len(frontier):
+            return
         self.depth[frontier] = depth
         in_frontier = np.zeros(self.n, bool)
+        # inputs never move, so only edges out of non-inputs can propagate (a tenth of them
+        # in a grown MNIST network): select those once
+        from_non_inputs = np.flatnonzero(self.src >= self.n_inputs)
+        all_src, all_dst = self.src[from_non_inputs], self.dst[from_non_inputs]
         while len(frontier):
             in_frontier[:] = False
             in_frontier[frontier] = True
-            edges = in_frontier[self.src]
-            src, dst = self.src[edges], self.dst[edges]
+            edges = in_frontier[all_src]
+            src, dst = all_src[edges], all_dst[edges]
             needed = self.depth[src] + 1
             raise_ = needed > self.depth[dst]
             np.maximum.at(self.depth, dst[raise_], needed[raise_])
