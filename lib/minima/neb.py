@@ -63,8 +63,9 @@ class ModelEnergy:
             :meth:`advance` moves to the next (the order is shuffled each epoch with ``seed``).
         eval_batches: the data of :meth:`evaluate` (dense path evaluation), default ``batches``.
         chunk: pivots per vmapped call (``None``: all at once). ``"auto"`` (default) times
-            energy-and-gradient once for each of ``None, 8, 4`` and ``0`` (a plain loop over
-            pivots) on up to 16 pivots at the first call and keeps the fastest:
+            energy-and-gradient for each of ``None, 8, 4`` and ``0`` (a plain loop over
+            pivots) on up to 16 pivots at the first call and keeps the fastest vmap mode when
+            it beats the loop by 10 %, else the loop (see :meth:`_calibrate`):
             convolutions under ``vmap`` become grouped convolutions, which on a CPU can be
             slower than a loop. The choice changes speed only, not values beyond rounding.
 
@@ -90,7 +91,7 @@ class ModelEnergy:
         first = next(model.parameters())
         self.device, self.dtype = first.device, first.dtype
         self.chunk = chunk
-        self._calibrated: int | None | str = "pending"
+        self._calibrated: dict[int, int | None] = {}  # min(pivots, 16) -> chosen chunk
         self._generator = torch.Generator().manual_seed(seed)
         self._order, self._cursor = self._shuffle(), 0
 
@@ -115,35 +116,43 @@ class ModelEnergy:
     def batched(self, points: torch.Tensor, x, y, metric=None) -> torch.Tensor:
         """``(P, D)`` -> ``(P,)`` of ``metric`` (default the loss) on one batch, over all pivots at once."""
         points = points.to(self.device, self.dtype)
-        chunk = self._chunk_for(points, x, y)
+        return self._batched_as(points, x, y, metric, self._chunk_for(points, x, y))
+
+    def _batched_as(self, points: torch.Tensor, x, y, metric, chunk: int | None) -> torch.Tensor:
+        if chunk is None and len(points) > 64:
+            chunk = 64  # bound the memory of dense evaluations
         if chunk == 0:  # calibrated: a plain loop beats vmap for this model and device
             return torch.stack([self._loss_at(p, x, y, metric) for p in points])
         return torch.func.vmap(lambda flat: self._loss_at(flat, x, y, metric), chunk_size=chunk)(points)
 
     def _chunk_for(self, points: torch.Tensor, x, y) -> int | None:
-        """The chunk size; with ``chunk="auto"`` measured once, on the first call that needs it."""
+        """The chunk size; with ``chunk="auto"`` measured once per number of pivots (up to 16;
+        more pivots take the choice made for 16), on the first call that needs it."""
         if self.chunk != "auto":
             return self.chunk
-        if self._calibrated == "pending":
-            import time
+        key = min(len(points), 16)
+        if key not in self._calibrated:
+            self._calibrated[key] = self._calibrate(points[:key], x, y)
+        return self._calibrated[key]
 
-            timings = {}
-            leaf = points.detach()[:16].requires_grad_(True)
-            for chunk in (None, 8, 4, 0):
-                if chunk and chunk >= len(leaf):
-                    continue
-                self._calibrated = chunk
-                best = float("inf")
+    def _calibrate(self, points: torch.Tensor, x, y, rounds: int = 3, margin: float = 0.9) -> int | None:
+        """Time energy-and-gradient of ``points`` for each mode, round-robin (so that load from
+        other processes hits all modes alike), best of ``rounds``; keep the fastest vmap mode
+        only if it beats the plain loop (``0``) by ``1 - margin``, else the loop, so that a
+        noisy measurement cannot make the batched path slower than the loop it replaces."""
+        import time
+
+        leaf = points.detach().requires_grad_(True)
+        modes = [m for m in (None, 8, 4, 0) if not m or m < len(leaf)]
+        timings = {m: float("inf") for m in modes}
+        for _ in range(rounds):
+            for mode in modes:
+                start = time.perf_counter()
                 with torch.enable_grad():
-                    for _ in range(2):
-                        start = time.perf_counter()
-                        torch.autograd.grad(self.batched(leaf, x, y).sum(), leaf)
-                        best = min(best, time.perf_counter() - start)
-                timings[chunk] = best
-            self._calibrated = min(timings, key=timings.get)
-        if self._calibrated is None and len(points) > 64:
-            return 64  # bound the memory of dense evaluations
-        return self._calibrated
+                    torch.autograd.grad(self._batched_as(leaf, x, y, None, mode).sum(), leaf)
+                timings[mode] = min(timings[mode], time.perf_counter() - start)
+        best = min((m for m in modes if m != 0), key=timings.get, default=0)
+        return best if timings[best] < margin * timings[0] else 0
 
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         x, y = self.batches[self._order[self._cursor]]
