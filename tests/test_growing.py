@@ -259,6 +259,14 @@ def test_fused_kernel_accumulates_two_forward_passes_and_follows_storage_changes
     with double_backward():
         (net(x1).pow(2).sum() + net(x2).sin().sum()).backward()
     assert torch.allclose(fused_grad, net.weight.grad, rtol=1e-5, atol=1e-6)
+    # inputs that require gradients (a head on a fine-tuned encoder): d loss / d x as well
+    grads = []
+    for plain in (False, True):
+        x = x1.clone().requires_grad_(True)
+        with double_backward() if plain else torch.enable_grad():
+            net(x).pow(2).sum().backward()
+        grads.append(x.grad)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-5, atol=1e-6) and grads[0].abs().sum() > 0
 
     twin = copy.deepcopy(net)
     before = net(x1).detach()
