@@ -551,6 +551,8 @@ class _Plan:
 
     def workspace(self, batch: int) -> dict:
         if batch not in self.workspaces:
+            if len(self.workspaces) >= 4:  # training, last partial batch, evaluation: a few sizes
+                self.workspaces.pop(next(iter(self.workspaces)))
             net, w = self.net, self.w_in
             n_in, levels = net.n_inputs, net._levels
             A = w.new_empty(batch, net.n)
