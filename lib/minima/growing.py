@@ -200,7 +200,8 @@ class GrowingNet(nn.Module):
 
     def _fused_plan(self) -> "_Plan | None":
         """Views for the fused kernel, rebuilt when the weight's storage changed (growth,
-        ``.to(device)``, loading); ``None`` when the weight is not this module's Parameter
+        ``.to()``, ``load_state_dict(assign=True)``; a plain ``load_state_dict`` copies in
+        place and keeps them valid); ``None`` when the weight is not this module's Parameter
         (``torch.func.functional_call``) or a transform is active, which take the plain path."""
         weight = self.weight
         if not self.fused or _double_backward.active or not isinstance(weight, nn.Parameter) \
