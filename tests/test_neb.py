@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from minima.landscape import MinimaGraph
 from minima.models import mlp
 from minima.neb import (NEBError, auto_neb, improved_tangents, insert_pivots, insertion_points, interpolate,
-                        linear_path, model_energy, neb, respace, evaluate_path)
+                        evaluate_path, linear_path, model_energy, respace)
 
 # Mueller & Brown (1979), the standard test surface for minimum-energy-path methods.
 MB = dict(A=[-200, -100, -170, 15], a=[-1, -1, -6.5, 0.7], b=[0, 0, 11, 0.6], c=[-10, -10, -6.5, 0.7],
@@ -148,6 +148,16 @@ def test_interpolation_positions():
     assert dense.tolist() == [[0, 0], [0.5, 0], [1, 0], [1, 1.5], [1, 3]]
     assert position.tolist() == pytest.approx([0, 0.125, 0.25, 0.625, 1])
     assert is_pivot.tolist() == [True, False, True, False, True]
+
+
+def test_a_dense_point_of_a_path_is_the_interpolated_point():
+    g = torch.Generator().manual_seed(0)
+    pivots = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    path = evaluate_path(lambda p: p.pow(2).sum(1), pivots, n_sub=5)
+    dense = interpolate(pivots, 5)[0]
+    assert len(dense) == len(path.energies)
+    for index in range(len(dense)):
+        assert torch.allclose(path.dense_point(index), dense[index], rtol=0, atol=1e-14)
 
 
 # ----------------------------------------------------------------------------- graph of minima

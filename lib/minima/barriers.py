@@ -31,6 +31,7 @@ from .flatness import HessianOperator, lanczos
 from .landscape import MinimaGraph
 from .models import architecture
 from .neb import auto_neb, linear_path, model_energy, scaled_cycles
+from .train import evaluate
 
 # The paper's Table 1 (CIFAR, augmented training): train energy at minima and saddles, their
 # factor, test energy at minima and saddles, test error (%) at minima and saddles.
@@ -112,15 +113,8 @@ def train_minimum(settings: Settings, data: Data, seed: int) -> tuple[nn.Module,
             F.cross_entropy(model(data.x_train[index]), data.y_train[index]).backward()
             optimizer.step()
         scheduler.step()
-        curve.append(mean_metric(model, data.x_train, data.y_train, F.cross_entropy))
+        curve.append(evaluate(model, data.x_train, data.y_train, batch_size=1000)[0])
     return model.eval(), curve
-
-
-@torch.no_grad()
-def mean_metric(model, x, y, metric, batch: int = 1000) -> float:
-    model.eval()
-    return float(sum(metric(model(x[i: i + batch]), y[i: i + batch]) * len(y[i: i + batch])
-                     for i in range(0, len(y), batch)) / len(y))
 
 
 class Cache:
@@ -203,7 +197,7 @@ def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progre
         straight = linear_path(energy, start, end, n=len(path.pivots), metrics=metrics)
         summary = path.summary()
         summary["straight"] = straight.summary()
-        summary["hessian_saddle"] = hessian_extremes(template, _dense_point(path, path.saddle_index),
+        summary["hessian_saddle"] = hessian_extremes(template, path.dense_point(path.saddle_index),
                                                      hessian_data, settings.hessian_k)
         graph.add_path(a, b, summary)
         graph.save(cache.graph)
@@ -219,16 +213,6 @@ def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progre
             hessians[key] = hessian_extremes(template, record["point"], hessian_data, settings.hessian_k)
     graph.save(cache.graph)
     return graph, found
-
-
-def _dense_point(path, index: int) -> torch.Tensor:
-    """The parameters of dense point ``index`` of ``path`` (pivots and 9 points per segment)."""
-    n_sub = (len(path.energies) - 1) // (len(path.pivots) - 1) - 1
-    segment, offset = divmod(index, n_sub + 1)
-    if segment == len(path.pivots) - 1:
-        return path.pivots[-1]
-    fraction = offset / (n_sub + 1)
-    return path.pivots[segment] + fraction * (path.pivots[segment + 1] - path.pivots[segment])
 
 
 # ----------------------------------------------------------------------------- the summary table

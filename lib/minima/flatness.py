@@ -333,6 +333,7 @@ def density_on_grid(nodes: np.ndarray, weights: np.ndarray, grid: np.ndarray, si
 MEASURES = ("plain", "rsi", "elementwise")
 
 
+
 def block_scales(operator: HessianOperator, blocks=None) -> torch.Tensor:
     """The diagonal of D for ``"rsi"``: each coordinate's block Frobenius norm ``(dim,)``.
 
@@ -401,3 +402,11 @@ def flatness(model: nn.Module, loss_fn, data: Iterable, measure: str = "rsi", bl
                               generator=generator, device=operator.device)
     value = float(values[0])
     return (value, info) if return_info else value
+
+
+def all_measures(model: nn.Module, loss_fn, data: Iterable, seed: int, measures: Sequence[str] = MEASURES,
+                 **kwargs) -> dict[str, float]:
+    """``{measure: value}`` for each of ``measures`` (see :func:`flatness`, which gets ``kwargs``),
+    every Lanczos run started from the same vector, seeded with ``seed``."""
+    return {m: flatness(model, loss_fn, data, m, generator=torch.Generator().manual_seed(seed), **kwargs)
+            for m in measures}

@@ -539,7 +539,8 @@ class _Plan:
         # weight-gradient blocks (first row, end row, first column): input rows reach every
         # column, hidden rows only the columns after the first level, output rows none
         first_deeper = net._levels[0][1] if net._levels else 0
-        self.gradient_blocks = [(0, n_in, 0), (n_in, n_in + self.n_hidden, first_deeper)]
+        self.output_rows = n_in + self.n_hidden
+        self.gradient_blocks = [(0, n_in, 0), (n_in, self.output_rows, first_deeper)]
         self.workspaces: dict[int, dict] = {}  # by batch size
 
     @staticmethod
@@ -617,7 +618,7 @@ class _FusedDag(torch.autograd.Function):
         for first, end, column in plan.gradient_blocks:  # beta=0: the empty values are not read
             grad_weight[first:end, column:].addmm_(A[:, first:end].T, dZ[:, column:], beta=0)
             grad_weight[first:end, :column] = 0
-        grad_weight[end:] = 0  # output rows
+        grad_weight[plan.output_rows:] = 0
         grad_weight.mul_(plan.mask_values)
         grad_x = dZ @ plan.w_in.T if ctx.needs_input_grad[0] else None
         grad_bias = dZ.sum(0) if ctx.has_bias else None

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -64,8 +63,9 @@ class ModelEnergy:
         eval_batches: the data of :meth:`evaluate` (dense path evaluation), default ``batches``.
         chunk: pivots per vmapped call (``None``: all at once). ``"auto"`` (default) times
             energy-and-gradient for each of ``None, 8, 4`` and ``0`` (a plain loop over
-            pivots) on up to 16 pivots at the first call and keeps the fastest vmap mode when
-            it beats the loop by 10 %, else the loop (see :meth:`_calibrate`):
+            pivots) at the first call with a given number of pivots (up to 16; more pivots
+            reuse the choice for 16) and keeps the fastest vmap mode when it beats the loop
+            by 10 %, else the loop (see :meth:`_calibrate`):
             convolutions under ``vmap`` become grouped convolutions, which on a CPU can be
             slower than a loop. The choice changes speed only, not values beyond rounding.
 
@@ -319,6 +319,16 @@ class Path:
     @property
     def straight_distance(self) -> float:
         return float((self.pivots[-1] - self.pivots[0]).norm())
+
+    def dense_point(self, index: int) -> torch.Tensor:
+        """The coordinates ``(D,)`` of dense point ``index`` (one entry of ``position`` and
+        ``energies``), the same point :func:`interpolate` gives, without building all of them."""
+        n_sub = int(self.is_pivot.nonzero()[1]) - 1 if len(self.pivots) > 1 else 0
+        segment, offset = divmod(index, n_sub + 1)
+        if segment == len(self.pivots) - 1:
+            return self.pivots[-1]
+        a, b = self.pivots[segment], self.pivots[segment + 1]
+        return a + offset / (n_sub + 1) * (b - a)
 
     def at_saddle(self, name: str) -> float:
         """Dense metric ``name`` at the saddle of the energy (the same point)."""

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import batches, load
-from .flatness import MEASURES, flatness
+from .flatness import MEASURES, all_measures
 from .growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
 from .models import mlp
 from .text import Vocabulary
@@ -186,8 +186,7 @@ def _measure(task: Task, full, net, grower, x_train, y_train, hessian_subset: in
     if keep is not None:
         keep[key] = (net, data)
     start = time.perf_counter()
-    values = {m: flatness(net, F.cross_entropy, data, m, blocks="depth", generator=torch.Generator().manual_seed(seed))
-              for m in measures}
+    values = all_measures(net, F.cross_entropy, data, seed, measures, blocks="depth")
     return {"test accuracy": test_accuracy,
             "parameters": sum(p.numel() for p in net.parameters()) if grower is None else grower.num_parameters(),
             "hessian s": time.perf_counter() - start, **values}

@@ -16,11 +16,11 @@ from sklearn.metrics import matthews_corrcoef
 
 from .data import batches
 from .device import resolve
-from .flatness import MEASURES, flatness
+from .flatness import all_measures
 from .growing import GrowthSchedule
 from .heads import GrowingHead, ReferenceHead, first_token_features, growth_plan, install_head, load_encoder, \
     reference_parameters
-from .train import evaluate, fit
+from .train import TrainResult, fit
 
 PAPER = {"growing": (68.2, 1.8945e5), "reference": (68.0, 6.7778e5)}  # test accuracy %, spectral norm
 
@@ -41,8 +41,7 @@ def measure(kind: str, seed: int, head, network, growing, train_features, y_trai
     """One row of Table 2: accuracy, Matthews correlation, flatness of the head, sizes."""
     hidden, labels = train_features.shape[1], int(y_train.max()) + 1
     data = batches(train_features[:hessian_subset], y_train[:hessian_subset], 1000)
-    values = {m: flatness(network, F.cross_entropy, data, m, blocks="depth", generator=torch.Generator().manual_seed(seed))
-              for m in MEASURES}
+    values = all_measures(network, F.cross_entropy, data, seed, blocks="depth")
     parameters = growing.num_parameters() if growing is not None else sum(p.numel() for p in head.parameters())
     return {"head": kind, "seed": seed, "parameters": parameters, "reference parameters": reference_parameters(hidden, labels),
             "accuracy": float((test_predictions == y_test).double().mean()),
@@ -70,17 +69,6 @@ def run_head(kind: str, features: tuple, seed: int, *, epochs: int, batch_size: 
         predictions = head(x_test).argmax(1)
     return measure(kind, seed, head, network, growing, x_train, y_train, predictions, y_test, result, seconds,
                    hessian_subset)
-
-
-class _Result:
-    """The part of :class:`minima.train.TrainResult` that :func:`measure` reads."""
-
-    def __init__(self, epochs):
-        self.epochs = epochs
-
-    @property
-    def final(self):
-        return self.epochs[-1]
 
 
 def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tensor, test_texts: list[str],
@@ -113,7 +101,7 @@ def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tenso
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             optimizer.step()
-            total += float(out.loss) * len(index)
+            total += float(out.loss.detach()) * len(index)
             correct += int((out.logits.argmax(1).cpu() == y_train[index]).sum())
             count += len(index)
         history.append({"epoch": epoch + 1, "loss": total / count, "accuracy": correct / count, "inserted": len(inserted)})
@@ -121,12 +109,10 @@ def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tenso
             progress(history[-1])
     seconds = time.perf_counter() - start
     model.eval()
-    base = getattr(model, model.base_model_prefix)
     train_features = first_token_features(model, tokenizer, texts[:hessian_subset], max_length=max_length).cpu()
     test_features = first_token_features(model, tokenizer, test_texts, max_length=max_length).cpu()
-    del base
     head.cpu().eval()
     with torch.no_grad():
         predictions = head(test_features).argmax(1)
     return measure(kind, seed, head, network, growing, train_features, y_train[:hessian_subset], predictions, y_test,
-                   _Result(history), seconds, hessian_subset)
+                   TrainResult(epochs=history), seconds, hessian_subset)

@@ -41,6 +41,21 @@ class TrainResult:
     def insertion_epochs(self) -> list[int]:
         return [e["epoch"] for e in self.epochs if e["inserted"]]
 
+    def record_epoch(self, epoch: int, loss: float, accuracy: float, inserted: int, train_seconds: float,
+                     seconds: float, samples: int, progress=None) -> None:
+        """Append one epoch (``train_seconds``: the SGD pass, counted in the throughput;
+        ``seconds``: the whole epoch, evaluation included) and report it to ``progress``."""
+        self.train_seconds += train_seconds
+        self.samples_seen += samples
+        self.epochs.append({"epoch": epoch, "loss": loss, "accuracy": accuracy, "inserted": inserted,
+                            "seconds": seconds})
+        if progress is not None:
+            progress(self.epochs[-1])
+
+
+def _stop_label(target_accuracy: float) -> str:
+    return "100% training accuracy" if target_accuracy >= 1.0 else f"{target_accuracy:.0%} accuracy"
+
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> tuple[float, float]:
@@ -93,15 +108,12 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
                                     "lower the learning rate")
             loss.backward()
             optimizer.step()
-        result.train_seconds += time.perf_counter() - start
-        result.samples_seen += len(y)
+        train_seconds = time.perf_counter() - start
         train_loss, accuracy = evaluate(model, x, y)
-        result.epochs.append({"epoch": epoch + 1, "loss": train_loss, "accuracy": accuracy,
-                              "inserted": len(inserted), "seconds": time.perf_counter() - start})
-        if progress is not None:
-            progress(result.epochs[-1])
+        result.record_epoch(epoch + 1, train_loss, accuracy, len(inserted), train_seconds,
+                            time.perf_counter() - start, len(y), progress)
         if accuracy >= target_accuracy and epoch >= growth_done:
-            result.stopped = "100% training accuracy" if target_accuracy >= 1.0 else f"{target_accuracy:.0%} accuracy"
+            result.stopped = _stop_label(target_accuracy)
             return result
     result.stopped = "max epochs"
     return result
@@ -205,19 +217,14 @@ def fit_together(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, *, l
                 else:  # stopped models stay bit for bit (where, not a product: NaN * 0 is NaN)
                     for p, g in zip(parameters, grads):
                         p.sub_(torch.where(active.view(-1, *([1] * (g.dim() - 1))), g, 0), alpha=lr)
-        seconds = time.perf_counter() - start
+        train_seconds = time.perf_counter() - start
         train_loss, accuracy = _evaluate_stacked(stacked, x, y)
+        seconds = time.perf_counter() - start
         for s in active.nonzero().flatten().tolist():
-            result = results[s]
-            result.train_seconds += seconds
-            result.samples_seen += len(y)
-            result.epochs.append({"epoch": epoch + 1, "loss": float(train_loss[s]), "accuracy": float(accuracy[s]),
-                                  "inserted": 0, "seconds": seconds})
-            if progress is not None:
-                progress(result.epochs[-1])
+            results[s].record_epoch(epoch + 1, float(train_loss[s]), float(accuracy[s]), 0, train_seconds,
+                                    seconds, len(y), progress)
             if accuracy[s] >= target_accuracy:
-                result.stopped = "100% training accuracy" if target_accuracy >= 1.0 else \
-                    f"{target_accuracy:.0%} accuracy"
+                results[s].stopped = _stop_label(target_accuracy)
                 active[s] = False
         if not active.any():
             break

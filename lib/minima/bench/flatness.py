@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import DataError, batches, load
-from ..flatness import HessianOperator, block_scales, flatness, lanczos, power_iteration
+from ..flatness import HessianOperator, flatness, lanczos, power_iteration
 from ..models import mlp
 from . import devices, table, timeit
 
