@@ -515,12 +515,19 @@ ACTIVATIONS_INPLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torc
 class _Plan:
     """Views for the fused kernel, valid while the weight keeps its storage and layout.
 
-    Weight views per level (``block``: the level's rows, deeper columns) and, per batch size,
-    a workspace ``A`` ``(B, n)`` holding ``[x | z]`` in storage order (after the forward pass,
-    hidden columns hold activations) and ``dZ`` ``(B, C)`` for the backward pass, with their
-    per-level views. Workspaces are reused between calls (the forward pass saves a copy of
-    ``A``), so one network must not run forward passes from two threads at once.
+    Weight views per level (``block``: the level's rows, deeper columns; ``block_up_t``: the
+    hidden rows between the first level and this one, the level's columns, transposed) and,
+    per batch size, a workspace:
+    ``Z`` ``(B, C)`` of pre-activations over the non-input neurons in storage order (after the
+    forward pass its hidden columns hold activations), ``dZ`` ``(B, C)`` for the backward pass,
+    ``S`` ``(B, n_hidden)`` for the activation's slopes, and the per-level views of the three.
+    Workspaces are reused between calls (the forward pass saves a copy of the activations), so
+    one network must not run forward passes from two threads at once.
     """
+
+    # a level's GEMM shares the CPU thread pool from this many multiply-adds on (measured
+    # crossover at batch 100: 5 us on one thread vs 8 us on two at 80k, 16 vs 10 us at 520k)
+    PARALLEL_FROM = 2 ** 19
 
     def __init__(self, net: GrowingNet, weight: torch.Tensor):
         self.net, self.key = net, self._key(weight, net.bias, net.mask)
@@ -528,19 +535,21 @@ class _Plan:
         with torch.no_grad():
             w = weight.detach()
             self.w_in = w[:n_in]
-            # forward: a level's rows, the deeper columns
             self.blocks = [w[n_in + a: n_in + b, b:] for a, b in net._levels]
-            # backward: the shallower hidden rows, a level's columns (transposed)
-            self.blocks_up_t = [w[n_in: n_in + a, a:b].T for a, b in net._levels]
-            self.sizes = [b - a for a, b in net._levels]
-            self.n_hidden = sum(self.sizes)
-            self.hidden_to_out_t = w[n_in: n_in + self.n_hidden, self.n_hidden:].T
+            self.n_hidden = net._levels[-1][1] if net._levels else 0
+            # backward: the first level (hundreds of neurons in a grown net) pulls its derivative
+            # from every deeper column in one GEMM; each deeper level pushes its own to the
+            # shallower levels except the first, so the many small GEMMs stay narrow
+            first_deeper = net._levels[0][1] if net._levels else 0
+            self.first_deeper = first_deeper
+            self.blocks_up_t = [w[n_in + first_deeper: n_in + a, a:b].T for a, b in net._levels[1:]]
+            self.first_block_t = self.blocks[0].T if net._levels else None
+            self.deeper_hidden_to_out_t = w[n_in + first_deeper: n_in + self.n_hidden, self.n_hidden:].T
             self.mask_values = net.mask.to(w.dtype)
-        # weight-gradient blocks (first row, end row, first column): input rows reach every
-        # column, hidden rows only the columns after the first level, output rows none
-        first_deeper = net._levels[0][1] if net._levels else 0
+        # weight-gradient blocks (rows, first column): input rows reach every column, hidden
+        # rows only the columns after the first level, output rows none
         self.output_rows = n_in + self.n_hidden
-        self.gradient_blocks = [(0, n_in, 0), (n_in, self.output_rows, first_deeper)]
+        self.gradient_blocks = [(slice(0, n_in), 0), (slice(n_in, self.output_rows), first_deeper)]
         self.workspaces: dict[int, dict] = {}  # by batch size
 
     @staticmethod
@@ -555,16 +564,19 @@ class _Plan:
         if batch not in self.workspaces:
             if len(self.workspaces) >= 4:  # training, last partial batch, evaluation: a few sizes
                 self.workspaces.pop(next(iter(self.workspaces)))
-            net, w = self.net, self.w_in
-            n_in, levels = net.n_inputs, net._levels
-            A = w.new_empty(batch, net.n)
-            dZ = w.new_empty(batch, net.n - n_in)
+            levels, columns, first = self.net._levels, self.w_in.shape[1], self.first_deeper
+            Z, dZ = (self.w_in.new_empty(batch, columns) for _ in range(2))
+            S = self.w_in.new_empty(batch, self.n_hidden)
+            parallel = lambda k, m: batch * k * m >= self.PARALLEL_FROM  # noqa: E731
             self.workspaces[batch] = {
-                "A": A, "x": A[:, :n_in], "z": A[:, n_in:], "out": A[:, net.n - net.n_outputs:],
-                "level": [A[:, n_in + a: n_in + b] for a, b in levels],
-                "deeper": [A[:, n_in + b:] for a, b in levels],
-                "dZ": dZ, "d_hidden": dZ[:, :self.n_hidden], "d_out": dZ[:, self.n_hidden:],
-                "d_level": [dZ[:, a:b] for a, b in levels], "d_above": [dZ[:, :a] for a, b in levels]}
+                "Z": Z, "out": Z[:, self.n_hidden:], "hidden": Z[:, :self.n_hidden],
+                "forward": [(Z[:, a:b], Z[:, b:], block, parallel(b - a, columns - b))
+                            for (a, b), block in zip(levels, self.blocks)],
+                "dZ": dZ, "d_out": dZ[:, self.n_hidden:], "S": S,
+                "d_deeper_hidden": dZ[:, first:self.n_hidden],
+                "backward": [(dZ[:, a:b], dZ[:, first:a], block_t, S[:, a:b], parallel(b - a, a - first))
+                             for (a, b), block_t in zip(levels[:0:-1], self.blocks_up_t[::-1])],
+                "first": (dZ[:, :first], dZ[:, first:], S[:, :first])}
         return self.workspaces[batch]
 
 
@@ -579,74 +591,81 @@ class _FusedDag(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, plan):
         net, ws = plan.net, plan.workspace(x.shape[0])
-        ws["x"].copy_(x)
-        torch.mm(x, plan.w_in, out=ws["z"])  # input contribution to every non-input neuron
+        torch.mm(x, plan.w_in, out=ws["Z"])  # input contribution to every non-input neuron
         if bias is not None:
-            ws["z"].add_(bias)
+            ws["Z"].add_(bias)
         activate = ACTIVATIONS_INPLACE[net.activation]
-        with _one_cpu_thread(x.device):
-            for level, deeper, block in zip(ws["level"], ws["deeper"], plan.blocks):
+        with _threads_per_level(x.device) as threads:
+            for level, deeper, block, parallel in ws["forward"]:
                 if activate is not None:
                     activate(level)  # pre-activations of this level are complete: apply sigma
+                threads(parallel)
                 deeper.addmm_(level, block)  # push to deeper columns (absent edges are zero)
-        ctx.save_for_backward(ws["A"].clone(), weight)
+        ctx.save_for_backward(x, ws["hidden"].clone(), weight)
         ctx.plan, ctx.has_bias = plan, bias is not None
         return ws["out"].clone()
 
     @staticmethod
     def backward(ctx, grad_out):
-        A, weight = ctx.saved_tensors
+        x, hidden, weight = ctx.saved_tensors
         plan = ctx.plan
         net, ws = plan.net, plan.workspace(grad_out.shape[0])
-        n_in = net.n_inputs
         ws["d_out"].copy_(grad_out)
-        # d loss / d h of every hidden neuron through its edges into outputs; the edges into
-        # deeper hidden neurons add theirs below, level by level from the deepest, each level
-        # pushing to the shallower columns once its own derivative is complete
-        torch.mm(grad_out, plan.hidden_to_out_t, out=ws["d_hidden"])
-        slopes = _activation_slope(net.activation, A[:, n_in: n_in + plan.n_hidden])
-        slopes = [None] * len(plan.sizes) if slopes is None else slopes.split(plan.sizes, 1)
-        with _one_cpu_thread(grad_out.device):
-            for d_level, d_above, block_up_t, slope in zip(reversed(ws["d_level"]), reversed(ws["d_above"]),
-                                                           reversed(plan.blocks_up_t), reversed(slopes)):
-                if slope is not None:
+        # d loss / d h of the hidden neurons after the first level through their edges into
+        # outputs; the edges into deeper hidden neurons add theirs below, level by level from
+        # the deepest, each level pushing to the shallower ones once its own derivative is
+        # complete; the first level then pulls its derivative from every deeper column
+        torch.mm(grad_out, plan.deeper_hidden_to_out_t, out=ws["d_deeper_hidden"])
+        has_slope = _activation_slope(net.activation, hidden, out=ws["S"])
+        with _threads_per_level(grad_out.device) as threads:
+            for d_level, d_above, block_up_t, slope, parallel in ws["backward"]:
+                if has_slope:
                     d_level.mul_(slope)  # d loss / d z = sigma'(z) d loss / d h
                 if d_above.shape[1]:
+                    threads(parallel)
                     d_above.addmm_(d_level, block_up_t)
+        if plan.first_block_t is not None:
+            d_first, d_deeper, slope = ws["first"]
+            torch.mm(d_deeper, plan.first_block_t, out=d_first)
+            if has_slope:
+                d_first.mul_(slope)
         dZ = ws["dZ"]
         grad_weight = torch.empty_like(weight)
-        for first, end, column in plan.gradient_blocks:  # beta=0: the empty values are not read
-            grad_weight[first:end, column:].addmm_(A[:, first:end].T, dZ[:, column:], beta=0)
-            grad_weight[first:end, :column] = 0
+        for (rows, column), source in zip(plan.gradient_blocks, (x, hidden)):
+            block = grad_weight[rows, column:]
+            block.addmm_(source.T, dZ[:, column:], beta=0)  # beta=0: the empty values are not read
+            block.mul_(plan.mask_values[rows, column:])
+            grad_weight[rows, :column] = 0
         grad_weight[plan.output_rows:] = 0
-        grad_weight.mul_(plan.mask_values)
         grad_x = dZ @ plan.w_in.T if ctx.needs_input_grad[0] else None
         grad_bias = dZ.sum(0) if ctx.has_bias else None
         return grad_x, grad_weight, grad_bias, None
 
 
 @contextlib.contextmanager
-def _one_cpu_thread(device: torch.device):
-    """The per-level GEMMs are too small to share between threads: on the CPU, the fork and
-    join of the thread pool around each one costs more than it saves (about 5 % of a step at
-    batch 100, measured with ``python -m minima.bench growing``)."""
-    if device.type != "cpu":
-        yield
+def _threads_per_level(device: torch.device):
+    """Yields ``threads(parallel)``, which gives the next per-level GEMM the CPU thread pool
+    or one thread. Most levels are too small to share: the fork and join of the pool around
+    each would cost more than it saves (about 5 % of a step at batch 100, measured with
+    ``python -m minima.bench growing``); the first level of a grown net, hundreds of neurons
+    wide, is not (two threads: 97 instead of 154 us at batch 100)."""
+    pool = torch.get_num_threads()
+    if device.type != "cpu" or pool == 1:
+        yield lambda parallel: None
         return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     try:
-        yield
+        yield lambda parallel: torch.set_num_threads(pool if parallel else 1)
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(pool)
 
 
-def _activation_slope(name: str, h: torch.Tensor) -> torch.Tensor | None:
-    """sigma'(z) written in terms of the activation's output ``h`` (``None`` for linear)."""
+def _activation_slope(name: str, h: torch.Tensor, out: torch.Tensor) -> bool:
+    """Write sigma'(z), in terms of the activation's output ``h``, into ``out``; ``False``
+    (nothing written) for the linear activation, whose slope is 1."""
     if name == "relu":
-        return torch.sign(h)  # h >= 0, so 1 where active and 0 elsewhere, in one op
-    if name == "tanh":
-        return 1 - h * h
-    if name == "sigmoid":
-        return h * (1 - h)
-    return None
+        torch.sign(h, out=out)  # h >= 0, so 1 where active and 0 elsewhere, in one op
+    elif name == "tanh":
+        torch.mul(h, h, out=out).neg_().add_(1)
+    elif name == "sigmoid":
+        torch.mul(h, h, out=out).neg_().add_(h)  # h - h^2 = h (1 - h)
+    return name != "linear"
