@@ -103,9 +103,9 @@ class GrowingNet(nn.Module):
         self.generator = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)
         device = resolve(device)
         ins, outs = np.arange(n_inputs), n_inputs + np.arange(n_outputs)
-        self.src = np.repeat(ins, n_outputs)
-        self.dst = np.tile(outs, n_inputs)
-        self.pi0 = np.ones(len(self.src), dtype=bool)  # every (input, output) pair is in pi0
+        # every (input, output) pair is an edge in pi0
+        self._edges = (np.repeat(ins, n_outputs), np.tile(outs, n_inputs), np.ones(n_inputs * n_outputs, bool))
+        self._n_edges = n_inputs * n_outputs
         self.depth = np.concatenate([np.zeros(n_inputs, np.int64), np.ones(n_outputs, np.int64)])
         n = n_inputs + n_outputs
         self.order = np.arange(n)  # storage position -> neuron id (inputs, hidden by depth, outputs)
@@ -121,6 +121,32 @@ class GrowingNet(nn.Module):
         self._layout()
 
     # ------------------------------------------------------------ ids and counts
+    @property
+    def src(self) -> np.ndarray:
+        """Source id of every edge, ``(E,)`` (a view of the edge store)."""
+        return self._edges[0][: self._n_edges]
+
+    @property
+    def dst(self) -> np.ndarray:
+        """Destination id of every edge, ``(E,)``."""
+        return self._edges[1][: self._n_edges]
+
+    @property
+    def pi0(self) -> np.ndarray:
+        """Whether each edge is in pi0, ``(E,)`` bool."""
+        return self._edges[2][: self._n_edges]
+
+    def _append_edges(self, src: np.ndarray, dst: np.ndarray, pi0: np.ndarray) -> None:
+        """Append edges in place. The store keeps spare capacity (doubling when full): a fresh
+        multi-megabyte array per insertion costs page faults that doubled its time."""
+        used, k = self._n_edges, len(src)
+        if used + k > len(self._edges[0]):
+            self._edges = tuple(np.concatenate([store[:used], np.empty(max(used, k), store.dtype)])
+                                for store in self._edges)
+        for store, values in zip(self._edges, (src, dst, pi0)):
+            store[used: used + k] = values
+        self._n_edges = used + k
+
     @property
     def n(self) -> int:
         return len(self.depth)
@@ -265,7 +291,9 @@ class GrowingNet(nn.Module):
 
     def _handable(self) -> np.ndarray:
         """Per edge (j, i): would it move to a neuron inserted under primary parent j?"""
-        gap = self.depth[self.dst] - self.depth[self.src]
+        depth = self.depth.astype(np.int32)  # half-size temporaries over the whole edge list
+        gap = depth[self.dst]
+        gap -= depth[self.src]
         return (gap > 1) | ((gap == 1) & self.pi0)
 
     def eligible_primary_parents(self, fan_in: int, handable: np.ndarray | None = None) -> np.ndarray:
@@ -308,9 +336,7 @@ class GrowingNet(nn.Module):
         pool = pool[pool != j]
         pick = torch.randperm(len(pool), generator=generator)[: fan_in - 1].numpy()
         parents = np.concatenate([[j], np.sort(pool[pick])])
-        self.src = np.concatenate([self.src, parents])
-        self.dst = np.concatenate([self.dst, np.full(len(parents), new)])
-        self.pi0 = np.concatenate([self.pi0, [True], np.zeros(len(parents) - 1, bool)])
+        self._append_edges(parents, np.full(len(parents), new), np.arange(len(parents)) == 0)
         self.depth = np.append(self.depth, d_new)
         self._deepen(rule2, d_new + 1)
 
@@ -325,40 +351,48 @@ class GrowingNet(nn.Module):
                          generator: torch.Generator) -> None:
         """Carry the insertion into the stored tensors (weight, mask, bias, optimizer state).
 
-        Each tensor gets one more row and column with the new neuron appended; entries of
-        moved edges go from row ``j`` to the new row, the parents' entries of the new column
-        are filled; then rows and columns are re-sorted into the new depth order (one gather).
+        Each tensor gets one more row and column, for the new neuron, and is re-sorted into
+        the new depth order by one row gather and one column gather into the result; then the
+        moved edges' entries go from row ``j`` to the new row and the parents' entries of the
+        new column are filled. Only the result and one gathered block are allocated: fresh
+        multi-megabyte buffers cost page faults that made up most of an insertion's time.
         """
-        n_in, old_order = self.n_inputs, self.order
+        n_in = self.n_inputs
         old_position = np.empty(new + 1, np.int64)
-        old_position[old_order] = np.arange(new)
-        old_position[new] = new  # the appended row / column
+        old_position[self.order] = np.arange(new)
+        old_position[new] = n_in  # the new neuron has no old row or column: read any, then set
         self.order = np.concatenate([np.arange(n_in), self._hidden_by_depth(), self.output_ids])
-        device = self.weight.device
-        gather = torch.as_tensor(old_position[self.order], device=device)
-        gather_columns = gather[n_in:] - n_in
-        row_j, new_column = int(old_position[j]), new - n_in
-        cols = torch.as_tensor(old_position[children] - n_in, device=device)
-        parent_rows = torch.as_tensor(old_position[parents], device=device)
+        position, device = self.position, self.weight.device
+        as_index = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+        rows = as_index(old_position[self.order[n_in:]])  # old row of each non-input row
+        columns = rows - n_in  # old column of each column
+        new_row = int(position[new])
+        new_column = new_row - n_in
+        moved_from = (int(old_position[j]), as_index(old_position[children] - n_in))
+        moved_to = as_index(position[children] - n_in)
+        row_j, parent_rows = int(position[j]), as_index(position[parents])
         new_values = _uniform(len(parents), self.init_range, generator)
 
         def grow(t: torch.Tensor, fill: torch.Tensor | None = None) -> torch.Tensor:
-            out = torch.nn.functional.pad(t, (0, 1, 0, 1))
-            out[new, cols] = t[row_j, cols]
-            out[row_j, cols] = 0
+            result = t.new_empty(new + 1, t.shape[1] + 1)
+            torch.index_select(t[:n_in], 1, columns, out=result[:n_in])  # input rows keep their place
+            torch.index_select(t.index_select(0, rows), 1, columns, out=result[n_in:])
+            result[new_row] = 0
+            result[:, new_column] = 0
+            result[new_row, moved_to] = t[moved_from]  # moved edges carry their value (or state)
+            result[row_j, moved_to] = 0
             if fill is not None:
-                out[parent_rows, new_column] = fill.to(t)
-            result = torch.empty_like(out)
-            torch.index_select(out[:n_in], 1, gather_columns, out=result[:n_in])  # input rows stay
-            result[n_in:] = out[n_in:].index_select(0, gather[n_in:] - n_in).index_select(1, gather_columns)
+                result[parent_rows, new_column] = fill.to(t)
             return result
 
         self._swap_parameter("weight", lambda t: grow(t, new_values), grow)
         self.mask = grow(self.mask, torch.ones(len(parents), dtype=torch.bool))
         if self.bias is not None:
             new_bias = _uniform(1, self.init_range, generator)
-            self._swap_parameter("bias", lambda t: torch.cat([t, new_bias.to(t)])[gather_columns],
-                                 lambda t: torch.cat([t, t.new_zeros(1)])[gather_columns])
+            appended = columns.clone()
+            appended[new_column] = new - n_in  # the new neuron's entry, appended at the end
+            self._swap_parameter("bias", lambda t: torch.cat([t, new_bias.to(t)])[appended],
+                                 lambda t: torch.cat([t, t.new_zeros(1)])[appended])
 
     def _hidden_by_depth(self) -> np.ndarray:
         hidden = self.hidden_ids
