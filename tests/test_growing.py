@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from minima import growing
 from minima.growing import (PAPER_SCHEDULES, GrowingNet, GrowthError, GrowthSchedule, double_backward,
                             fan_in_for_budget, fully_connected_parameters)
 from minima.models import mlp, num_parameters
@@ -63,12 +64,28 @@ def check_invariants(net: GrowingNet, initial_params: int, total_fan_in: int):
     assert set(net.dst[net.pi0]) >= set(net.hidden_ids)
 
 
-@pytest.mark.parametrize("activation, bias", [("relu", False), ("tanh", True), ("sigmoid", False)])
-def test_forward_and_gradients_match_naive_recursion(activation, bias):
+def random_net(activation: str, bias: bool, insertions: int) -> GrowingNet:
     net = GrowingNet(6, 3, activation=activation, bias=bias, seed=3, device="cpu", dtype=torch.float64)
     gen = torch.Generator().manual_seed(0)
-    for _ in range(300):
+    for _ in range(insertions):
         net.insert(int(torch.randint(1, 6, (1,), generator=gen)), gen)
+    return net
+
+
+@pytest.mark.parametrize("activation, bias", [("relu", False), ("tanh", True), ("sigmoid", False)])
+def test_forward_and_gradients_match_naive_recursion(activation, bias):
+    assert_matches_naive_recursion(random_net(activation, bias, 300), bias)
+
+
+@pytest.mark.parametrize("insertions", [0, 1, 2, 5, 300])
+def test_gradients_match_on_shallow_nets_and_with_every_level_on_the_thread_pool(insertions, monkeypatch):
+    """Nets with no hidden level, only the first level (which pulls its derivative), or a few;
+    and every level GEMM switching to the CPU thread pool, as the wide levels of big nets do."""
+    monkeypatch.setattr(growing._Plan, "PARALLEL_FROM", 0)
+    assert_matches_naive_recursion(random_net("relu", True, insertions), True)
+
+
+def assert_matches_naive_recursion(net: GrowingNet, bias: bool) -> None:
     x = torch.randn(17, 6, dtype=torch.float64)
     expected = naive_forward(net, x)
     assert torch.allclose(net(x), expected, rtol=1e-10, atol=1e-12)

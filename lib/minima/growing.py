@@ -20,10 +20,11 @@ tensor back to id order.
 Forward pass (vectorised, no loop over neurons). One GEMM gives the input contribution to
 every non-input neuron; then, level by level in increasing depth, the level's activations
 are pushed to the deeper columns with one in-place GEMM on a view. The loop runs over depth
-levels, never over neurons, in a fused autograd Function (first-order backward) whose views
-of the weight and of per-batch-size workspaces are built once per layout: with tens of levels
-and small batches, creating views and allocating buffers would otherwise cost more than the
-arithmetic. Inside :func:`double_backward` the same computation runs on plain differentiable
+levels, never over neurons, in a fused autograd Function (first-order backward: each level
+pushes its derivative to the shallower levels, and the first, widest level pulls its own in
+one GEMM) whose views of the weight and of per-batch-size workspaces are built once per
+layout: with tens of levels and small batches, creating views and allocating buffers would
+otherwise cost more than the arithmetic. Inside :func:`double_backward` the same computation runs on plain differentiable
 ops, for Hessian-vector products and ``torch.func``.
 
 Decisions where the paper is silent (listed on the book's Reproduction notes page):
