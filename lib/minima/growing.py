@@ -24,8 +24,8 @@ levels, never over neurons, in a fused autograd Function (first-order backward: 
 pushes its derivative to the shallower levels, and the first, widest level pulls its own in
 one GEMM) whose views of the weight and of per-batch-size workspaces are built once per
 layout: with tens of levels and small batches, creating views and allocating buffers would
-otherwise cost more than the arithmetic. Inside :func:`double_backward` the same computation runs on plain differentiable
-ops, for Hessian-vector products and ``torch.func``.
+otherwise cost more than the arithmetic. Inside :func:`double_backward` the same computation
+runs on plain differentiable ops, for Hessian-vector products and ``torch.func``.
 
 Decisions where the paper is silent (listed on the book's Reproduction notes page):
 
@@ -552,10 +552,10 @@ class _Plan:
 
     Weight views per level (``block``: the level's rows, deeper columns; ``block_up_t``: the
     hidden rows between the first level and this one, the level's columns, transposed) and,
-    per batch size, a workspace:
-    ``Z`` ``(B, C)`` of pre-activations over the non-input neurons in storage order (after the
-    forward pass its hidden columns hold activations), ``dZ`` ``(B, C)`` for the backward pass,
-    ``S`` ``(B, n_hidden)`` for the activation's slopes, and the per-level views of the three.
+    per batch size, a workspace: ``Z`` ``(B, C)`` of pre-activations over the non-input neurons
+    in storage order (after the forward pass its hidden columns hold activations), ``dZ``
+    ``(B, C)`` for the backward pass, ``S`` ``(B, n_hidden)`` for the activation's slopes, and
+    the per-level views of the three.
     Workspaces are reused between calls (the forward pass saves a copy of the activations), so
     one network must not run forward passes from two threads at once.
     """
