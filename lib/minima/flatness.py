@@ -333,7 +333,6 @@ def density_on_grid(nodes: np.ndarray, weights: np.ndarray, grid: np.ndarray, si
 MEASURES = ("plain", "rsi", "elementwise")
 
 
-
 def block_scales(operator: HessianOperator, blocks=None) -> torch.Tensor:
     """The diagonal of D for ``"rsi"``: each coordinate's block Frobenius norm ``(dim,)``.
 

@@ -580,11 +580,12 @@ class _Plan:
             self.blocks_up_t = [w[n_in + first_deeper: n_in + a, a:b].T for a, b in net._levels[1:]]
             self.first_block_t = self.blocks[0].T if net._levels else None
             self.deeper_hidden_to_out_t = w[n_in + first_deeper: n_in + self.n_hidden, self.n_hidden:].T
-            self.mask_values = net.mask.to(w.dtype)
-        # weight-gradient blocks (rows, first column): input rows reach every column, hidden
-        # rows only the columns after the first level, output rows none
+            mask_values = net.mask.to(w.dtype)
+        # weight-gradient blocks (rows, first column, their mask): input rows reach every
+        # column, hidden rows only the columns after the first level, output rows none
         self.output_rows = n_in + self.n_hidden
-        self.gradient_blocks = [(slice(0, n_in), 0), (slice(n_in, self.output_rows), first_deeper)]
+        self.gradient_blocks = [(rows, column, mask_values[rows, column:]) for rows, column in
+                                ((slice(0, n_in), 0), (slice(n_in, self.output_rows), first_deeper))]
         self.workspaces: dict[int, dict] = {}  # by batch size
 
     @staticmethod
@@ -666,10 +667,10 @@ class _FusedDag(torch.autograd.Function):
                 d_first.mul_(slope)
         dZ = ws["dZ"]
         grad_weight = torch.empty_like(weight)
-        for (rows, column), source in zip(plan.gradient_blocks, (x, hidden)):
+        for (rows, column, mask), source in zip(plan.gradient_blocks, (x, hidden)):
             block = grad_weight[rows, column:]
             block.addmm_(source.T, dZ[:, column:], beta=0)  # beta=0: the empty values are not read
-            block.mul_(plan.mask_values[rows, column:])
+            block.mul_(mask)
             grad_weight[rows, :column] = 0
         grad_weight[plan.output_rows:] = 0
         grad_x = dZ @ plan.w_in.T if ctx.needs_input_grad[0] else None
