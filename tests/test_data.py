@@ -75,6 +75,15 @@ def test_minima_data_variable_is_the_default_root(tmp_path, monkeypatch):
         data.load("cola")
 
 
+def test_without_minima_data_the_shipped_files_are_found_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.delenv("MINIMA_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert data.data_root() == data.PROJECT_DATA and data.PROJECT_DATA.is_dir()
+    test = data.load("mnist-10k", "test")
+    assert len(test) == 2000 and all(path.startswith(str(data.PROJECT_DATA)) for path in test.files)
+    assert len(data.load("cola", "test")) == 516 and len(data.load("ag_news-7600", "test")) == 1520
+
+
 def test_unknown_name_and_split(tmp_path):
     with pytest.raises(data.DataError, match="choose one of digits, mnist"):
         data.load("cifar11")

@@ -90,6 +90,64 @@ def test_success_writes_page_with_provenance_then_failure_removes_stale_page(toy
     assert not (toy.generated / "b_fails.ipynb").exists()  # the batch stopped before it
 
 
+def test_missing_data_gives_a_page_that_says_so_and_the_batch_goes_on(toy, capsys):
+    write_notebook(toy.notebooks / "a_ok.ipynb", "steps = 1",
+                   "from minima import data\nd = data.load('cola', 'train', '/nonexistent/folder')\nprint('after')")
+    (toy.notebooks / "b_fails.ipynb").unlink()
+    write_notebook(toy.notebooks / "c_next.ipynb", "steps = 1", "print('next ran')")
+    assert run.run("fast", project=toy) == 0
+    out = capsys.readouterr().out
+    assert "a_ok skipped: data" in out and "c_next ok" in out
+    page = nbformat.read(toy.generated / "a_ok.ipynb", as_version=4)
+    text = "\n".join(c.source for c in page.cells)
+    assert "This page was not computed: its data is missing" in text
+    assert "/nonexistent/folder/cola/train.tsv" in text and "MINIMA_DATA" in text
+    assert "# A test page" in text
+    code = [c for c in page.cells if c.cell_type == "code"]
+    assert code and all("remove-cell" in c.metadata.get("tags", []) and not c.outputs for c in code)
+    assert json.loads((toy.generated / "provenance" / "a_ok.json").read_text())["status"] == "skipped: data"
+    # a skipped page is never taken as up to date: the data may have arrived since
+    assert run.run("fast", only=["a_ok"], project=toy) == 0
+    assert "a_ok skipped: data" in capsys.readouterr().out
+
+
+def test_unchanged_inputs_are_not_executed_again_unless_forced(toy, capsys, monkeypatch, tmp_path):
+    assert run.run("fast", only=["a_ok"], project=toy) == 0
+    page = toy.generated / "a_ok.ipynb"
+    first = json.loads((toy.generated / "provenance" / "a_ok.json").read_text())
+    assert len(first["input_hash"]) == 64 and first["input_hash"][:12] in nbformat.read(page, 4).cells[1].source
+    capsys.readouterr()
+
+    assert run.run("fast", only=["a_ok"], project=toy) == 0
+    assert "a_ok up to date" in capsys.readouterr().out
+    assert json.loads((toy.generated / "provenance" / "a_ok.json").read_text())["date"] == first["date"]
+
+    assert run.run("fast", only=["a_ok"], project=toy, force=True) == 0
+    assert "a_ok ok" in capsys.readouterr().out
+
+    # another parameter value, or another data folder, makes the page stale
+    assert run.run("fast", only=["a_ok"], project=toy, overrides={"rate": 0.25}) == 0
+    assert "a_ok ok" in capsys.readouterr().out
+    assert run.run("fast", only=["a_ok"], project=toy, overrides={"rate": 0.25}) == 0
+    assert "a_ok up to date" in capsys.readouterr().out
+    monkeypatch.setenv("MINIMA_DATA", str(tmp_path))
+    assert run.run("fast", only=["a_ok"], project=toy, overrides={"rate": 0.25}) == 0
+    assert "a_ok ok" in capsys.readouterr().out
+
+
+def test_input_hash_follows_the_data_files_the_run_read(toy, tmp_path):
+    (job,) = run.plan(toy, "fast", only=["a_ok"])
+    data_file = tmp_path / "file.bin"
+    data_file.write_bytes(b"one")
+    datasets = [{"name": "x", "files": {str(data_file): "whatever"}}]
+    before = run.input_hash(toy, job, datasets)
+    assert run.input_hash(toy, job, datasets) == before
+    data_file.write_bytes(b"two")
+    assert run.input_hash(toy, job, datasets) != before
+    data_file.unlink()
+    assert run.input_hash(toy, job, datasets) != before
+
+
 def test_cli_refuses_unknown_profile():
     result = subprocess.run([sys.executable, "-m", "minima", "run", "--profile", "nope"],
                             capture_output=True, text=True)
@@ -110,6 +168,11 @@ def test_smoke_profile_builds_the_site_and_it_renders_offline(project_copy, real
     overview = (html / "generated" / "00_data_overview.html").read_text()
     assert "Provenance of this page" in overview and "mnist-10k" in overview
     assert "https://cdn" not in overview
+    # pages show results, not logs: no progress bar, warning or load report reached any page
+    for page in sorted((html / "generated").glob("*.html")):
+        text = page.read_text()
+        for trace in ("it/s]", "s/it]", "%|", "TqdmWarning", "Warning:", "You should probably TRAIN"):
+            assert trace not in text, f"{page.name} shows {trace!r}"
 
     reason = browser.available()
     if reason:
@@ -119,3 +182,21 @@ def test_smoke_profile_builds_the_site_and_it_renders_offline(project_copy, real
     assert report["external"] == [], f"requests left the machine: {report['external']}"
     math = browser.inspect_page(html / "intro.html")
     assert math["math"] > 0 and math["external"] == [], "MathJax did not typeset offline"
+
+
+@pytest.mark.slow
+def test_every_notebook_runs_without_any_data_files(project_copy, tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("MINIMA_DATA", str(empty))
+    project = Project(project_copy)
+    assert run.run("smoke", project=project) == 0
+    out = capsys.readouterr().out
+    sources = sorted(p.stem for p in project.notebooks.glob("*.ipynb"))
+    assert all((project.generated / f"{name}.ipynb").exists() for name in sources)
+    # CoLA has no embedded stand-in: Table 2 says what is missing; the others use digits
+    assert "60_table2 skipped: data" in out, out
+    page = "\n".join(c.source for c in nbformat.read(project.generated / "60_table2.ipynb", 4).cells)
+    assert "This page was not computed" in page and f"{empty}/cola/train.tsv" in page
+    overview = nbformat.read(project.generated / "00_data_overview.ipynb", 4)
+    assert "missing" in json.dumps([c.get("outputs", []) for c in overview.cells])

@@ -13,6 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (file stems)")
     run.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE",
                      help="override a parameter (YAML value) in every selected notebook that has it")
+    run.add_argument("--force", action="store_true",
+                     help="re-execute notebooks whose inputs are unchanged (skipped by default)")
     commands.add_parser("book", help="build the site from book/generated/ into _build/html")
     commands.add_parser("clean", help="remove book/generated/ and .runs/")
     args = parser.parse_args(argv)
@@ -25,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         except PlanError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        return run_notebooks(args.profile, args.only, overrides)
+        return run_notebooks(args.profile, args.only, overrides, force=args.force)
     if args.command == "book":
         from .book import BookError, build
 

@@ -83,9 +83,14 @@ class Dataset(torch.utils.data.Dataset):
                 "description": self.description, "files": self.files}
 
 
+PROJECT_DATA = Path(__file__).resolve().parents[2] / "data"
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data directory: ``root``, else ``$MINIMA_DATA``, else ``./data``."""
-    return Path(root if root is not None else os.environ.get("MINIMA_DATA", "data")).expanduser()
+    """The data directory: ``root``, else ``$MINIMA_DATA``, else the project's own ``data/``
+    (the small real files shipped with the repository, see ``data/README.md``)."""
+    chosen = root if root is not None else os.environ.get("MINIMA_DATA") or PROJECT_DATA
+    return Path(chosen).expanduser()
 
 
 def md5sum(path: Path) -> str:
@@ -307,8 +312,8 @@ def _load_cola(root: Path, split: str) -> Dataset:
                        "download CoLA (GLUE) and put train.tsv and dev.tsv into $MINIMA_DATA/cola/")
     texts, y = read_cola_tsv(path)
     return Dataset(texts, y, "cola", split, COLA_CLASSES,
-                   "CoLA (train.tsv for training; the in-domain dev.tsv as test, GLUE's test labels "
-                   "being private)",
+                   "CoLA (train.tsv for training; dev.tsv as test: in the shipped release CoLA's "
+                   "out-of-domain dev set, 516 sentences; GLUE's test labels are private)",
                    {str(path): md5sum(path)})
 
 
@@ -361,7 +366,7 @@ SPLITS = ("train", "test")
 def load(name: str, split: str = "train", root: str | os.PathLike | None = None) -> Dataset:
     """Load split ``split`` (``"train"``/``"test"``) of the registered dataset ``name``.
 
-    Files are looked up under ``root`` (default ``$MINIMA_DATA``, else ``./data``).
+    Files are looked up under ``root`` (default ``$MINIMA_DATA``, else the project's ``data/``).
     Raises :class:`DataError` (one line) for unknown names, missing or malformed files.
     The load is recorded in the provenance file when the runner asked for one.
     """

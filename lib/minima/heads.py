@@ -13,6 +13,7 @@ model, so its interface (``logits``, ``loss`` with ``labels``) is unchanged.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 from .growing import GrowingNet, fan_in_for_budget
+from .progress import terminal_only
 
 
 class ModelNotFound(RuntimeError):
@@ -141,12 +143,34 @@ def resolve_model(name: str) -> tuple[str, str]:
 
 
 def load_encoder(name: str, labels: int = 2, seed: int = 0):
-    """``(sequence-classification model, tokenizer, description)`` for ``name`` (see :func:`resolve_model`)."""
+    """``(sequence-classification model, tokenizer, description)`` for ``name`` (see :func:`resolve_model`).
+
+    The library's load report and warnings go to the terminal, not into the page."""
+    path, description = resolve_model(name)
+    torch.manual_seed(seed)
+    with terminal_only(), _transformers_quiet():
+        return _load(name, path, description, labels)
+
+
+@contextlib.contextmanager
+def _transformers_quiet():
+    """transformers' own logger (its load report: which head weights are new) at error level."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
+
+
+def _load(name: str, path, description: str, labels: int):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, RobertaConfig, \
         RobertaForSequenceClassification
 
-    path, description = resolve_model(name)
-    torch.manual_seed(seed)
     if name == "tiny-random-roberta":
         tokenizer_path, _ = resolve_model("minilm")
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)

@@ -12,12 +12,20 @@ source notebooks in ``notebooks/`` one after another into ``book/generated/``:
    failure never reaches the site;
 3. on success the runner hides the parameter cells, puts a provenance box under the
    page title, records the provenance in the notebook metadata and in
-   ``book/generated/provenance/NAME.json``, and moves the notebook into place atomically.
+   ``book/generated/provenance/NAME.json``, and moves the notebook into place atomically;
+4. a notebook whose data is missing (a cell raised :class:`minima.data.DataError`) still gets
+   a page: its introduction and a box saying what is missing and how to provide it; the
+   batch goes on (status ``skipped: data``);
+5. a notebook whose inputs are unchanged since its page was made is not executed again
+   (status ``up to date``): the inputs are the notebook source, its parameters, the
+   ``minima`` package's source, the data folder and the checksums of the data files the
+   last run read (:func:`input_hash`). ``force=True`` (``--force``) re-executes.
 """
 from __future__ import annotations
 
 import ast
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -193,7 +201,8 @@ def device_description() -> str:
     return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, no GPU"
 
 
-def provenance(project: Project, job: Job, profile: str, datasets: list[dict], wall_s: float) -> dict:
+def provenance(project: Project, job: Job, profile: str, datasets: list[dict], wall_s: float,
+               status: str = "ok") -> dict:
     import importlib.metadata as md
 
     versions = {}
@@ -215,7 +224,51 @@ def provenance(project: Project, job: Job, profile: str, datasets: list[dict], w
         "datasets": [json.loads(d) for d in sorted(unique)],
         "wall_time_s": round(wall_s, 1),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "status": status,
+        "input_hash": input_hash(project, job, datasets),
     }
+
+
+def _data_files(datasets: list[dict]) -> list[str]:
+    return sorted({path for d in datasets for path in d.get("files", {})})
+
+
+def input_hash(project: Project, job: Job, datasets: list[dict]) -> str:
+    """sha256 of everything a page depends on, as hex.
+
+    Notebook source, parameters, every ``.py`` file of the ``minima`` package, the data
+    folder in use and the *current* md5 of each file in ``datasets`` (the files the run
+    read; a file since changed or removed changes the hash).
+    """
+    from . import data
+
+    digest = hashlib.sha256()
+    digest.update(job.source.read_bytes())
+    digest.update(json.dumps(job.parameters, sort_keys=True, default=repr).encode())
+    package = Path(__file__).resolve().parent
+    for source in sorted(package.rglob("*.py")):
+        digest.update(str(source.relative_to(package)).encode())
+        digest.update(source.read_bytes())
+    digest.update(str(data.data_root().resolve()).encode())
+    for path in _data_files(datasets):
+        digest.update(path.encode())
+        digest.update((data.md5sum(Path(path)) if Path(path).is_file() else "missing").encode())
+    return digest.hexdigest()
+
+
+def up_to_date(project: Project, job: Job) -> bool:
+    """True when ``job``'s page exists, was computed (not skipped) and its inputs are unchanged."""
+    target = project.generated / f"{job.name}.ipynb"
+    record_file = project.generated / "provenance" / f"{job.name}.json"
+    if not (target.exists() and record_file.exists()):
+        return False
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        return False
+    if record.get("status") != "ok" or "input_hash" not in record:
+        return False
+    return record["input_hash"] == input_hash(project, job, record.get("datasets", []))
 
 
 def provenance_box(record: dict) -> str:
@@ -234,7 +287,8 @@ def provenance_box(record: dict) -> str:
         f"- **Data actually used:** {data}",
         f"- **Commit:** `{commit}`; **device:** {record['device']}; torch {record['versions']['torch']}, "
         f"Python {record['python']}",
-        f"- **Executed:** {record['date']} in {record['wall_time_s']} s",
+        f"- **Executed:** {record['date']} in {record['wall_time_s']} s; inputs hash "
+        f"`{record['input_hash'][:12]}` (notebook, parameters, library source, data checksums)",
         "```",
     ])
 
@@ -247,11 +301,37 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(handle.name, path)
 
 
-def finalise(executed: Path, target: Path, record: dict) -> None:
-    """Hide parameter cells, add the provenance box and metadata, move into ``target`` atomically."""
+def missing_data_page(executed: Path, message: str):
+    """The page of a notebook that stopped on missing data: its opening text, then a box with
+    ``message`` (what is missing, how to provide it). Later cells never ran and are dropped."""
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
+    first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    kept = [c for c in nb.cells[:first_code]] + \
+        [c for c in nb.cells[first_code:] if any(t in c.metadata.get("tags", []) for t in HIDDEN_TAGS)]
+    for cell in kept:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    kept.append(nbformat.v4.new_markdown_cell("\n".join([
+        "```{warning} This page was not computed: its data is missing",
+        message.replace("`", "'"),
+        "",
+        "Provide the files named above (or point `MINIMA_DATA` at a folder that holds them) "
+        "and run `python -m minima run` again.",
+        "```"]), metadata={"tags": ["missing-data"]}))
+    nb.cells = kept
+    return nb
+
+
+def finalise(executed, target: Path, record: dict) -> None:
+    """Hide parameter cells, add the provenance box and metadata, move into ``target`` atomically.
+
+    ``executed`` is the path of the executed notebook, or the notebook itself.
+    """
+    import nbformat
+
+    nb = executed if isinstance(executed, nbformat.NotebookNode) else nbformat.read(executed, as_version=4)
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if any(t in tags for t in HIDDEN_TAGS) and "remove-cell" not in tags:
@@ -274,7 +354,8 @@ def kernel_name() -> str:
 
 
 def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel: str) -> dict:
-    """Run one job; returns its provenance record or raises :class:`NotebookFailed`."""
+    """Run one job; returns its provenance record (``status`` ``ok`` or ``skipped: data``) or
+    raises :class:`NotebookFailed`."""
     import papermill
 
     target = project.generated / f"{job.name}.ipynb"
@@ -285,31 +366,37 @@ def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel:
     loads.unlink(missing_ok=True)
     os.environ["MINIMA_PROVENANCE"] = str(loads)
     start = time.perf_counter()
+    status, page = "ok", scratch
     try:
         papermill.execute_notebook(str(job.source), str(scratch), parameters=job.parameters,
                                    kernel_name=kernel, execution_timeout=cell_timeout,
                                    progress_bar=False, cwd=str(project.root), log_output=False)
     except Exception as error:  # a cell raised, or kernel death, timeout, missing kernel: same contract
-        target.unlink(missing_ok=True)
-        record_file.unlink(missing_ok=True)
-        if isinstance(error, papermill.PapermillExecutionError):
-            raise NotebookFailed(f"notebook {job.name} failed at cell {error.exec_count or error.cell_index}: "
-                                 f"{error.ename}: {error.evalue} (executed copy: {scratch})") from None
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise NotebookFailed(f"notebook {job.name} failed: {type(error).__name__}: {message}") from None
+        missing_data = isinstance(error, papermill.PapermillExecutionError) and error.ename == "DataError"
+        if missing_data:  # not a failure: the page says what is missing and the batch goes on
+            status, page = "skipped: data", missing_data_page(scratch, error.evalue)
+        else:
+            target.unlink(missing_ok=True)
+            record_file.unlink(missing_ok=True)
+            if isinstance(error, papermill.PapermillExecutionError):
+                raise NotebookFailed(f"notebook {job.name} failed at cell {error.exec_count or error.cell_index}: "
+                                     f"{error.ename}: {error.evalue} (executed copy: {scratch})") from None
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise NotebookFailed(f"notebook {job.name} failed: {type(error).__name__}: {message}") from None
     finally:
         os.environ.pop("MINIMA_PROVENANCE", None)
     datasets = [json.loads(line) for line in loads.read_text().splitlines()] if loads.exists() else []
-    record = provenance(project, job, profile, datasets, time.perf_counter() - start)
-    finalise(scratch, target, record)
+    record = provenance(project, job, profile, datasets, time.perf_counter() - start, status)
+    finalise(page, target, record)
     _atomic_write_text(record_file, json.dumps(record, indent=2))
     return record
 
 
 def run(profile: str = "default", only: list[str] | None = None, overrides: dict | None = None,
-        project: Project | None = None, out=sys.stdout) -> int:
-    """Validate, then execute every job in order. Returns a process exit code."""
-    project = project or Project()
+        project: Project | None = None, out=None, force: bool = False) -> int:
+    """Validate, then execute every job in order, skipping pages whose inputs are unchanged
+    unless ``force``. Returns a process exit code."""
+    project, out = project or Project(), out or sys.stdout
     try:
         jobs = plan(project, profile, only, overrides)
     except PlanError as error:
@@ -320,17 +407,19 @@ def run(profile: str = "default", only: list[str] | None = None, overrides: dict
     print(f"profile {profile}: {len(jobs)} notebook(s), kernel {kernel}, cell timeout {cell_timeout} s",
           file=out, flush=True)
     for number, job in enumerate(jobs, start=1):
-        print(f"[{number}/{len(jobs)}] {job.name} ...", file=out, flush=True)
+        tag = f"[{number}/{len(jobs)}] {job.name}"
+        if not force and up_to_date(project, job):
+            print(f"{tag} up to date (inputs unchanged; --force re-executes)", file=out, flush=True)
+            continue
+        print(f"{tag} ...", file=out, flush=True)
         start = time.perf_counter()
         try:
-            execute(project, job, profile, cell_timeout, kernel)
+            record = execute(project, job, profile, cell_timeout, kernel)
         except NotebookFailed as error:
-            print(f"[{number}/{len(jobs)}] {job.name} FAILED after {time.perf_counter() - start:.1f} s",
-                  file=out, flush=True)
+            print(f"{tag} FAILED after {time.perf_counter() - start:.1f} s", file=out, flush=True)
             print(f"error: {error}", file=sys.stderr)
             return 1
-        print(f"[{number}/{len(jobs)}] {job.name} ok ({time.perf_counter() - start:.1f} s)",
-              file=out, flush=True)
+        print(f"{tag} {record['status']} ({time.perf_counter() - start:.1f} s)", file=out, flush=True)
     return 0
 
 
