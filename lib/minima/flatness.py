@@ -131,6 +131,16 @@ class HessianOperator:
                 total += float(self._batch_loss(None, x, y)) * len(y) / self.total
         return total
 
+    def gradient(self) -> torch.Tensor:
+        """The full-batch gradient of the data-set mean loss as a flat float64 vector ``(dim,)``."""
+        result = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
+        with double_backward():
+            for x, y in self.batches:
+                loss = self._batch_loss(None, x, y)
+                _check_finite(loss)
+                result += len(y) / self.total * self.flatten(torch.autograd.grad(loss, self.params))
+        return result
+
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """``H v`` for a flat vector ``v`` ``(dim,)``; returns float64 ``(dim,)`` on ``self.device``."""
         if v.shape != (self.dim,):
@@ -203,7 +213,7 @@ def _select(theta: np.ndarray, which: str, k: int) -> np.ndarray:
 
 def lanczos(matvec: Matvec, dim: int, k: int = 1, which: str = "LA", tol: float = 1e-8,
             max_iter: int | None = None, generator: torch.Generator | None = None, device="cpu",
-            v0: torch.Tensor | None = None):
+            v0: torch.Tensor | None = None, abs_tol: float = 0.0):
     """Extreme eigenpairs of a symmetric operator by Lanczos with full reorthogonalisation.
 
     Args:
@@ -213,7 +223,10 @@ def lanczos(matvec: Matvec, dim: int, k: int = 1, which: str = "LA", tol: float 
         tol: stop when every wanted Ritz pair has residual ``||A y - theta y|| <= tol * |theta|``
             (the residual is ``|beta_m s_m|``, free from the recurrence). For a symmetric
             operator the eigenvalue error is at most the residual, and usually its square
-            over the gap.
+            over the gap. ``tol <= 0``: no residual test, run ``max_iter`` steps (or until an
+            invariant subspace), as stochastic Lanczos quadrature needs.
+        abs_tol: also stop when every residual is at most ``abs_tol`` (for eigenvalues near
+            zero, where a relative test cannot be met).
         max_iter: at most this many matvecs (default ``min(dim, 300)``).
 
     Returns ``(eigenvalues (k,), eigenvectors (dim, k), info)`` in float64, eigenvalues in
@@ -256,7 +269,8 @@ def lanczos(matvec: Matvec, dim: int, k: int = 1, which: str = "LA", tol: float 
             residuals = np.abs(beta * s[-1, wanted])
             scale = np.maximum(np.abs(theta[wanted]), np.finfo(float).tiny)
             invariant = beta <= 1e-12 * max(1.0, np.abs(theta).max())
-            if invariant or np.all(residuals <= tol * scale):
+            # a converged residual can be exactly 0.0: with tol <= 0 no test is made at all
+            if invariant or (tol > 0 and np.all(residuals <= np.maximum(tol * scale, abs_tol))):
                 break
         if beta == 0.0:
             break
@@ -265,7 +279,7 @@ def lanczos(matvec: Matvec, dim: int, k: int = 1, which: str = "LA", tol: float 
     wanted = _select(theta, which, k)
     vectors = basis[:m].T @ torch.as_tensor(s[:, wanted], dtype=torch.float64, device=basis.device)
     info = {"matvecs": m, "residuals": residuals.tolist(), "ritz_history": history,
-            "converged": bool(np.all(residuals <= tol * np.maximum(np.abs(theta[wanted]), 1e-300))),
+            "converged": bool(np.all(residuals <= np.maximum(tol * np.abs(theta[wanted]), abs_tol))),
             "ritz_values": theta, "first_components": s[0]}  # all of T's eigenpairs (quadrature)
     return torch.as_tensor(theta[wanted]), vectors, info
 
@@ -315,7 +329,7 @@ def spectral_density(matvec: Matvec, dim: int, n_vectors: int = 4, n_steps: int 
     nodes, weights = [], []
     for _ in range(n_vectors):
         v0 = _start_vector(dim, generator, device)
-        # tol=0: run all n_steps (or until an invariant subspace), no early stop on one pair
+        # tol=0: run all n_steps (or until an invariant subspace), no residual test
         _, _, info = lanczos(matvec, dim, k=1, tol=0.0, max_iter=min(n_steps, dim), v0=v0)
         nodes.append(info["ritz_values"])
         weights.append(info["first_components"] ** 2 / n_vectors)

@@ -1,0 +1,128 @@
+"""The convergence certificate: is this point a minimum of the training loss?
+
+Both papers measure geometry *at minima*, so every number the book computes "at a
+minimum" comes with this certificate, in the results file and on the page:
+
+- ``train_loss``, ``train_accuracy``: the data-set mean loss and accuracy, eval mode;
+- ``grad_norm``: the Euclidean norm of the full-batch gradient;
+- ``lambda_max``, ``lambda_min``: the largest and smallest Hessian eigenvalues (Lanczos,
+  ``LA`` and ``SA``, float64, full reorthogonalisation);
+- ``verdict``:
+
+  ``minimum``        the fit criterion holds (100 % training accuracy, or the training loss
+                     has reached a plateau: relative change below ``plateau_rtol`` over the
+                     last ``plateau_epochs`` epochs) *and* the curvature criterion holds
+                     (``lambda_min / lambda_max >= min_curvature_ratio``, default -0.01:
+                     negative directions at most 1 % as curved as the sharpest one);
+  ``not converged``  the curvature criterion holds but the fit criterion does not;
+  ``negative curvature``  the curvature criterion fails: a direction of clear negative
+                     curvature (a saddle, or a point still on its way down).
+
+The thresholds are parameters (:class:`Rule`); the methods page states them.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .flatness import HessianOperator, lanczos
+
+VERDICTS = ("minimum", "not converged", "negative curvature")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Thresholds of the verdict (see the module docstring)."""
+
+    accuracy: float = 1.0          # training accuracy that counts as a fit
+    plateau_rtol: float = 1e-3     # relative change of the training loss that counts as a plateau
+    plateau_epochs: int = 10       # ... over this many last epochs
+    min_curvature_ratio: float = -0.01  # lambda_min / lambda_max at least this
+
+
+@dataclass
+class Certificate:
+    """One point's certificate; :meth:`as_row` gives the columns of a results file."""
+
+    train_loss: float
+    train_accuracy: float | None  # None when the outputs are not class scores
+    grad_norm: float
+    lambda_max: float
+    lambda_min: float
+    plateau: bool | None          # None when no loss history was given
+    verdict: str
+    hessian_products: int
+
+    @property
+    def curvature_ratio(self) -> float:
+        return self.lambda_min / self.lambda_max if self.lambda_max > 0 else -np.inf
+
+    def as_row(self) -> dict:
+        row = asdict(self)
+        row.pop("hessian_products")
+        return row
+
+
+def plateau(losses: Sequence[float], rule: Rule = Rule()) -> bool | None:
+    """True when the last ``rule.plateau_epochs`` epochs changed the loss by less than
+    ``rule.plateau_rtol`` relative to its last value (None: fewer epochs than that)."""
+    if losses is None or len(losses) <= rule.plateau_epochs:
+        return None
+    window = np.asarray(losses[-rule.plateau_epochs - 1:], dtype=float)
+    return bool(np.ptp(window) <= rule.plateau_rtol * max(abs(window[-1]), np.finfo(float).tiny))
+
+
+def judge(fit: bool, lambda_max: float, lambda_min: float, rule: Rule = Rule()) -> str:
+    """The verdict from the fit criterion and the two extreme eigenvalues."""
+    if lambda_max <= 0 or lambda_min / lambda_max < rule.min_curvature_ratio:
+        return "negative curvature"
+    return "minimum" if fit else "not converged"
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, batches: list) -> float | None:
+    correct = total = 0
+    for x, y in batches:
+        out = model(x.to(next(model.parameters()).device))
+        if out.dim() != 2 or y.dim() != 1 or y.dtype not in (torch.int64, torch.int32):
+            return None
+        correct += int((out.argmax(1) == y.to(out.device)).sum())
+        total += len(y)
+    return correct / total
+
+
+def certify(model: nn.Module, loss_fn, data: Iterable, *, loss_history: Sequence[float] | None = None,
+            rule: Rule = Rule(), params: Sequence[str] | None = None, seed: int = 0, tol: float = 1e-6,
+            max_iter: int = 300) -> Certificate:
+    """Certificate of ``model``'s current point for the data-set mean of ``loss_fn``.
+
+    Args:
+        model: in eval mode (see :class:`~minima.flatness.HessianOperator`).
+        loss_fn: ``loss_fn(outputs, targets)`` -> scalar batch mean.
+        data: ``(inputs, targets)`` batches: the training set (or the fixed subset the
+            Hessian measures use).
+        loss_history: training loss after each epoch, for the plateau test.
+        params: parameter names to certify (default all); a head-only certificate, say.
+        tol: relative Ritz residual for ``lambda_max``; ``lambda_min`` is resolved to
+            ``tol * |lambda_max|`` in absolute terms (enough to judge the ratio).
+    """
+    operator = HessianOperator(model, loss_fn, data, params)
+    gradient = operator.gradient()
+    top, _, top_info = lanczos(operator.matvec, operator.dim, which="LA", tol=tol, max_iter=max_iter,
+                               generator=torch.Generator().manual_seed(seed), device=operator.device)
+    lambda_max = float(top[0])
+    bottom, _, bottom_info = lanczos(operator.matvec, operator.dim, which="SA", tol=tol, max_iter=max_iter,
+                                     abs_tol=tol * abs(lambda_max),
+                                     generator=torch.Generator().manual_seed(seed + 1), device=operator.device)
+    lambda_min = float(bottom[0])
+    accuracy = _accuracy(model, operator.batches)
+    flat = plateau(loss_history, rule)
+    fit = (accuracy is not None and accuracy >= rule.accuracy) or bool(flat)
+    return Certificate(train_loss=operator.loss(), train_accuracy=accuracy, grad_norm=float(gradient.norm()),
+                       lambda_max=lambda_max, lambda_min=lambda_min, plateau=flat,
+                       verdict=judge(fit, lambda_max, lambda_min, rule),
+                       hessian_products=top_info["matvecs"] + bottom_info["matvecs"])
