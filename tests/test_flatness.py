@@ -225,3 +225,39 @@ def test_depth_blocks_of_a_grown_net_group_weights_by_the_depth_they_feed():
         expected = torch.cat([weights[torch.as_tensor(edge_depth == d)],
                               bias_by_id[torch.as_tensor(net.depth[net.n_inputs:] == d)]])
         assert torch.equal(theta[block].sort().values, expected.sort().values)
+
+
+def test_gradient_graph_is_reused_across_products_and_dropped_when_parameters_change():
+    x, y = toy_data(n=50)
+    model = mlp(6, [5], 3, seed=0, bias=True).double().eval()
+    forwards = []
+    model.register_forward_hook(lambda *args: forwards.append(1))
+    batches = [(x[:30], y[:30]), (x[30:], y[30:])]
+    reused, rebuilt = HessianOperator(model, CE, batches), HessianOperator(model, CE, batches, graph_budget=0)
+    vectors = torch.randn(3, reused.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    forwards.clear()
+    first = [reused.matvec(v) for v in vectors]
+    assert len(forwards) == 2 and reused.graph_bytes > 0  # one forward per batch, then only backward passes
+    forwards.clear()
+    assert all(torch.allclose(a, rebuilt.matvec(v), rtol=1e-12, atol=1e-14) for a, v in zip(first, vectors))
+    assert len(forwards) == 6  # graph_budget=0: rebuilt for every product
+    exact = exact_hessian(model, x, y)
+    assert torch.allclose(first[0], exact @ vectors[0], rtol=1e-10, atol=1e-12)
+    with torch.no_grad():  # an in-place update (an optimizer step) must invalidate the graphs
+        next(model.parameters()).add_(0.1)
+    forwards.clear()
+    after = reused.matvec(vectors[0])
+    assert len(forwards) == 2 and torch.allclose(after, exact_hessian(model, x, y) @ vectors[0], rtol=1e-10, atol=1e-12)
+
+
+def test_graph_budget_keeps_what_fits_and_rebuilds_the_rest():
+    x, y = toy_data(n=60)
+    model = mlp(6, [5], 3, seed=0).double().eval()
+    batches = [(x[:20], y[:20]), (x[20:40], y[20:40]), (x[40:], y[40:])]
+    one = HessianOperator(model, CE, batches[:1])
+    one.matvec(torch.ones(one.dim, dtype=torch.float64))
+    op = HessianOperator(model, CE, batches, graph_budget=int(one.graph_bytes * 1.5))
+    v = torch.randn(op.dim, dtype=torch.float64)
+    result = op.matvec(v)
+    assert len(op._graphs) == 1 and op.graph_bytes == one.graph_bytes
+    assert torch.allclose(result, exact_hessian(model, x, y) @ v, rtol=1e-10, atol=1e-12)

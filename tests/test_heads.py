@@ -63,3 +63,36 @@ def test_fine_tuning_grows_the_installed_head_to_the_reference_size():
     assert row["parameters"] == row["reference parameters"] == reference_parameters(32, 2)
     assert [e["inserted"] for e in row["curve"]] == [11, 11, 10]
     assert 0 <= row["accuracy"] <= 1 and row["rsi"] > 0
+
+
+class _RecordingEncoding(dict):
+    """A tokenizer's output that records where it is moved to."""
+
+    moved: list = []
+
+    def to(self, device):
+        self.moved.append(torch.device(device))
+        return self
+
+
+def test_features_move_the_tokenizer_tensors_to_the_model_device():
+    from minima.heads import first_token_features
+
+    model = tiny("bert").eval()
+    _RecordingEncoding.moved = []
+
+    def tokenizer(texts, **kwargs):
+        return _RecordingEncoding(input_ids=torch.randint(3, 50, (len(texts), 7)))
+
+    features = first_token_features(model, tokenizer, ["a", "b", "c"], batch_size=2)
+    assert features.shape == (3, 16)
+    assert _RecordingEncoding.moved == [torch.device("cpu")] * 2, "inputs must follow the model's device"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_features_on_cuda():
+    from minima.heads import first_token_features, load_encoder
+
+    model, tokenizer, _ = load_encoder("tiny-random-roberta")
+    features = first_token_features(model.cuda(), tokenizer, ["a short sentence", "another one"])
+    assert features.is_cuda and features.shape == (2, 32)

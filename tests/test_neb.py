@@ -12,17 +12,10 @@ from minima.models import mlp
 from minima.neb import (NEBError, auto_neb, improved_tangents, insert_pivots, insertion_points, interpolate,
                         evaluate_path, linear_path, model_energy, respace)
 
-# Mueller & Brown (1979), the standard test surface for minimum-energy-path methods.
-MB = dict(A=[-200, -100, -170, 15], a=[-1, -1, -6.5, 0.7], b=[0, 0, 11, 0.6], c=[-10, -10, -6.5, 0.7],
-          x0=[1, 0, -0.5, -1], y0=[0, 0.5, 1.5, 1])
-MINIMUM_A, MINIMUM_B, MINIMUM_C = (-0.558224, 1.441726), (-0.050011, 0.466694), (0.623499, 0.028038)
-SADDLE_AB_ENERGY, MINIMUM_B_ENERGY = -40.6648, -80.7678
+from minima.surfaces import MINIMA, MINIMA_ENERGIES, SADDLE_AB_ENERGY, mueller_brown
 
-
-def mueller_brown(points: torch.Tensor) -> torch.Tensor:
-    x, y = points[:, 0], points[:, 1]
-    return sum(A * torch.exp(a * (x - x0) ** 2 + b * (x - x0) * (y - y0) + c * (y - y0) ** 2)
-               for A, a, b, c, x0, y0 in zip(*MB.values()))
+MINIMUM_A, MINIMUM_B, MINIMUM_C = MINIMA["A"], MINIMA["B"], MINIMA["C"]
+MINIMUM_B_ENERGY = MINIMA_ENERGIES["B"]
 
 
 def t(*values):
@@ -198,3 +191,26 @@ def test_graph_persistence_round_trip(tmp_path):
     graph.save(tmp_path / "graph.json")
     again = MinimaGraph.load(tmp_path / "graph.json")
     assert again.minima == graph.minima and again.bounds() == graph.bounds() and again.tried == graph.tried
+
+
+def test_climbing_image_finds_the_saddle_energy_the_plain_path_misses():
+    # the configuration the AutoNEB page publishes: 5 pivots (growing to 7), 8 cycles of 200 steps
+    plain = [dict(steps=200, lr=1e-4)] * 6 + [dict(steps=200, lr=2e-5)] * 2
+    climbing = [dict(steps=200, lr=1e-4)] * 6 + [dict(steps=200, lr=2e-5, climb=True)] * 2
+    start, end = t(*MINIMUM_A), t(*MINIMUM_C)
+    paper = auto_neb(mueller_brown, start, end, cycles=plain, n_initial=5)
+    climbed = auto_neb(mueller_brown, start, end, cycles=climbing, n_initial=5)
+    assert len(paper.pivots) == len(climbed.pivots) == 7
+    assert paper.saddle_energy > SADDLE_AB_ENERGY + 0.5  # read off the pivot spacing: -39.73
+    assert float(mueller_brown(climbed.pivots).max()) == pytest.approx(SADDLE_AB_ENERGY, abs=0.01)
+    assert climbed.saddle_energy == pytest.approx(SADDLE_AB_ENERGY, abs=0.01)
+
+
+def test_paper_cycles_are_the_papers_schedule():
+    from minima.neb import PAPER_CYCLES, scaled_cycles
+
+    assert len(PAPER_CYCLES) == 14 and sum(c["steps"] for c in PAPER_CYCLES) == 16_000
+    assert [(c["steps"], c["lr"], c["insert"]) for c in PAPER_CYCLES] == \
+        [(1000, 0.1, True)] * 4 + [(2000, 0.1, False)] * 2 + [(1000, 0.01, True)] * 4 + [(1000, 0.001, True)] * 4
+    assert all(c["momentum"] == 0.9 and c["weight_decay"] == 1e-4 for c in PAPER_CYCLES)
+    assert [c["steps"] for c in scaled_cycles(0.001)][:6] == [1, 1, 1, 1, 2, 2]

@@ -148,6 +148,23 @@ def test_input_hash_follows_the_data_files_the_run_read(toy, tmp_path):
     assert run.input_hash(toy, job, datasets) != before
 
 
+def test_progress_bars_and_chatter_reach_the_terminal_not_the_page(toy, capfd):
+    write_notebook(toy.notebooks / "a_ok.ipynb", "steps = 1", "\n".join([
+        "from minima.progress import progress, terminal_only",
+        "total = sum(progress(range(30000), desc='busy', mininterval=0))",
+        "with terminal_only():",
+        "    print('load report: 12 weights newly initialised')",
+        "    import warnings; warnings.warn('a library warning')",
+        "print('result', total)"]))
+    assert run.run("fast", only=["a_ok"], project=toy) == 0
+    page = nbformat.read(toy.generated / "a_ok.ipynb", as_version=4)
+    outputs = json.dumps([c.get("outputs", []) for c in page.cells])
+    assert "result 449985000" in outputs
+    for trace in ("busy", "it/s", "load report", "a library warning"):
+        assert trace not in outputs, trace
+    assert "busy" in capfd.readouterr().err  # the bar went to the terminal that ran the batch
+
+
 def test_cli_refuses_unknown_profile():
     result = subprocess.run([sys.executable, "-m", "minima", "run", "--profile", "nope"],
                             capture_output=True, text=True)

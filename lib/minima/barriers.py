@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path as FilePath
 
@@ -31,6 +30,7 @@ from .flatness import HessianOperator, lanczos
 from .landscape import MinimaGraph
 from .models import architecture
 from .neb import auto_neb, linear_path, model_energy, scaled_cycles
+from .results import atomic_write
 from .train import evaluate
 
 # The paper's Table 1 (CIFAR, augmented training): train energy at minima and saddles, their
@@ -133,9 +133,7 @@ class Cache:
         return self.dir / "graph.json"
 
     def save(self, path: FilePath, obj) -> None:
-        with tempfile.NamedTemporaryFile(dir=self.dir, delete=False, suffix=".tmp") as handle:
-            torch.save(obj, handle)
-        os.replace(handle.name, path)
+        atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def minima(settings: Settings, data: Data, cache: Cache, progress=None) -> dict[str, dict]:

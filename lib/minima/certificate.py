@@ -97,7 +97,7 @@ def _accuracy(model: nn.Module, batches: list) -> float | None:
 
 def certify(model: nn.Module, loss_fn, data: Iterable, *, loss_history: Sequence[float] | None = None,
             rule: Rule = Rule(), params: Sequence[str] | None = None, seed: int = 0, tol: float = 1e-6,
-            max_iter: int = 300) -> Certificate:
+            bottom_tol: float = 1e-3, max_iter: int = 300) -> Certificate:
     """Certificate of ``model``'s current point for the data-set mean of ``loss_fn``.
 
     Args:
@@ -107,8 +107,10 @@ def certify(model: nn.Module, loss_fn, data: Iterable, *, loss_history: Sequence
             Hessian measures use).
         loss_history: training loss after each epoch, for the plateau test.
         params: parameter names to certify (default all); a head-only certificate, say.
-        tol: relative Ritz residual for ``lambda_max``; ``lambda_min`` is resolved to
-            ``tol * |lambda_max|`` in absolute terms (enough to judge the ratio).
+        tol: relative Ritz residual for ``lambda_max``.
+        bottom_tol: ``lambda_min`` is resolved to a Ritz residual of ``bottom_tol * lambda_max``
+            (or ``tol * |lambda_min|``): enough to judge the ratio against -0.01, where a
+            relative test on an eigenvalue near zero would need hundreds of products.
     """
     operator = HessianOperator(model, loss_fn, data, params)
     gradient = operator.gradient()
@@ -116,7 +118,7 @@ def certify(model: nn.Module, loss_fn, data: Iterable, *, loss_history: Sequence
                                generator=torch.Generator().manual_seed(seed), device=operator.device)
     lambda_max = float(top[0])
     bottom, _, bottom_info = lanczos(operator.matvec, operator.dim, which="SA", tol=tol, max_iter=max_iter,
-                                     abs_tol=tol * abs(lambda_max),
+                                     abs_tol=bottom_tol * abs(lambda_max),
                                      generator=torch.Generator().manual_seed(seed + 1), device=operator.device)
     lambda_min = float(bottom[0])
     accuracy = _accuracy(model, operator.batches)

@@ -51,6 +51,12 @@ class HessianOperator:
         method: ``"double_backward"`` (reverse-over-reverse with ``torch.autograd.grad``, no
             ``.backward(create_graph=True)`` and hence no reference-cycle leak) or
             ``"forward_over_reverse"`` (``torch.func.jvp`` of ``torch.func.grad``).
+        graph_budget: bytes of saved tensors that ``"double_backward"`` may keep to reuse each
+            batch's gradient graph across products (default 1 GiB; 0 rebuilds it every time).
+            A product then costs one backward pass through that graph instead of a forward,
+            a backward and a second backward. Batches whose graphs no longer fit are rebuilt
+            at every product. The graphs are dropped as soon as a parameter changes (a new
+            tensor, or an in-place update that bumps its version counter).
 
     Flat vectors hold the real coordinates of the chosen parameters in ``named_parameters``
     order (for a GrowingNet, the masked entries of ``weight`` are left out); ``dim`` is
@@ -58,7 +64,7 @@ class HessianOperator:
     """
 
     def __init__(self, model: nn.Module, loss_fn, data: Iterable, params: Sequence[str] | None = None,
-                 method: str = "double_backward"):
+                 method: str = "double_backward", graph_budget: int = 2 ** 30):
         if method not in ("double_backward", "forward_over_reverse"):
             raise FlatnessError(f"unknown method {method!r}; choose double_backward or forward_over_reverse")
         check_eval_mode(model)
@@ -80,6 +86,9 @@ class HessianOperator:
         first = named[names[0]]
         self.device, self.dtype = first.device, first.dtype
         self.matvecs = 0
+        self.graph_budget = graph_budget
+        self._graphs: dict[int, tuple] = {}  # batch index -> gradients with their graph
+        self._graphs_for, self.graph_bytes = None, 0
 
     # -- flat <-> per-parameter
     @property
@@ -149,22 +158,45 @@ class HessianOperator:
         tangents = self.unflatten(v.to(self.device))
         result = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
         with double_backward():
-            for x, y in self.batches:
+            for index, (x, y) in enumerate(self.batches):
                 weight = len(y) / self.total
-                result += weight * self.flatten(self._batch_hvp(x, y, tangents))
+                result += weight * self.flatten(self._batch_hvp(index, x, y, tangents))
         self.matvecs += 1
         if not torch.isfinite(result).all():
             raise FlatnessError("NaN or inf in a Hessian-vector product; the model or loss is not finite here")
         return result
 
-    def _batch_hvp(self, x, y, tangents) -> list[torch.Tensor]:
-        params = self.params
-        if self.method == "double_backward":
+    def _gradient_graph(self, index: int, x, y) -> tuple[tuple[torch.Tensor, ...], bool]:
+        """``(gradients of batch ``index`` with their graph, kept)``; kept graphs are reused while
+        the parameters are unchanged and the saved tensors fit in ``graph_budget``."""
+        state = tuple((id(p), p._version) for p in self.params)
+        if state != self._graphs_for:
+            self._graphs.clear()
+            self._graphs_for, self.graph_bytes = state, 0
+        if index in self._graphs:
+            return self._graphs[index], True
+        saved = [0]
+
+        def count(tensor):  # what the graph keeps alive (parameters and inputs counted too: an upper bound)
+            saved[0] += tensor.numel() * tensor.element_size()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(count, lambda tensor: tensor):
             loss = self._batch_loss(None, x, y)
             _check_finite(loss)
-            grads = torch.autograd.grad(loss, params, create_graph=True)
+            grads = torch.autograd.grad(loss, self.params, create_graph=True)
+        keep = self.graph_bytes + saved[0] <= self.graph_budget
+        if keep:
+            self._graphs[index] = grads
+            self.graph_bytes += saved[0]
+        return grads, keep
+
+    def _batch_hvp(self, index: int, x, y, tangents) -> list[torch.Tensor]:
+        params = self.params
+        if self.method == "double_backward":
+            grads, kept = self._gradient_graph(index, x, y)
             dot = sum((g * t).sum() for g, t in zip(grads, tangents))
-            return list(torch.autograd.grad(dot, params))
+            return list(torch.autograd.grad(dot, params, retain_graph=kept))
 
         def loss_of(*p):
             loss = self._batch_loss(p, x, y)

@@ -186,14 +186,16 @@ def _load(name: str, path, description: str, labels: int):
 @torch.no_grad()
 def first_token_features(model: nn.Module, tokenizer, texts: list[str], batch_size: int = 64,
                          max_length: int = 128, progress=None) -> torch.Tensor:
-    """Final hidden state of the first token for every text ``(N, H)``, encoder in eval mode
-    (used once when the encoder is frozen, instead of re-running it every epoch)."""
+    """Final hidden state of the first token for every text ``(N, H)`` on the model's device,
+    encoder in eval mode (used once when the encoder is frozen, instead of re-running it every
+    epoch)."""
     base = getattr(model, model.base_model_prefix)
     base.eval()
+    device = next(base.parameters()).device
     out = []
     for start in range(0, len(texts), batch_size):
         enc = tokenizer(texts[start: start + batch_size], padding=True, truncation=True, max_length=max_length,
-                        return_tensors="pt")
+                        return_tensors="pt").to(device)  # the tokenizer's tensors are on the CPU
         out.append(base(**enc).last_hidden_state[:, 0].float())
         if progress:
             progress(len(out[-1]))

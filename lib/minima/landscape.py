@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path as FilePath
 
 import networkx as nx
+
+from .results import atomic_write
 
 
 class MinimaGraph:
@@ -121,11 +121,7 @@ class MinimaGraph:
 
     def save(self, file: str | os.PathLike) -> None:
         """Write atomically (an interrupted exploration resumes from the last complete save)."""
-        file = FilePath(file)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=file.parent, delete=False, suffix=".tmp") as handle:
-            json.dump(self.to_json(), handle)
-        os.replace(handle.name, file)
+        atomic_write(file, json.dumps(self.to_json()))
 
     @classmethod
     def load(cls, file: str | os.PathLike) -> "MinimaGraph":

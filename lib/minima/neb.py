@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
-CYCLE_KEYS = {"steps", "lr", "momentum", "weight_decay", "insert"}
+CYCLE_KEYS = {"steps", "lr", "momentum", "weight_decay", "insert", "climb"}
 
 
 def _cycles(*groups):
@@ -220,8 +220,13 @@ def respace(points: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def respace_around(points: torch.Tensor, fixed: int) -> torch.Tensor:
+    """:func:`respace` on each side of pivot ``fixed``, which stays where it is (a climbing image)."""
+    return torch.cat([respace(points[: fixed + 1])[:-1], respace(points[fixed:])])
+
+
 def neb(energy: Energy, pivots: torch.Tensor, steps: int, lr: float, momentum: float = 0.9,
-        weight_decay: float = 0.0, spring: float | None = None, cycle: int = 0) -> torch.Tensor:
+        weight_decay: float = 0.0, spring: float | None = None, cycle: int = 0, climb: bool = False) -> torch.Tensor:
     """Optimise the interior pivots ``(P, D)`` of a path for ``steps`` SGD steps; returns new pivots.
 
     The force on an interior pivot is minus the energy gradient with its component along
@@ -229,6 +234,11 @@ def neb(energy: Energy, pivots: torch.Tensor, steps: int, lr: float, momentum: f
     the path, otherwise a spring force ``k (|x_{i+1}-x_i| - |x_i-x_{i-1}|)`` acts along the
     tangent. Momentum and weight decay are those of ``torch.optim.SGD`` on the interior
     pivots. Raises :class:`NEBError` naming ``cycle`` and step on a non-finite energy.
+
+    ``climb=True`` (climbing image, Henkelman, Uberuaga & Jonsson 2000): at every step the
+    highest interior pivot feels the full gradient with its tangential component reversed,
+    so it moves *up* along the path and down across it, to the saddle; it takes no part in
+    the re-spacing (each side of it is re-spaced on its own) or in the springs.
     """
     if pivots.dim() != 2 or len(pivots) < 3:
         raise NEBError(f"pivots must be (P >= 3, D), got {tuple(pivots.shape)}")
@@ -245,15 +255,20 @@ def neb(energy: Energy, pivots: torch.Tensor, steps: int, lr: float, momentum: f
         with torch.no_grad():
             tangent = improved_tangents(path.detach(), energies.detach())
             g = gradient[1:-1]
-            g_perp = g - (g * tangent).sum(1, keepdim=True) * tangent
+            along = (g * tangent).sum(1, keepdim=True) * tangent
+            g_perp = g - along
             if spring is not None:
                 lengths = (path[1:] - path[:-1]).norm(dim=1)
                 g_perp = g_perp - spring * (lengths[1:] - lengths[:-1])[:, None] * tangent
+            top = int(energies.detach()[1:-1].argmax()) if climb else None
+            if climb:
+                g_perp[top] = g[top] - 2 * along[top]
             interior.grad = g_perp.to(interior.dtype)
         optimizer.step()
         if spring is None:
             with torch.no_grad():
-                interior.copy_(respace(torch.cat([ends[:1], interior, ends[1:]]))[1:-1])
+                full = torch.cat([ends[:1], interior, ends[1:]])
+                interior.copy_((respace(full) if top is None else respace_around(full, top + 1))[1:-1])
         if hasattr(energy, "advance"):
             energy.advance()
     return torch.cat([ends[:1], interior.detach(), ends[1:]])
@@ -403,8 +418,11 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
     """AutoNEB: cycles of :func:`neb` with pivot insertion where the path's energy bulges.
 
     Args:
-        cycles: per-cycle settings ``{steps, lr, momentum, weight_decay, insert}`` (missing
-            keys take momentum 0.9, weight decay 0, insert True); default :data:`PAPER_CYCLES`.
+        cycles: per-cycle settings ``{steps, lr, momentum, weight_decay, insert, climb}``
+            (missing keys take momentum 0.9, weight decay 0, insert True, climb False);
+            default :data:`PAPER_CYCLES`. ``climb=True`` makes the highest pivot a climbing
+            image in that cycle (see :func:`neb`): an option for the last cycles, not the
+            paper's method.
         n_initial: pivots of the initial straight path, ends included (at least 3).
         n_sub, insert_threshold, max_insert: see :func:`insertion_points`.
         metrics: extra dense metrics evaluated on the final path.
@@ -429,7 +447,7 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
     for number, settings in enumerate(cycles):
         try:
             pivots = neb(energy, pivots, settings["steps"], settings["lr"], settings.get("momentum", 0.9),
-                         settings.get("weight_decay", 0.0), spring, cycle=number)
+                         settings.get("weight_decay", 0.0), spring, cycle=number, climb=settings.get("climb", False))
         except NEBError as error:
             raise NEBError(str(error), path) from None
         path = evaluate_path(energy, pivots, n_sub, history=history)

@@ -32,12 +32,13 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from .results import atomic_write
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL_NAME = "minima"
@@ -293,14 +294,6 @@ def provenance_box(record: dict) -> str:
     ])
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
-                                     encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
-
-
 def missing_data_page(executed: Path, message: str):
     """The page of a notebook that stopped on missing data: its opening text, then a box with
     ``message`` (what is missing, how to provide it). Later cells never ran and are dropped."""
@@ -341,7 +334,7 @@ def finalise(executed, target: Path, record: dict) -> None:
     nb.cells.insert(at, nbformat.v4.new_markdown_cell(provenance_box(record),
                                                       metadata={"tags": ["provenance"]}))
     nb.metadata["minima"] = {"provenance": record}
-    _atomic_write_text(target, nbformat.writes(nb))
+    atomic_write(target, nbformat.writes(nb))
 
 
 # ------------------------------------------------------------------ execution
@@ -388,7 +381,7 @@ def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel:
     datasets = [json.loads(line) for line in loads.read_text().splitlines()] if loads.exists() else []
     record = provenance(project, job, profile, datasets, time.perf_counter() - start, status)
     finalise(page, target, record)
-    _atomic_write_text(record_file, json.dumps(record, indent=2))
+    atomic_write(record_file, json.dumps(record, indent=2))
     return record
 
 

@@ -1,8 +1,10 @@
 """Table 1 of the growing-network paper: grown versus fully connected networks.
 
 One *cell* of the table is (task, size, model, batch size, seed): build the model, train
-it with :func:`minima.train.fit`, then measure test accuracy and the three flatness
-measures at the final point on one fixed subset of the training set.
+it with :func:`minima.train.fit`, then certify the final point (:mod:`minima.certificate`)
+and measure test accuracy and the three flatness measures there, on one fixed subset of
+the training set. The ``converged`` protocol (:class:`GoOn`) continues a run that the
+certificate does not call a minimum.
 
 Architectures are given as fractions of the hidden budget ``H``, as in the paper:
 ``a`` one layer of ``H``, ``b`` ``0.8H`` then ``0.2H``, ``c`` ``0.6H, 0.3H, 0.1H``
@@ -11,6 +13,7 @@ The grown network ends with exactly the parameter count of architecture ``a``.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -18,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .certificate import Rule, certify, plateau
 from .data import batches, load
 from .flatness import MEASURES, all_measures
 from .growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
@@ -120,17 +124,34 @@ def build(task: Task, model: str, hidden: int, seed: int, small: bool):
     return full, net, grower, schedule, fan_ins
 
 
+@dataclass(frozen=True)
+class GoOn:
+    """The ``converged`` protocol: a run whose certificate is not ``minimum`` after the paper's
+    protocol goes on with plain SGD at ``lr`` (one rate per task), same batch, ``chunk`` epochs
+    at a time, until its certificate says ``minimum`` or ``max_epochs`` epochs in all."""
+
+    lr: float
+    max_epochs: int
+    chunk: int = 10
+
+
 def run_cells(task: Task, hidden: int, model: str, batch_size: int, seeds: list[int], *, lr: float,
               max_epochs: int, schedule_scale: float, hessian_subset: int, small: bool, measures=MEASURES,
-              train_limit: int = 0, keep: dict | None = None, together: bool = True) -> list[dict]:
-    """Train one model per seed and measure each at its final point; one result row per seed.
+              train_limit: int = 0, keep: dict | None = None, together: bool = True,
+              go_on: GoOn | None = None, rule: Rule = Rule()) -> list[dict]:
+    """Train one model per seed and certify and measure each at its final point.
+
+    Returns one row per seed and protocol: ``protocol="paper"`` (the paper's stopping rule:
+    100 % training accuracy once growth is over, or ``max_epochs``) and, when ``go_on`` is
+    given, ``protocol="converged"`` (the same run continued until certified, see :class:`GoOn`;
+    the same point as the paper row when that was already a minimum).
 
     Fully connected networks on images are trained side by side (:func:`minima.train.fit_together`,
     the same runs as one :func:`minima.train.fit` per seed up to float32 rounding) when
     ``together``; grown networks (each seed grows its own structure) and text models (each
     has its own embedding) are trained one after another. ``train_limit > 0`` trains on the
-    first examples only (smoke tests). When ``keep`` is a dict, the first seed's
-    ``(network part, Hessian data)`` is stored under ``(task, hidden, model, batch, seed)``.
+    first examples only. When ``keep`` is a dict, the first seed's ``(network part, Hessian
+    data)`` is stored under ``(task, hidden, model, batch, seed)``.
     """
     x_train, y_train = (task.x_train[:train_limit], task.y_train[:train_limit]) if train_limit else \
         (task.x_train, task.y_train)
@@ -159,34 +180,119 @@ def run_cells(task: Task, hidden: int, model: str, batch_size: int, seeds: list[
                                generator=generator, growing=grower, schedule=schedule, fan_ins=fan_ins))
             seconds.append(time.perf_counter() - start)
     rows = []
-    for (seed, full, net, grower, *_), result, train_seconds in zip(built, results, seconds):
-        row = _measure(task, full, net, grower, x_train, y_train, hessian_subset, seed, measures,
-                       keep if seed == seeds[0] else None, (task.name, hidden, model, batch_size, seed))
-        rows.append({"task": task.name, "hidden": hidden, "model": model, "batch": batch_size, "seed": seed,
-                     "test accuracy": row.pop("test accuracy"), "train accuracy": result.final["accuracy"],
-                     "train loss": result.final["loss"], "epochs": result.final["epoch"], "stopped": result.stopped,
-                     "samples/s": result.samples_per_second * (len(seeds) if side_by_side else 1),
-                     "trained": f"{len(seeds)} side by side" if side_by_side else "alone",
-                     "train s": train_seconds, **row, "curve": result.epochs,
-                     "depth": int(grower.depth.max()) if grower is not None else len(ARCHITECTURES.get(model, ())) + 1})
+    for (seed, full, net, grower, *_), result, train_seconds, generator in zip(built, results, seconds, generators):
+        key = (task.name, hidden, model, batch_size, seed)
+        hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
+        if keep is not None and seed == seeds[0]:
+            keep[key] = (net, hessian_data)
+        common = {"task": task.name, "hidden": hidden, "model": model, "batch": batch_size, "seed": seed,
+                  "parameters": sum(p.numel() for p in net.parameters()) if grower is None else grower.num_parameters(),
+                  "depth": int(grower.depth.max()) if grower is not None else len(ARCHITECTURES.get(model, ())) + 1,
+                  "samples/s": result.samples_per_second * (len(seeds) if side_by_side else 1),
+                  "trained": f"{len(seeds)} side by side" if side_by_side else "alone"}
+        paper = {**common, "protocol": "paper", "stopped": result.stopped, "train s": train_seconds,
+                 **_measure(task, full, net, hessian_data, result.epochs, seed, measures, rule)}
+        rows.append(paper)
+        if go_on is not None:
+            rows.append({**common, **_go_on(task, full, net, x_train, y_train, hessian_data, result, paper,
+                                            generator, batch_size, seed, measures, rule, go_on)})
     return rows
 
 
-def _measure(task: Task, full, net, grower, x_train, y_train, hessian_subset: int, seed: int, measures,
-             keep: dict | None, key: tuple) -> dict:
-    """Test accuracy, parameter count and flatness measures of one trained model."""
-    _, test_accuracy = evaluate(full, task.x_test, task.y_test)
+def _hessian_data(task: Task, full, x_train, y_train, hessian_subset: int) -> list:
+    """Batches of the network part's inputs on the first ``hessian_subset`` training examples;
+    for text the embedding is held fixed and its output is the network's input."""
     full.eval()
-    # Hessian of the network part, on one fixed subset (the first examples of the training split);
-    # for text the embedding is held fixed and its output is the network's input.
     x = x_train[:hessian_subset]
     with torch.no_grad():
         features = full[0](x) if task.vocabulary else x
-    data = batches(features.detach(), y_train[:hessian_subset], 1000)
-    if keep is not None:
-        keep[key] = (net, data)
+    return batches(features.detach(), y_train[:hessian_subset], 1000)
+
+
+def _measure(task: Task, full, net, hessian_data: list, epochs: list[dict], seed: int, measures,
+             rule: Rule) -> dict:
+    """Test accuracy, the convergence certificate and the flatness measures of one trained model
+    (Hessians of the network part on ``hessian_data``)."""
+    _, test_accuracy = evaluate(full, task.x_test, task.y_test)
+    full.eval()
     start = time.perf_counter()
-    values = all_measures(net, F.cross_entropy, data, seed, measures, blocks="depth")
-    return {"test accuracy": test_accuracy,
-            "parameters": sum(p.numel() for p in net.parameters()) if grower is None else grower.num_parameters(),
-            "hessian s": time.perf_counter() - start, **values}
+    certificate = certify(net, F.cross_entropy, hessian_data, loss_history=[e["loss"] for e in epochs],
+                          rule=rule, seed=seed)
+    values = all_measures(net, F.cross_entropy, hessian_data, seed, measures, blocks="depth")
+    return {"epochs": epochs[-1]["epoch"], **certificate.as_row(), **values, "test_accuracy": test_accuracy,
+            "hessian s": time.perf_counter() - start, "curve": list(epochs)}
+
+
+def _go_on(task: Task, full, net, x_train, y_train, hessian_data, result, paper_row: dict, generator,
+           batch_size: int, seed: int, measures, rule: Rule, go_on: GoOn) -> dict:
+    """The ``converged`` row: continue ``full`` from the paper protocol's end point (see :class:`GoOn`)."""
+    if paper_row["verdict"] == "minimum":
+        return {**paper_row, "protocol": "converged", "stopped": "certified minimum (paper protocol)"}
+    epochs, seconds, verdict = list(result.epochs), paper_row["train s"], paper_row["verdict"]
+    while verdict != "minimum" and epochs[-1]["epoch"] < go_on.max_epochs:
+        start = time.perf_counter()
+        more = fit(full, x_train, y_train, lr=go_on.lr, batch_size=batch_size, generator=generator,
+                   max_epochs=min(go_on.chunk, go_on.max_epochs - epochs[-1]["epoch"]), target_accuracy=math.inf)
+        seconds += time.perf_counter() - start
+        epochs += [{**e, "epoch": e["epoch"] + epochs[-1]["epoch"]} for e in more.epochs]
+        losses = [e["loss"] for e in epochs]
+        if epochs[-1]["accuracy"] >= rule.accuracy or plateau(losses, rule):  # the Hessian only when it can pass
+            full.eval()
+            verdict = certify(net, F.cross_entropy, hessian_data, loss_history=losses, rule=rule, seed=seed).verdict
+    row = _measure(task, full, net, hessian_data, epochs, seed, measures, rule)
+    stopped = "certified minimum" if row["verdict"] == "minimum" else f"cap of {go_on.max_epochs} epochs"
+    return {**row, "protocol": "converged", "stopped": stopped, "train s": seconds}
+
+
+# ----------------------------------------------------------------------------- the claims
+
+CLAIMS = ("grown flatter than each fully connected twin", "larger batch sharper")
+RESULT_COLUMNS = ("task", "hidden", "model", "batch", "seed", "protocol", "epochs", "train_accuracy", "train_loss",
+                  "grad_norm", "lambda_max", "lambda_min", "verdict", "rsi", "elementwise", "plain", "test_accuracy")
+
+
+def claim_comparisons(results, measure: str = "rsi"):
+    """Every comparison the paper's two claims make, under one flatness ``measure``.
+
+    ``results``: the per-run table (:data:`RESULT_COLUMNS`). Comparisons stay within one
+    protocol, task, size and seed: the grown network against each fully connected twin at
+    the same batch; the small batch against the large one for the same model. Returns a
+    DataFrame with ``claim, protocol, task, hidden, versus, seed, holds`` and ``certified``
+    (both runs certified ``minimum``).
+    """
+    import pandas as pd
+
+    rows = []
+    minimum = results.verdict == "minimum"
+    for (protocol, task, hidden, batch, seed), group in results.groupby(["protocol", "task", "hidden", "batch", "seed"]):
+        grown = group[group.model == "growing"]
+        for index, other in group[group.model != "growing"].iterrows():
+            rows.append({"claim": CLAIMS[0], "protocol": protocol, "task": task, "hidden": hidden,
+                         "versus": f"{other.model}, batch {batch}", "seed": seed,
+                         "holds": bool(grown[measure].iloc[0] < other[measure]),
+                         "certified": bool(minimum[grown.index[0]] and minimum[index])})
+    for (protocol, task, hidden, model, seed), group in results.groupby(["protocol", "task", "hidden", "model", "seed"]):
+        ordered = group.sort_values("batch")
+        small, large = ordered.index[0], ordered.index[-1]
+        rows.append({"claim": CLAIMS[1], "protocol": protocol, "task": task, "hidden": hidden, "versus": model,
+                     "seed": seed, "holds": bool(results.at[large, measure] > results.at[small, measure]),
+                     "certified": bool(minimum[small] and minimum[large])})
+    return pd.DataFrame(rows)
+
+
+def claim_counts(results, measures=("rsi", "elementwise")):
+    """``k of n`` comparisons that agree with each claim, per protocol and measure, over all
+    runs (as the paper counted) and over certified minima only."""
+    import pandas as pd
+
+    rows = []
+    for measure in measures:
+        comparisons = claim_comparisons(results, measure)
+        for (claim, protocol), group in comparisons.groupby(["claim", "protocol"], sort=False):
+            certified = group[group.certified]
+            rows.append({"claim": claim, "protocol": protocol, "measure": measure,
+                         "all runs": f"{int(group.holds.sum())} of {len(group)}",
+                         "certified minima only": f"{int(certified.holds.sum())} of {len(certified)}",
+                         "share (all)": group.holds.mean(),
+                         "share (certified)": certified.holds.mean() if len(certified) else float("nan")})
+    return pd.DataFrame(rows).set_index(["claim", "protocol", "measure"])
