@@ -72,3 +72,30 @@ def test_summary_columns_on_a_hand_built_graph():
     assert row["test error minima %"] == pytest.approx(100 * 0.31 / 3)
     assert row["test error saddles %"] == pytest.approx(16.0)
     assert row["error rise %"] == pytest.approx(16.0 - 100 * 0.31 / 3)
+
+
+def digits_data(n=400):
+    from minima import data as datasets
+
+    train, test = datasets.load("digits", "train"), datasets.load("digits", "test")
+    return barriers.Data(train.inputs[:n], train.targets[:n], test.inputs, test.targets, 10)
+
+
+def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(tmp_path):
+    settings = barriers.Settings("digits", "mlp-16", seeds=[0, 1, 2], epochs=15, lr=0.1, batch_size=32,
+                                 neb_batch_size=100, cycle_scale=0.002, max_paths=2, eval_subset=400, hessian_k=1,
+                                 max_epochs=60, max_extra_cycles=3)
+    graph, found = barriers.explore(settings, digits_data(), tmp_path)
+    for record in found.values():
+        certificate = record["certificate"]
+        assert certificate["verdict"] == "minimum", certificate
+        assert certificate["lambda_min"] / certificate["lambda_max"] >= -0.01
+    rows = barriers.path_rows("mlp-16", graph, found)
+    assert len(rows) == 2  # a tree on three minima
+    for row in rows:
+        assert set(barriers.PATH_COLUMNS) <= set(row)
+        a, b = row["pair"].split("-")
+        assert row["train_loss_start"] == graph.minima[a] and row["verdict_start"] == "minimum"
+        assert row["train_loss_saddle"] >= max(row["train_loss_start"], row["train_loss_end"]) - 1e-12
+        assert row["cycles"] >= 14 and row["saddle_change_last_cycles"] >= 0
+        assert 0 <= row["saddle_position"] <= 1 and 0 <= row["test_error_saddle"] <= 100

@@ -214,3 +214,27 @@ def test_paper_cycles_are_the_papers_schedule():
         [(1000, 0.1, True)] * 4 + [(2000, 0.1, False)] * 2 + [(1000, 0.01, True)] * 4 + [(1000, 0.001, True)] * 4
     assert all(c["momentum"] == 0.9 and c["weight_decay"] == 1e-4 for c in PAPER_CYCLES)
     assert [c["steps"] for c in scaled_cycles(0.001)][:6] == [1, 1, 1, 1, 2, 2]
+
+
+def test_extra_cycles_run_until_the_saddle_has_stopped_moving():
+    from minima.neb import is_converged, saddle_change
+
+    start, end = t(*MINIMUM_A), t(*MINIMUM_C)
+    short = [dict(steps=10, lr=1e-5)] * 3  # far too short: the saddle falls by 3 a cycle (gap about 110)
+    unconverged = auto_neb(mueller_brown, start, end, cycles=short, n_initial=7)
+    assert not is_converged(unconverged)
+    path = auto_neb(mueller_brown, start, end, cycles=short, n_initial=7, max_extra_cycles=60)
+    extra = [h for h in path.history if h.get("extra")]
+    assert extra and len(extra) < 60, "extra cycles are added, and stop once the rule holds"
+    assert is_converged(path)
+    gap = path.saddle_energy - max(float(path.energies[0]), float(path.energies[-1]))
+    assert saddle_change(path.history) <= 0.05 * gap
+    assert path.saddle_energy < unconverged.saddle_energy - 10
+
+
+def test_saddle_change_by_hand():
+    from minima.neb import saddle_change
+
+    history = [{"saddle_energy": e} for e in (10.0, 6.0, 5.0, 4.5)]
+    assert saddle_change(history) == pytest.approx(1.5) and saddle_change(history, cycles=1) == pytest.approx(0.5)
+    assert saddle_change(history[:1]) == 0.0

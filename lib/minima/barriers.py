@@ -25,11 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .certificate import certify
 from .data import batches
 from .flatness import HessianOperator, lanczos
 from .landscape import MinimaGraph
 from .models import architecture
-from .neb import auto_neb, linear_path, model_energy, scaled_cycles
+from .neb import auto_neb, is_converged, linear_path, model_energy, saddle_change, scaled_cycles
 from .results import atomic_write
 from .train import evaluate
 
@@ -68,6 +69,8 @@ class Settings:
     max_paths: int = 8
     eval_subset: int = 2000  # training examples for dense path evaluation and Hessians
     hessian_k: int = 2  # top and bottom eigenvalues reported at minima and saddles
+    max_epochs: int = 0  # > epochs: a minimum not certified after `epochs` goes on at the last rate up to this
+    max_extra_cycles: int = 0  # AutoNEB cycles added until the path-convergence rule holds
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -95,26 +98,33 @@ def error_rate(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- minima
 
-def train_minimum(settings: Settings, data: Data, seed: int) -> tuple[nn.Module, list[float]]:
+def train_minimum(settings: Settings, data: Data, seed: int) -> tuple[nn.Module, list[float], dict]:
     """SGD with momentum 0.9 and weight decay, learning rate divided by 10 at 50 % and 75 % of
-    the epochs (He et al.'s recipe, scaled); returns the model and the full training loss
-    after every epoch (for the first-passage plot)."""
+    ``settings.epochs`` (He et al.'s recipe, scaled). When the convergence certificate (on the
+    first ``eval_subset`` training examples) is not ``minimum`` by then, training goes on at the
+    last rate, 5 epochs at a time, until it is or ``settings.max_epochs`` epochs in all.
+    Returns the model (eval mode), the full training loss after every epoch (for the
+    first-passage plot) and the certificate (:meth:`Certificate.as_row`)."""
     torch.manual_seed(seed)
     model = make_model(settings, data)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
     milestones = [int(settings.epochs * 0.5), int(settings.epochs * 0.75)]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, 0.1)
     generator = torch.Generator().manual_seed(seed)
-    curve = []
-    for _ in range(settings.epochs):
-        model.train()
-        for index in torch.randperm(len(data.y_train), generator=generator).split(settings.batch_size):
-            optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(model(data.x_train[index]), data.y_train[index]).backward()
-            optimizer.step()
-        scheduler.step()
-        curve.append(evaluate(model, data.x_train, data.y_train, batch_size=1000)[0])
-    return model.eval(), curve
+    certify_on = batches(data.x_train[: settings.eval_subset], data.y_train[: settings.eval_subset], 1000)
+    curve, certificate = [], None
+    while certificate is None or (certificate.verdict != "minimum" and len(curve) < settings.max_epochs):
+        for _ in range(settings.epochs if not curve else min(5, settings.max_epochs - len(curve))):
+            model.train()
+            for index in torch.randperm(len(data.y_train), generator=generator).split(settings.batch_size):
+                optimizer.zero_grad(set_to_none=True)
+                F.cross_entropy(model(data.x_train[index]), data.y_train[index]).backward()
+                optimizer.step()
+            scheduler.step()
+            curve.append(evaluate(model, data.x_train, data.y_train, batch_size=1000)[0])
+        model.eval()
+        certificate = certify(model, F.cross_entropy, certify_on, loss_history=curve, seed=seed)
+    return model, curve, certificate.as_row()
 
 
 class Cache:
@@ -137,15 +147,17 @@ class Cache:
 
 
 def minima(settings: Settings, data: Data, cache: Cache, progress=None) -> dict[str, dict]:
-    """``{seed: {"point": flat parameters, "curve": losses per epoch}}``, trained or from the cache."""
+    """``{seed: {"point": flat parameters, "curve": losses per epoch, "certificate": dict}}``,
+    trained or from the cache."""
     found = {}
     for seed in settings.seeds:
         file = cache.minimum(seed)
         if file.exists():
             record = torch.load(file)
         else:
-            model, curve = train_minimum(settings, data, seed)
-            record = {"point": torch.cat([p.detach().flatten() for p in model.parameters()]), "curve": curve}
+            model, curve, certificate = train_minimum(settings, data, seed)
+            record = {"point": torch.cat([p.detach().flatten() for p in model.parameters()]), "curve": curve,
+                      "certificate": certificate}
             cache.save(file, record)
         found[str(seed)] = record
         if progress:
@@ -191,10 +203,11 @@ def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progre
         a, b = pair
         start, end = found[a]["point"], found[b]["point"]
         path = auto_neb(energy, start, end, cycles=scaled_cycles(settings.cycle_scale), n_initial=settings.n_initial,
-                        max_insert=settings.max_insert, metrics=metrics)
+                        max_insert=settings.max_insert, metrics=metrics, max_extra_cycles=settings.max_extra_cycles)
         straight = linear_path(energy, start, end, n=len(path.pivots), metrics=metrics)
         summary = path.summary()
         summary["straight"] = straight.summary()
+        summary["converged"] = is_converged(path)
         summary["hessian_saddle"] = hessian_extremes(template, path.dense_point(path.saddle_index),
                                                      hessian_data, settings.hessian_k)
         graph.add_path(a, b, summary)
@@ -238,3 +251,36 @@ def summary_row(graph: MinimaGraph, test_at_minima: dict[str, tuple[float, float
             "test minima": test_minima, "test saddles": float(np.mean([at_saddle(p, "test loss") for p in paths])),
             "test error minima %": error_minima, "test error saddles %": error_saddles,
             "error rise %": error_saddles - error_minima}
+
+
+PATH_COLUMNS = ("architecture", "pair", "train_loss_start", "train_loss_end", "train_loss_saddle", "saddle_position",
+                "straight_barrier", "test_error_minima", "test_error_saddle", "lambda_min_start", "lambda_max_start",
+                "lambda_min_end", "lambda_max_end", "verdict_start", "verdict_end", "cycles",
+                "saddle_change_last_cycles")
+
+
+def path_rows(architecture_name: str, graph: MinimaGraph, found: dict) -> list[dict]:
+    """One row per MST edge (:data:`PATH_COLUMNS` and a few more): the two minima's losses and
+    certificates, the saddle (training loss, position along the path, test error there), the
+    straight-line barrier, and the path's convergence (cycles run, saddle change over the last
+    two cycles, whether that is within 5 % of the saddle-minus-minimum gap). Test errors in %."""
+    rows = []
+    for a, b in sorted(tuple(sorted(e)) for e in graph.mst().edges):
+        path = graph.paths[(a, b)] if (a, b) in graph.paths else graph.paths[(b, a)]
+        saddle = int(np.argmax(path["energies"]))
+        start, end = found[a]["certificate"], found[b]["certificate"]
+        tests = graph.extra["test_minima"]
+        rows.append({"architecture": architecture_name, "pair": f"{a}-{b}",
+                     "train_loss_start": graph.minima[a], "train_loss_end": graph.minima[b],
+                     "train_loss_saddle": path["saddle_energy"], "saddle_position": path["saddle_position"],
+                     "straight_barrier": max(path["straight"]["energies"]),
+                     "test_error_minima": 100 * (tests[a][1] + tests[b][1]) / 2,
+                     "test_error_saddle": 100 * path["metrics"]["test error"][saddle],
+                     "lambda_min_start": start["lambda_min"], "lambda_max_start": start["lambda_max"],
+                     "lambda_min_end": end["lambda_min"], "lambda_max_end": end["lambda_max"],
+                     "verdict_start": start["verdict"], "verdict_end": end["verdict"],
+                     "cycles": len(path["history"]) - 1, "saddle_change_last_cycles": saddle_change(path["history"]),
+                     "saddle_gap": path["saddle_energy"] - max(graph.minima[a], graph.minima[b]),
+                     "path_converged": bool(path.get("converged", False)),
+                     "saddle_at_an_end": path["saddle_position"] in (0.0, 1.0)})
+    return rows

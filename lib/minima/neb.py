@@ -412,9 +412,23 @@ def insert_pivots(pivots: torch.Tensor, where: list[tuple[int, float]]) -> torch
     return torch.stack(rows)
 
 
+def saddle_change(history: list[dict], cycles: int = 2) -> float:
+    """How much the saddle energy moved over the last ``cycles`` AutoNEB cycles (absolute)."""
+    energies = [h["saddle_energy"] for h in history]
+    return abs(energies[-1] - energies[max(0, len(energies) - 1 - cycles)])
+
+
+def is_converged(path: "Path", fraction: float = 0.05, cycles: int = 2) -> bool:
+    """The path-convergence rule: the saddle energy moved by at most ``fraction`` of the gap
+    between the saddle and the higher of the two ends over the last ``cycles`` cycles."""
+    gap = path.saddle_energy - float(max(path.energies[0], path.energies[-1]))
+    return saddle_change(path.history, cycles) <= fraction * max(gap, 0.0)
+
+
 def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] | None = None,
              n_initial: int = 3, n_sub: int = 9, insert_threshold: float = 0.2, max_insert: int = 2,
-             spring: float | None = None, metrics: dict | None = None, progress=None) -> Path:
+             spring: float | None = None, metrics: dict | None = None, progress=None,
+             max_extra_cycles: int = 0, converged_fraction: float = 0.05) -> Path:
     """AutoNEB: cycles of :func:`neb` with pivot insertion where the path's energy bulges.
 
     Args:
@@ -427,6 +441,9 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
         n_sub, insert_threshold, max_insert: see :func:`insertion_points`.
         metrics: extra dense metrics evaluated on the final path.
         progress: optional callable ``progress(cycle, path)`` after each cycle.
+        max_extra_cycles, converged_fraction: after the scheduled cycles, repeat the last one
+            (at most ``max_extra_cycles`` times) until :func:`is_converged` holds with
+            ``converged_fraction``; the history marks these cycles ``"extra": True``.
 
     Raises :class:`NEBError` for bad input, or on divergence with ``error.path`` the last good path.
     """
@@ -444,7 +461,9 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
     history = []
     path = evaluate_path(energy, pivots, n_sub)
     history.append({"cycle": -1, "n_pivots": len(pivots), "saddle_energy": path.saddle_energy, "inserted": []})
-    for number, settings in enumerate(cycles):
+    number, extra = 0, 0
+    while number < len(cycles) + extra:
+        settings = cycles[min(number, len(cycles) - 1)]
         try:
             pivots = neb(energy, pivots, settings["steps"], settings["lr"], settings.get("momentum", 0.9),
                          settings.get("weight_decay", 0.0), spring, cycle=number, climb=settings.get("climb", False))
@@ -458,8 +477,12 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
                                                                    - path.position[k * (n_sub + 1)])) for k, f in where]
             pivots = insert_pivots(pivots, where)
         history.append({"cycle": number, "n_pivots": len(path.pivots), "saddle_energy": path.saddle_energy,
-                        "inserted": inserted})
+                        "inserted": inserted, "extra": number >= len(cycles)})
+        path.history = list(history)
         if progress is not None:
             progress(number, path)
+        number += 1
+        if number == len(cycles) + extra and extra < max_extra_cycles and not is_converged(path, converged_fraction):
+            extra += 1
     final = evaluate_path(energy, pivots, n_sub, metrics, history)
     return final
