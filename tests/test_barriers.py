@@ -82,7 +82,7 @@ def digits_data(n=400):
 
 
 def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(tmp_path):
-    settings = barriers.Settings("digits", "mlp-16", seeds=[0, 1, 2], epochs=15, lr=0.1, batch_size=32,
+    settings = barriers.Settings("digits", "mlp-16", seeds=[0, 1, 2], epochs=40, lr=0.2, batch_size=32,
                                  neb_batch_size=100, cycle_scale=0.002, max_paths=2, eval_subset=400, hessian_k=1,
                                  max_epochs=60, max_extra_cycles=3)
     graph, found = barriers.explore(settings, digits_data(), tmp_path)

@@ -117,3 +117,14 @@ def test_slq_runs_exactly_the_requested_steps():
     assert len(calls) == 200 and len(nodes) == 200 and weights.sum() == pytest.approx(1.0)
     _, _, info = lanczos(lambda v: a @ v, 200, tol=0.0, max_iter=100, generator=g)
     assert info["matvecs"] == 100
+
+
+def test_weight_decay_shifts_the_certified_objective_exactly():
+    loss, c = quadratic([5.0, 2.0, -0.05])  # a saddle of the loss alone ...
+    plain = certify(Point(c).eval(), loss, batches(), loss_history=[0.0] * 12)
+    decayed = certify(Point(c).eval(), loss, batches(), loss_history=[0.0] * 12, weight_decay=0.1)
+    assert plain.verdict == "negative curvature"
+    assert decayed.lambda_min == pytest.approx(plain.lambda_min + 0.1, abs=1e-6)  # ... H + 0.1 I is positive
+    assert decayed.lambda_max == pytest.approx(5.1, rel=1e-8) and decayed.verdict == "minimum"
+    assert decayed.grad_norm == pytest.approx(0.1 * float(c.norm()), rel=1e-10)  # g + wd theta, g = 0 here
+    assert decayed.train_loss == plain.train_loss  # the data loss is reported unchanged

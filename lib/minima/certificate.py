@@ -97,7 +97,7 @@ def _accuracy(model: nn.Module, batches: list) -> float | None:
 
 def certify(model: nn.Module, loss_fn, data: Iterable, *, loss_history: Sequence[float] | None = None,
             rule: Rule = Rule(), params: Sequence[str] | None = None, seed: int = 0, tol: float = 1e-6,
-            bottom_tol: float = 1e-3, max_iter: int = 300) -> Certificate:
+            bottom_tol: float = 1e-3, max_iter: int = 300, weight_decay: float = 0.0) -> Certificate:
     """Certificate of ``model``'s current point for the data-set mean of ``loss_fn``.
 
     Args:
@@ -108,19 +108,24 @@ def certify(model: nn.Module, loss_fn, data: Iterable, *, loss_history: Sequence
         loss_history: training loss after each epoch, for the plateau test.
         params: parameter names to certify (default all); a head-only certificate, say.
         tol: relative Ritz residual for ``lambda_max``.
+        weight_decay: the L2 coefficient the optimiser used (``torch.optim.SGD``'s
+            ``weight_decay``): the point is then certified for the objective it minimised,
+            ``L + weight_decay / 2 * |theta|^2``, whose gradient is ``g + weight_decay * theta``
+            and whose Hessian is ``H + weight_decay * I`` (eigenvalues shifted exactly);
+            ``train_loss`` stays the plain data loss.
         bottom_tol: ``lambda_min`` is resolved to a Ritz residual of ``bottom_tol * lambda_max``
             (or ``tol * |lambda_min|``): enough to judge the ratio against -0.01, where a
             relative test on an eigenvalue near zero would need hundreds of products.
     """
     operator = HessianOperator(model, loss_fn, data, params)
-    gradient = operator.gradient()
+    gradient = operator.gradient() + weight_decay * operator.parameters_vector()
     top, _, top_info = lanczos(operator.matvec, operator.dim, which="LA", tol=tol, max_iter=max_iter,
                                generator=torch.Generator().manual_seed(seed), device=operator.device)
-    lambda_max = float(top[0])
+    lambda_max = float(top[0]) + weight_decay
     bottom, _, bottom_info = lanczos(operator.matvec, operator.dim, which="SA", tol=tol, max_iter=max_iter,
                                      abs_tol=bottom_tol * abs(lambda_max),
                                      generator=torch.Generator().manual_seed(seed + 1), device=operator.device)
-    lambda_min = float(bottom[0])
+    lambda_min = float(bottom[0]) + weight_decay
     accuracy = _accuracy(model, operator.batches)
     flat = plateau(loss_history, rule)
     fit = (accuracy is not None and accuracy >= rule.accuracy) or bool(flat)
