@@ -151,7 +151,7 @@ def run_cells(task: Task, hidden: int, model: str, batch_size: int, seeds: list[
     ``together``; grown networks (each seed grows its own structure) and text models (each
     has its own embedding) are trained one after another. ``train_limit > 0`` trains on the
     first examples only. When ``keep`` is a dict, the first seed's ``(network part, Hessian
-    data)`` is stored under ``(task, hidden, model, batch, seed)``.
+    data)`` at its last end point is stored under ``(task, hidden, model, batch, seed)``.
     """
     x_train, y_train = (task.x_train[:train_limit], task.y_train[:train_limit]) if train_limit else \
         (task.x_train, task.y_train)
@@ -183,8 +183,6 @@ def run_cells(task: Task, hidden: int, model: str, batch_size: int, seeds: list[
     for (seed, full, net, grower, *_), result, train_seconds, generator in zip(built, results, seconds, generators):
         key = (task.name, hidden, model, batch_size, seed)
         hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
-        if keep is not None and seed == seeds[0]:
-            keep[key] = (net, hessian_data)
         common = {"task": task.name, "hidden": hidden, "model": model, "batch": batch_size, "seed": seed,
                   "parameters": sum(p.numel() for p in net.parameters()) if grower is None else grower.num_parameters(),
                   "depth": int(grower.depth.max()) if grower is not None else len(ARCHITECTURES.get(model, ())) + 1,
@@ -194,8 +192,11 @@ def run_cells(task: Task, hidden: int, model: str, batch_size: int, seeds: list[
                  **_measure(task, full, net, hessian_data, result.epochs, seed, measures, rule)}
         rows.append(paper)
         if go_on is not None:
-            rows.append({**common, **_go_on(task, full, net, x_train, y_train, hessian_data, result, paper,
-                                            generator, batch_size, seed, measures, rule, go_on)})
+            converged, hessian_data = _go_on(task, full, net, x_train, y_train, hessian_subset, result, paper,
+                                             generator, batch_size, seed, measures, rule, go_on)
+            rows.append({**common, **converged})
+        if keep is not None and seed == seeds[0]:
+            keep[key] = (net, hessian_data)  # the last protocol's end point
     return rows
 
 
@@ -223,11 +224,14 @@ def _measure(task: Task, full, net, hessian_data: list, epochs: list[dict], seed
             "hessian s": time.perf_counter() - start, "curve": list(epochs)}
 
 
-def _go_on(task: Task, full, net, x_train, y_train, hessian_data, result, paper_row: dict, generator,
-           batch_size: int, seed: int, measures, rule: Rule, go_on: GoOn) -> dict:
-    """The ``converged`` row: continue ``full`` from the paper protocol's end point (see :class:`GoOn`)."""
+def _go_on(task: Task, full, net, x_train, y_train, hessian_subset: int, result, paper_row: dict, generator,
+           batch_size: int, seed: int, measures, rule: Rule, go_on: GoOn) -> tuple[dict, list]:
+    """The ``converged`` row and its Hessian data: continue ``full`` from the paper protocol's
+    end point (see :class:`GoOn`). For text the Hessian data is recomputed after training:
+    the embedding that feeds the network part trains too."""
+    hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
     if paper_row["verdict"] == "minimum":
-        return {**paper_row, "protocol": "converged", "stopped": "certified minimum (paper protocol)"}
+        return {**paper_row, "protocol": "converged", "stopped": "certified minimum (paper protocol)"}, hessian_data
     epochs, seconds, verdict = list(result.epochs), paper_row["train s"], paper_row["verdict"]
     while verdict != "minimum" and epochs[-1]["epoch"] < go_on.max_epochs:
         start = time.perf_counter()
@@ -236,12 +240,12 @@ def _go_on(task: Task, full, net, x_train, y_train, hessian_data, result, paper_
         seconds += time.perf_counter() - start
         epochs += [{**e, "epoch": e["epoch"] + epochs[-1]["epoch"]} for e in more.epochs]
         losses = [e["loss"] for e in epochs]
+        hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
         if epochs[-1]["accuracy"] >= rule.accuracy or plateau(losses, rule):  # the Hessian only when it can pass
-            full.eval()
             verdict = certify(net, F.cross_entropy, hessian_data, loss_history=losses, rule=rule, seed=seed).verdict
     row = _measure(task, full, net, hessian_data, epochs, seed, measures, rule)
     stopped = "certified minimum" if row["verdict"] == "minimum" else f"cap of {go_on.max_epochs} epochs"
-    return {**row, "protocol": "converged", "stopped": stopped, "train s": seconds}
+    return {**row, "protocol": "converged", "stopped": stopped, "train s": seconds}, hessian_data
 
 
 # ----------------------------------------------------------------------------- the claims

@@ -1,0 +1,79 @@
+"""Table 1's per-run rows: both protocols, the certificate of each end point, the claim counts."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from minima import table1
+from minima.certificate import certify
+from minima.data import batches
+from minima.train import evaluate
+
+
+def digits_task():
+    return table1.image_task("digits")
+
+
+def text_task():
+    """A tiny two-class text task with a learned embedding bag (token ids 2..11 vs 12..21)."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 2
+    x = torch.randint(2, 12, (60, 6), generator=g) + 10 * y[:, None]
+    return table1.Task("AG News", "toy text", x[:40], y[:40], x[40:], y[40:], n_features=8, n_classes=2, vocabulary=22)
+
+
+def test_rows_carry_the_results_columns_and_one_row_checks_by_hand():
+    task = digits_task()
+    rows = table1.run_cells(task, 16, "a", 10, [0], lr=0.05, max_epochs=3, schedule_scale=1.0, hessian_subset=150,
+                            small=True, train_limit=150, go_on=table1.GoOn(lr=0.1, max_epochs=8, chunk=5))
+    results = pd.DataFrame(rows)
+    assert set(table1.RESULT_COLUMNS) <= set(results.columns)
+    assert results.protocol.tolist() == ["paper", "converged"]
+    paper, converged = rows
+    assert paper["epochs"] == 3 and paper["stopped"] == "max epochs"
+    assert converged["epochs"] in (3, 8) and converged["curve"][:3] == paper["curve"]
+    # the converged row, recomputed by hand at the model's end point
+    kept = {}
+    rows = table1.run_cells(task, 16, "a", 10, [0], lr=0.05, max_epochs=3, schedule_scale=1.0, hessian_subset=150,
+                            small=True, train_limit=150, go_on=table1.GoOn(lr=0.1, max_epochs=8, chunk=5), keep=kept)
+    net, data = kept[("MNIST", 16, "a", 10, 0)]
+    by_hand = certify(net.eval(), F.cross_entropy, batches(task.x_train[:150], task.y_train[:150], 1000),
+                      loss_history=[e["loss"] for e in rows[1]["curve"]], seed=0)
+    assert rows[1]["train_loss"] == pytest.approx(by_hand.train_loss, rel=1e-9)
+    assert rows[1]["lambda_max"] == pytest.approx(by_hand.lambda_max, rel=1e-6)
+    assert rows[1]["verdict"] == by_hand.verdict
+    assert rows[1]["test_accuracy"] == evaluate(net, task.x_test, task.y_test)[1]
+
+
+def test_text_certificates_use_the_embedding_at_the_end_point():
+    task = text_task()
+    kept = {}
+    rows = table1.run_cells(task, 4, "a", 4, [0], lr=0.01, max_epochs=2, schedule_scale=1.0, hessian_subset=40,
+                            small=True, go_on=table1.GoOn(lr=0.05, max_epochs=12, chunk=5), keep=kept)
+    net, data = kept[("AG News", 4, "a", 4, 0)]
+    assert rows[1]["epochs"] > rows[0]["epochs"], "the converged protocol went on"
+    # certified on the features of the trained embedding (not of the paper protocol's end): the
+    # certificate's loss is the whole model's training loss at the end point
+    assert rows[1]["train_loss"] == pytest.approx(rows[1]["curve"][-1]["loss"], rel=1e-5)
+    with torch.no_grad():
+        assert float(F.cross_entropy(net.eval()(data[0][0]), data[0][1])) == pytest.approx(rows[1]["train_loss"], rel=1e-5)
+
+
+def test_claim_counts_by_hand():
+    rows = []
+    for protocol, grown, fc, certified in (("paper", 1.0, 2.0, "minimum"), ("converged", 3.0, 2.0, "minimum")):
+        for batch, scale in ((10, 1.0), (100, 5.0)):
+            rows.append({"protocol": protocol, "task": "MNIST", "hidden": 10, "model": "growing", "batch": batch,
+                         "seed": 0, "rsi": grown * scale, "elementwise": grown, "verdict": certified})
+            rows.append({"protocol": protocol, "task": "MNIST", "hidden": 10, "model": "a", "batch": batch,
+                         "seed": 0, "rsi": fc * scale, "elementwise": fc,
+                         "verdict": "minimum" if batch == 10 else "not converged"})
+    counts = table1.claim_counts(pd.DataFrame(rows))
+    flatter = counts.loc[(table1.CLAIMS[0], "paper", "rsi")]
+    assert flatter["all runs"] == "2 of 2" and flatter["certified minima only"] == "1 of 1"
+    assert counts.loc[(table1.CLAIMS[0], "converged", "rsi"), "all runs"] == "0 of 2"
+    batch = counts.loc[(table1.CLAIMS[1], "paper", "rsi")]
+    assert batch["all runs"] == "2 of 2" and batch["certified minima only"] == "1 of 1"  # the grown pair only
+    assert counts.loc[(table1.CLAIMS[1], "paper", "elementwise"), "all runs"] == "0 of 2"  # equal values: not sharper
