@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def real_data_root() -> Path | None:
-    """``$MINIMA_DATA`` if it holds the real files, else ``../shared/data`` beside the project."""
-    for candidate in (os.environ.get("MINIMA_DATA"), ROOT.parent / "shared" / "data"):
+    """``$MINIMA_DATA`` if it holds the real files, else the project's shipped ``data/``, else
+    ``../shared/data`` beside the project."""
+    for candidate in (os.environ.get("MINIMA_DATA"), ROOT / "data", ROOT.parent / "shared" / "data"):
         if candidate and (Path(candidate) / "MD5SUMS").is_file():
             return Path(candidate)
     return None
