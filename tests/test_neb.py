@@ -122,7 +122,14 @@ def test_neural_network_path_is_lower_than_the_straight_line():
     assert path.saddle_energy < straight.saddle_energy
     error = lambda o, t: (o.argmax(1) != t).double().mean()  # noqa: E731
     dense = evaluate_path(energy, path.pivots, 9, {"error": lambda pts: energy.evaluate(pts, metric=error)})
-    assert dense.at_saddle("error") == pytest.approx(float(dense.metrics["error"][dense.saddle_index]))
+    # the error at the saddle, by hand: the highest dense point's parameters in a fresh network
+    saddle_point = dense.dense_point(int(torch.as_tensor(dense.energies).argmax()))
+    net = mlp(2, [16], 2, bias=True)
+    torch.nn.utils.vector_to_parameters(saddle_point.to(torch.float32), net.parameters())
+    with torch.no_grad():
+        outputs = net(x)
+    assert dense.saddle_energy == pytest.approx(float(F.cross_entropy(outputs, y)), rel=1e-5)
+    assert dense.at_saddle("error") == pytest.approx(float((outputs.argmax(1) != y).double().mean()), abs=1e-12)
 
 
 def test_bad_input_and_divergence():
