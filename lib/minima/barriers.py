@@ -101,7 +101,7 @@ def error_rate(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 def train_minimum(settings: Settings, data: Data, seed: int) -> tuple[nn.Module, list[float], dict]:
     """SGD with momentum 0.9 and weight decay, learning rate divided by 10 at 50 % and 75 % of
     ``settings.epochs`` (He et al.'s recipe, scaled). When the convergence certificate (on the
-    first ``eval_subset`` training examples) is not ``minimum`` by then, training goes on at the
+    whole training set) is not ``minimum`` by then, training goes on at the
     last rate, 5 epochs at a time, until it is or ``settings.max_epochs`` epochs in all. The
     certificate is of the objective SGD minimised, the loss plus the weight-decay term.
     Returns the model (eval mode), the full training loss after every epoch (for the
@@ -230,6 +230,11 @@ def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progre
 
 # ----------------------------------------------------------------------------- the summary table
 
+def _at_saddle(path: dict, name: str) -> float:
+    """Dense metric ``name`` of a path record at its saddle (the highest training loss)."""
+    return path["metrics"][name][int(np.argmax(path["energies"]))]
+
+
 def summary_row(graph: MinimaGraph, test_at_minima: dict[str, tuple[float, float]]) -> dict:
     """The paper's columns for one architecture, from the MST of saddle energies.
 
@@ -242,15 +247,14 @@ def summary_row(graph: MinimaGraph, test_at_minima: dict[str, tuple[float, float
     paths = [graph.paths[e] for e in edges]
     train_minima = float(np.mean(list(graph.minima.values())))
     train_saddles = float(np.mean([p["saddle_energy"] for p in paths]))
-    at_saddle = lambda p, name: p["metrics"][name][int(np.argmax(p["energies"]))]  # noqa: E731
     test_minima = float(np.mean([v[0] for v in test_at_minima.values()]))
     error_minima = 100 * float(np.mean([v[1] for v in test_at_minima.values()]))
-    error_saddles = 100 * float(np.mean([at_saddle(p, "test error") for p in paths]))
+    error_saddles = 100 * float(np.mean([_at_saddle(p, "test error") for p in paths]))
     return {"minima": len(graph.minima), "paths": len(graph.paths), "MST edges": len(edges),
             "train minima": train_minima, "train saddles": train_saddles,
             "factor": train_saddles / train_minima if train_minima > 0 else float("inf"),
             "straight-line barrier": float(np.mean([max(p["straight"]["energies"]) for p in paths])),
-            "test minima": test_minima, "test saddles": float(np.mean([at_saddle(p, "test loss") for p in paths])),
+            "test minima": test_minima, "test saddles": float(np.mean([_at_saddle(p, "test loss") for p in paths])),
             "test error minima %": error_minima, "test error saddles %": error_saddles,
             "error rise %": error_saddles - error_minima}
 
@@ -268,8 +272,7 @@ def path_rows(architecture_name: str, graph: MinimaGraph, found: dict) -> list[d
     two cycles, whether that is within 5 % of the saddle-minus-minimum gap). Test errors in %."""
     rows = []
     for a, b in sorted(tuple(sorted(e)) for e in graph.mst().edges):
-        path = graph.paths[(a, b)] if (a, b) in graph.paths else graph.paths[(b, a)]
-        saddle = int(np.argmax(path["energies"]))
+        path = graph.paths[(a, b)]  # keys are sorted pairs
         start, end = found[a]["certificate"], found[b]["certificate"]
         tests = graph.extra["test_minima"]
         rows.append({"architecture": architecture_name, "pair": f"{a}-{b}",
@@ -277,7 +280,7 @@ def path_rows(architecture_name: str, graph: MinimaGraph, found: dict) -> list[d
                      "train_loss_saddle": path["saddle_energy"], "saddle_position": path["saddle_position"],
                      "straight_barrier": max(path["straight"]["energies"]),
                      "test_error_minima": 100 * (tests[a][1] + tests[b][1]) / 2,
-                     "test_error_saddle": 100 * path["metrics"]["test error"][saddle],
+                     "test_error_saddle": 100 * _at_saddle(path, "test error"),
                      "lambda_min_start": start["lambda_min"], "lambda_max_start": start["lambda_max"],
                      "lambda_min_end": end["lambda_min"], "lambda_max_end": end["lambda_max"],
                      "verdict_start": start["verdict"], "verdict_end": end["verdict"],

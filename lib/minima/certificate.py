@@ -31,9 +31,6 @@ from torch import nn
 
 from .flatness import HessianOperator, lanczos
 
-VERDICTS = ("minimum", "not converged", "negative curvature")
-
-
 @dataclass(frozen=True)
 class Rule:
     """Thresholds of the verdict (see the module docstring)."""
@@ -55,16 +52,9 @@ class Certificate:
     lambda_min: float
     plateau: bool | None          # None when no loss history was given
     verdict: str
-    hessian_products: int
-
-    @property
-    def curvature_ratio(self) -> float:
-        return self.lambda_min / self.lambda_max if self.lambda_max > 0 else -np.inf
 
     def as_row(self) -> dict:
-        row = asdict(self)
-        row.pop("hessian_products")
-        return row
+        return asdict(self)
 
 
 def plateau(losses: Sequence[float], rule: Rule = Rule()) -> bool | None:
@@ -74,6 +64,11 @@ def plateau(losses: Sequence[float], rule: Rule = Rule()) -> bool | None:
         return None
     window = np.asarray(losses[-rule.plateau_epochs - 1:], dtype=float)
     return bool(np.ptp(window) <= rule.plateau_rtol * max(abs(window[-1]), np.finfo(float).tiny))
+
+
+def fits(accuracy: float | None, losses: Sequence[float] | None, rule: Rule = Rule()) -> bool:
+    """The fit criterion: training accuracy at least ``rule.accuracy``, or a loss plateau."""
+    return (accuracy is not None and accuracy >= rule.accuracy) or bool(plateau(losses, rule))
 
 
 def judge(fit: bool, lambda_max: float, lambda_min: float, rule: Rule = Rule()) -> str:
@@ -119,17 +114,14 @@ def certify(model: nn.Module, loss_fn, data: Iterable, *, loss_history: Sequence
     """
     operator = HessianOperator(model, loss_fn, data, params)
     gradient = operator.gradient() + weight_decay * operator.parameters_vector()
-    top, _, top_info = lanczos(operator.matvec, operator.dim, which="LA", tol=tol, max_iter=max_iter,
+    top, _, _ = lanczos(operator.matvec, operator.dim, which="LA", tol=tol, max_iter=max_iter,
                                generator=torch.Generator().manual_seed(seed), device=operator.device)
     lambda_max = float(top[0]) + weight_decay
-    bottom, _, bottom_info = lanczos(operator.matvec, operator.dim, which="SA", tol=tol, max_iter=max_iter,
+    bottom, _, _ = lanczos(operator.matvec, operator.dim, which="SA", tol=tol, max_iter=max_iter,
                                      abs_tol=bottom_tol * abs(lambda_max),
                                      generator=torch.Generator().manual_seed(seed + 1), device=operator.device)
     lambda_min = float(bottom[0]) + weight_decay
     accuracy = _accuracy(model, operator.batches)
-    flat = plateau(loss_history, rule)
-    fit = (accuracy is not None and accuracy >= rule.accuracy) or bool(flat)
     return Certificate(train_loss=operator.loss(), train_accuracy=accuracy, grad_norm=float(gradient.norm()),
-                       lambda_max=lambda_max, lambda_min=lambda_min, plateau=flat,
-                       verdict=judge(fit, lambda_max, lambda_min, rule),
-                       hessian_products=top_info["matvecs"] + bottom_info["matvecs"])
+                       lambda_max=lambda_max, lambda_min=lambda_min, plateau=plateau(loss_history, rule),
+                       verdict=judge(fits(accuracy, loss_history, rule), lambda_max, lambda_min, rule))

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .certificate import Rule, certify, plateau
+from .certificate import Rule, certify, fits
 from .data import batches, load
 from .flatness import MEASURES, all_measures
 from .growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
@@ -192,8 +192,8 @@ def run_cells(task: Task, hidden: int, model: str, batch_size: int, seeds: list[
                  **_measure(task, full, net, hessian_data, result.epochs, seed, measures, rule)}
         rows.append(paper)
         if go_on is not None:
-            converged, hessian_data = _go_on(task, full, net, x_train, y_train, hessian_subset, result, paper,
-                                             generator, batch_size, seed, measures, rule, go_on)
+            converged, hessian_data = _go_on(task, full, net, x_train, y_train, hessian_data, hessian_subset,
+                                             result, paper, generator, batch_size, seed, measures, rule, go_on)
             rows.append({**common, **converged})
         if keep is not None and seed == seeds[0]:
             keep[key] = (net, hessian_data)  # the last protocol's end point
@@ -224,12 +224,12 @@ def _measure(task: Task, full, net, hessian_data: list, epochs: list[dict], seed
             "hessian s": time.perf_counter() - start, "curve": list(epochs)}
 
 
-def _go_on(task: Task, full, net, x_train, y_train, hessian_subset: int, result, paper_row: dict, generator,
-           batch_size: int, seed: int, measures, rule: Rule, go_on: GoOn) -> tuple[dict, list]:
+def _go_on(task: Task, full, net, x_train, y_train, hessian_data: list, hessian_subset: int, result,
+           paper_row: dict, generator, batch_size: int, seed: int, measures, rule: Rule,
+           go_on: GoOn) -> tuple[dict, list]:
     """The ``converged`` row and its Hessian data: continue ``full`` from the paper protocol's
     end point (see :class:`GoOn`). For text the Hessian data is recomputed after training:
     the embedding that feeds the network part trains too."""
-    hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
     if paper_row["verdict"] == "minimum":
         return {**paper_row, "protocol": "converged", "stopped": "certified minimum (paper protocol)"}, hessian_data
     epochs, seconds, verdict = list(result.epochs), paper_row["train s"], paper_row["verdict"]
@@ -240,8 +240,9 @@ def _go_on(task: Task, full, net, x_train, y_train, hessian_subset: int, result,
         seconds += time.perf_counter() - start
         epochs += [{**e, "epoch": e["epoch"] + epochs[-1]["epoch"]} for e in more.epochs]
         losses = [e["loss"] for e in epochs]
-        hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
-        if epochs[-1]["accuracy"] >= rule.accuracy or plateau(losses, rule):  # the Hessian only when it can pass
+        if task.vocabulary:  # the embedding trained: the network part's inputs changed
+            hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
+        if fits(epochs[-1]["accuracy"], losses, rule):  # the Hessian only when the certificate can pass
             verdict = certify(net, F.cross_entropy, hessian_data, loss_history=losses, rule=rule, seed=seed).verdict
     row = _measure(task, full, net, hessian_data, epochs, seed, measures, rule)
     stopped = "certified minimum" if row["verdict"] == "minimum" else f"cap of {go_on.max_epochs} epochs"
