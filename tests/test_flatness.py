@@ -261,3 +261,47 @@ def test_graph_budget_keeps_what_fits_and_rebuilds_the_rest():
     result = op.matvec(v)
     assert len(op._graphs) == 1 and op.graph_bytes == one.graph_bytes
     assert torch.allclose(result, exact_hessian(model, x, y) @ v, rtol=1e-10, atol=1e-12)
+
+
+def _explicit_scaled_top(H, d):
+    """lambda_max of D H D with D = diag(d), by a dense eigensolver (the oracle)."""
+    return float(torch.linalg.eigvalsh(d[:, None] * H * d[None, :])[-1])
+
+
+@pytest.mark.parametrize("case", ["mlp, blocks=None", "mlp, blocks=depth", "grown net, blocks=depth"])
+def test_rsi_and_elementwise_are_lambda_max_of_an_explicit_d_h_d(case):
+    """D built here by hand: the Frobenius norm of each block (one per tensor, or one per
+    layer = weights and bias together), |theta| for elementwise. A block scale other than the
+    Frobenius norm (say its largest entry) keeps every invariance test green but fails here."""
+    from minima.flatness import depth_blocks
+
+    x, y = toy_data(n=70, d=5, classes=3)
+    if case.startswith("mlp"):
+        model = mlp(5, [6, 4], 3, bias=True, activation="tanh", seed=7).double()
+        H = exact_hessian(model, x, y)
+        params = [p.detach().flatten() for p in model.parameters()]
+        if case.endswith("None"):
+            groups = [p for p in params]
+        else:  # weight and bias of each nn.Linear
+            groups = [torch.cat(params[i: i + 2]) for i in range(0, len(params), 2)]
+        d_rsi = torch.cat([torch.full_like(g, float(g.norm())) for g in groups])
+        theta = torch.cat(params)
+    else:
+        model = GrowingNet(5, 3, seed=3, device="cpu", dtype=torch.float64, activation="tanh", bias=True)
+        model.grow(12, 3)
+        operator = HessianOperator(model, CE, [(x, y)])
+        keep = torch.cat([model.mask.flatten(), torch.ones(model.bias.numel(), dtype=torch.bool)])
+        H = exact_hessian(model, x, y)[keep][:, keep]
+        theta = operator.parameters_vector()
+        d_rsi = torch.empty_like(theta)
+        for block in depth_blocks(operator):  # which coordinates share a depth: tested above by value
+            d_rsi[block] = theta[block].norm()
+    blocks = None if case.endswith("None") else "depth"
+    rsi = flatness(model, CE, [(x, y)], "rsi", blocks=blocks, tol=1e-12, max_iter=200)
+    elementwise = flatness(model, CE, [(x, y)], "elementwise", tol=1e-12, max_iter=200)
+    assert rsi == pytest.approx(_explicit_scaled_top(H, d_rsi), rel=1e-9)
+    assert elementwise == pytest.approx(_explicit_scaled_top(H, theta.abs()), rel=1e-9)
+    max_entry = torch.cat([torch.full_like(g, float(g.abs().max())) for g in
+                           ([theta[b] for b in depth_blocks(HessianOperator(model, CE, [(x, y)]))]
+                            if blocks == "depth" else groups)])
+    assert abs(_explicit_scaled_top(H, max_entry) - rsi) / rsi > 1e-3  # the oracle tells the two norms apart
