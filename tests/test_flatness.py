@@ -182,6 +182,16 @@ def test_trace_and_density():
     assert float((nodes * weights).sum()) == pytest.approx(spectrum.mean(), rel=0.15)
 
 
+def test_slq_runs_exactly_the_requested_steps():
+    """n_steps is honoured: no residual test stops SLQ early (a converged extreme Ritz pair
+    has residual 0.0, which once passed the test ``<= tol * scale`` with tol=0 after ~30 steps)."""
+    spectrum = np.concatenate([np.linspace(0, 1, 150), [5.0, 8.0]])  # well-separated top: converges early
+    matvec, _ = quadratic(spectrum, seed=3)
+    nodes, weights = spectral_density(matvec, len(spectrum), n_vectors=2, n_steps=100,
+                                      generator=torch.Generator().manual_seed(0))
+    assert len(nodes) == len(weights) == 2 * 100
+
+
 def test_bad_input_one_line_errors():
     x, y = toy_data()
     model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 3)).double()
