@@ -315,3 +315,13 @@ def test_rsi_and_elementwise_are_lambda_max_of_an_explicit_d_h_d(case):
                            ([theta[b] for b in depth_blocks(HessianOperator(model, CE, [(x, y)]))]
                             if blocks == "depth" else groups)])
     assert abs(_explicit_scaled_top(H, max_entry) - rsi) / rsi > 1e-3  # the oracle tells the two norms apart
+
+
+def test_hutchinson_trace_brackets_the_exact_trace_of_a_small_network():
+    x, y = toy_data(n=60, d=6, classes=3)
+    model = mlp(6, [5, 4], 3, bias=True, activation="tanh", seed=1).double()
+    exact = float(torch.trace(exact_hessian(model, x, y)))
+    operator = HessianOperator(model, CE, [(x, y)])
+    mean, stderr = hutchinson_trace(operator.matvec, operator.dim, n_samples=300,
+                                    generator=torch.Generator().manual_seed(0))
+    assert abs(mean - exact) < 4 * stderr and stderr < 0.1 * abs(exact)
