@@ -19,7 +19,7 @@ def tiny_data():
 
 def tiny_settings(**changes):
     base = barriers.Settings("toy", "mlp-4", seeds=[0, 1], epochs=2, lr=0.1, batch_size=20, neb_batch_size=50,
-                             cycle_scale=0.001, max_paths=1, eval_subset=50, hessian_k=1)
+                             cycle_scale=0.001, max_paths=1, eval_subset=50)
     return dataclasses.replace(base, **changes)
 
 
@@ -39,7 +39,8 @@ def test_cached_minima_and_paths_are_reused_and_changed_settings_recompute(tmp_p
     graph, found = barriers.explore(tiny_settings(), data, tmp_path)
     assert len(calls) == 2 and len(graph.paths) == 1 and set(found) == {"0", "1"}
     saved = MinimaGraph.load(tmp_path / tiny_settings().key() / "graph.json")
-    assert saved.paths.keys() == graph.paths.keys() and "hessian_minima" in saved.extra
+    assert saved.paths.keys() == graph.paths.keys() and "test_minima" in saved.extra
+    assert set(saved.paths[("0", "1")]["certificate_saddle"]) >= {"lambda_min", "lambda_max", "verdict"}
     again, _ = barriers.explore(tiny_settings(), data, tmp_path)
     assert len(calls) == 2, "cached minima were retrained"
     assert again.paths[("0", "1")]["saddle_energy"] == graph.paths[("0", "1")]["saddle_energy"]
@@ -83,7 +84,7 @@ def digits_data(n=400):
 
 def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(tmp_path):
     settings = barriers.Settings("digits", "mlp-16", seeds=[0, 1, 2], epochs=40, lr=0.2, batch_size=32,
-                                 neb_batch_size=100, cycle_scale=0.002, max_paths=2, eval_subset=400, hessian_k=1,
+                                 neb_batch_size=100, cycle_scale=0.002, max_paths=2, eval_subset=400,
                                  max_epochs=60, max_extra_cycles=3)
     graph, found = barriers.explore(settings, digits_data(), tmp_path)
     for record in found.values():
@@ -99,3 +100,7 @@ def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(t
         assert row["train_loss_saddle"] >= max(row["train_loss_start"], row["train_loss_end"]) - 1e-12
         assert row["cycles"] >= 14 and row["saddle_change_last_cycles"] >= 0
         assert 0 <= row["saddle_position"] <= 1 and 0 <= row["test_error_saddle"] <= 100
+        saddle = graph.paths[(a, b)]["certificate_saddle"]
+        assert (row["lambda_min_saddle"], row["lambda_max_saddle"]) == (saddle["lambda_min"], saddle["lambda_max"])
+        if not row["saddle_at_an_end"]:  # an interior highest point of a converged path: a direction goes down
+            assert row["lambda_min_saddle"] < 0

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from minima import growing
-from minima.growing import (PAPER_SCHEDULES, GrowingNet, GrowthError, GrowthSchedule, double_backward,
+from minima.growing import (GrowingNet, GrowthError, GrowthSchedule, double_backward,
                             fan_in_for_budget, fully_connected_parameters)
 from minima.models import mlp, num_parameters
 
@@ -246,10 +246,14 @@ def test_mlp_init_range_and_shape():
 
 
 def test_paper_schedules():
-    assert PAPER_SCHEDULES["mnist-10"].events == {5 + 10 * k: 1 for k in range(10)}
-    assert PAPER_SCHEDULES["ag_news-100"].events == {5 + 10 * k: 10 for k in range(10)}
-    assert PAPER_SCHEDULES["mnist-500"].total == 500 and PAPER_SCHEDULES["mnist-500"].last_epoch == 55
-    assert PAPER_SCHEDULES["roberta-head"].events == {2: 342, 5: 341, 7: 341}
+    """The schedules the experiments use (Table 1's and the RoBERTa head's phases)."""
+    from minima.table1 import paper_schedule
+
+    assert paper_schedule("MNIST", 10, small=True).events == {5 + 10 * k: 1 for k in range(10)}
+    assert paper_schedule("AG News", 100, small=False).events == {5 + 10 * k: 10 for k in range(10)}
+    mnist_500 = paper_schedule("MNIST", 500, small=False)
+    assert mnist_500.total == 500 and mnist_500.last_epoch == 55
+    assert GrowthSchedule.phases(1024, (2, 5, 7)).events == {2: 342, 5: 341, 7: 341}
 
 
 def test_schedule_callback_inserts_on_time_with_the_planned_fan_ins():

@@ -65,6 +65,45 @@ def test_fine_tuning_grows_the_installed_head_to_the_reference_size():
     assert 0 <= row["accuracy"] <= 1 and row["rsi"] > 0
 
 
+@pytest.mark.parametrize("top_layers", [1, 2])
+def test_top_layers_on_cached_lower_states_compute_what_the_whole_model_computes(top_layers):
+    """The oracle: the full model with the head installed, in eval mode, on the same texts;
+    each sentence alone (padded to its own length) and all together (padded to the longest)."""
+    from minima.heads import EncoderTop, encoder_layers, install_head, load_encoder, lower_states
+
+    texts = ["the cat sat on the mat", "a", "colourless green ideas sleep furiously today and then", "he is"]
+    model, tokenizer, _ = load_encoder("tiny-random-roberta")
+    head = GrowingHead(model.config.hidden_size, 2, seed=0)
+    head.net.grow(5, 3)
+    top = EncoderTop(model, top_layers, head).eval()
+    lower = lower_states(model, tokenizer, texts, top_layers)
+    install_head(model, head).eval()
+    with torch.no_grad():
+        whole = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+        together = top(*lower.batch(torch.arange(len(texts))))
+        alone = torch.cat([top(*lower.batch(torch.tensor([i]))) for i in range(len(texts))])
+    assert lower.states.shape[:2] == lower.mask.shape and lower.batch(torch.tensor([1]))[0].shape[1] == 3
+    assert torch.allclose(together, whole, atol=1e-6) and torch.allclose(alone, whole, atol=1e-5)
+    assert top.layers[0] is not encoder_layers(model)[-top_layers]  # a copy: the model stays pretrained
+
+
+def test_fine_tuning_the_top_layers_trains_them_and_grows_the_head():
+    from minima import table2
+    from minima.heads import encoder_layers, load_encoder, lower_states
+
+    texts = [f"the cat number {k} sat on the mat" if k % 2 else f"sat the on {k} cat mat" for k in range(48)]
+    y = torch.tensor([k % 2 for k in range(48)])
+    model, tokenizer, _ = load_encoder("tiny-random-roberta")
+    before = [p.detach().clone() for p in encoder_layers(model).parameters()]
+    train, test = lower_states(model, tokenizer, texts[:32], 1), lower_states(model, tokenizer, texts[32:], 1)
+    row = table2.fine_tune_top("growing", model, train, y[:32], test, y[32:], seed=0, top_layers=1, epochs=3,
+                               batch_size=16, lr=1e-3, phases=[0, 1, 2], hessian_subset=32)
+    assert row["parameters"] == row["reference parameters"] == reference_parameters(32, 2)
+    assert [e["inserted"] for e in row["curve"]] == [11, 11, 10]
+    assert all(torch.equal(a, b) for a, b in zip(before, encoder_layers(model).parameters()))
+    assert row["curve"][-1]["loss"] < row["curve"][0]["loss"] and row["verdict"] in ("minimum", "not converged", "negative curvature")
+
+
 class _RecordingEncoding(dict):
     """A tokenizer's output that records where it is moved to."""
 

@@ -79,11 +79,12 @@ def test_insertion_goes_where_the_excess_is_largest():
     assert insertion_points(path, 9, threshold=0.5, max_insert=2) == [(1, 0.5)]
 
 
-def test_batched_energy_and_gradient_equal_a_per_pivot_loop():
+@pytest.mark.parametrize("chunk", ["auto", None, 4, "stacked"])
+def test_batched_energy_and_gradient_equal_a_per_pivot_loop(chunk):
     torch.manual_seed(0)
-    model = mlp(20, [16], 4, bias=True, init_range=0.3, seed=0)
+    model = mlp(20, [16, 8], 4, bias=True, init_range=0.3, seed=0)
     x, y = torch.randn(64, 20), torch.randint(0, 4, (64,))
-    energy = model_energy(model, F.cross_entropy, [(x, y)])
+    energy = model_energy(model, F.cross_entropy, [(x, y)], chunk=chunk)
     points = energy.point()[None] + 0.1 * torch.randn(8, energy.dim)
     points.requires_grad_(True)
     batched = energy(points)
@@ -100,6 +101,22 @@ def test_batched_energy_and_gradient_equal_a_per_pivot_loop():
         g_loop.append(torch.autograd.grad(value, p)[0])
     assert torch.allclose(batched.detach(), torch.stack(loop), rtol=1e-5, atol=1e-6)
     assert torch.allclose(g_batched, torch.stack(g_loop), rtol=1e-4, atol=1e-6)
+
+
+def test_stacked_mlp_mode_evaluates_metrics_like_vmap_and_refuses_other_models():
+    model = mlp(12, [10], 3, bias=False, init_range=0.3, seed=1)
+    x, y = torch.randn(50, 12), torch.randint(0, 3, (50,))
+    points = model_energy(model, F.cross_entropy, [(x, y)]).point()[None] + 0.2 * torch.randn(5, 12 * 10 + 10 * 3)
+
+    def error(outputs, targets):
+        return (outputs.argmax(1) != targets).float().mean()
+
+    values = {chunk: model_energy(model, F.cross_entropy, [(x, y)], chunk=chunk).evaluate(points, metric=error)
+              for chunk in (None, "stacked")}
+    assert torch.equal(values[None], values["stacked"]) and values[None].max() > 0
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 4, 3))
+    with pytest.raises(NEBError, match="plain MLP"):
+        model_energy(cnn, F.cross_entropy, [(torch.randn(4, 1, 6, 6), torch.zeros(4, dtype=torch.long))], chunk="stacked")
 
 
 def test_neural_network_path_is_lower_than_the_straight_line():

@@ -27,7 +27,6 @@ from torch import nn
 
 from .certificate import certify
 from .data import batches
-from .flatness import HessianOperator, lanczos
 from .landscape import MinimaGraph
 from .models import architecture
 from .neb import auto_neb, is_converged, linear_path, model_energy, saddle_change, scaled_cycles
@@ -68,7 +67,6 @@ class Settings:
     max_insert: int = 2  # pivots inserted per cycle at most (paper: as many as qualify; we cap)
     max_paths: int = 8
     eval_subset: int = 2000  # training examples for dense path evaluation and Hessians
-    hessian_k: int = 2  # top and bottom eigenvalues reported at minima and saddles
     max_epochs: int = 0  # > epochs: a minimum not certified after `epochs` goes on at the last rate up to this
     max_extra_cycles: int = 0  # AutoNEB cycles added until the path-convergence rule holds
 
@@ -169,16 +167,14 @@ def minima(settings: Settings, data: Data, cache: Cache, progress=None) -> dict[
 
 # ----------------------------------------------------------------------------- paths
 
-def hessian_extremes(template: nn.Module, point: torch.Tensor, data: list, k: int, seed: int = 0) -> dict:
-    """Top ``k`` and bottom ``k`` eigenvalues of the loss Hessian at ``point`` (Lanczos, at most 60
-    products, relative residual 1e-3: enough to tell vanishing from negative curvature)."""
-    model = template
-    torch.nn.utils.vector_to_parameters(point.to(next(model.parameters()).dtype), model.parameters())
-    model.eval()
-    op = HessianOperator(model, F.cross_entropy, data)
-    top = lanczos(op.matvec, op.dim, k=k, which="LA", tol=1e-3, max_iter=60, generator=torch.Generator().manual_seed(seed))[0]
-    bottom = lanczos(op.matvec, op.dim, k=k, which="SA", tol=1e-3, max_iter=60, generator=torch.Generator().manual_seed(seed))[0]
-    return {"top": top.tolist(), "bottom": bottom.tolist()}
+def certificate_at(template: nn.Module, point: torch.Tensor, settings: Settings, data: Data, seed: int = 0) -> dict:
+    """The convergence certificate (:meth:`Certificate.as_row`) at ``point``, exactly as the
+    minima are certified in :func:`train_minimum`: the whole training set, the objective with
+    the weight-decay term. At a saddle its verdict is expected to be ``negative curvature``."""
+    torch.nn.utils.vector_to_parameters(point.to(next(template.parameters()).dtype), template.parameters())
+    template.eval()
+    return certify(template, F.cross_entropy, batches(data.x_train, data.y_train, 2000), seed=seed,
+                   weight_decay=settings.weight_decay).as_row()
 
 
 def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progress=None) -> tuple[MinimaGraph, dict]:
@@ -197,7 +193,6 @@ def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progre
     for key, record in found.items():
         if key not in graph.minima:
             graph.add_minimum(key, float(energy.evaluate(record["point"][None])[0]))
-    hessian_data = batches(data.x_train[:500], data.y_train[:500], 500)
     while len(graph.paths) < settings.max_paths:
         pair = graph.suggest_pair()
         if pair is None:
@@ -210,20 +205,16 @@ def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progre
         summary = path.summary()
         summary["straight"] = straight.summary()
         summary["converged"] = is_converged(path)
-        summary["hessian_saddle"] = hessian_extremes(template, path.dense_point(path.saddle_index),
-                                                     hessian_data, settings.hessian_k)
+        summary["certificate_saddle"] = certificate_at(template, path.dense_point(path.saddle_index), settings, data)
         graph.add_path(a, b, summary)
         graph.save(cache.graph)
         if progress:
             progress(f"path {a}-{b}: saddle {path.saddle_energy:.4g}")
-    hessians = graph.extra.setdefault("hessian_minima", {})
     tests = graph.extra.setdefault("test_minima", {})
-    for key, record in found.items():  # test metrics and Hessian extremes at the minima, kept in the graph file
+    for key, record in found.items():  # test metrics at the minima, kept in the graph file
         if key not in tests:
             point = record["point"][None]
             tests[key] = (float(metrics["test loss"](point)[0]), float(metrics["test error"](point)[0]))
-        if key not in hessians:
-            hessians[key] = hessian_extremes(template, record["point"], hessian_data, settings.hessian_k)
     graph.save(cache.graph)
     return graph, found
 
@@ -261,13 +252,14 @@ def summary_row(graph: MinimaGraph, test_at_minima: dict[str, tuple[float, float
 
 PATH_COLUMNS = ("architecture", "pair", "train_loss_start", "train_loss_end", "train_loss_saddle", "saddle_position",
                 "straight_barrier", "test_error_minima", "test_error_saddle", "lambda_min_start", "lambda_max_start",
-                "lambda_min_end", "lambda_max_end", "verdict_start", "verdict_end", "cycles",
-                "saddle_change_last_cycles")
+                "lambda_min_end", "lambda_max_end", "verdict_start", "verdict_end", "lambda_min_saddle",
+                "lambda_max_saddle", "grad_norm_saddle", "cycles", "saddle_change_last_cycles")
 
 
 def path_rows(architecture_name: str, graph: MinimaGraph, found: dict) -> list[dict]:
     """One row per MST edge (:data:`PATH_COLUMNS` and a few more): the two minima's losses and
-    certificates, the saddle (training loss, position along the path, test error there), the
+    certificates, the saddle (training loss, position along the path, test error there, the
+    extreme Hessian eigenvalues and gradient norm of its certificate), the
     straight-line barrier, and the path's convergence (cycles run, saddle change over the last
     two cycles, whether that is within 5 % of the saddle-minus-minimum gap). Test errors in %."""
     rows = []
@@ -284,6 +276,9 @@ def path_rows(architecture_name: str, graph: MinimaGraph, found: dict) -> list[d
                      "lambda_min_start": start["lambda_min"], "lambda_max_start": start["lambda_max"],
                      "lambda_min_end": end["lambda_min"], "lambda_max_end": end["lambda_max"],
                      "verdict_start": start["verdict"], "verdict_end": end["verdict"],
+                     "lambda_min_saddle": path["certificate_saddle"]["lambda_min"],
+                     "lambda_max_saddle": path["certificate_saddle"]["lambda_max"],
+                     "grad_norm_saddle": path["certificate_saddle"]["grad_norm"],
                      "cycles": len(path["history"]) - 1, "saddle_change_last_cycles": saddle_change(path["history"]),
                      "saddle_gap": path["saddle_energy"] - max(graph.minima[a], graph.minima[b]),
                      "path_converged": bool(path.get("converged", False)),

@@ -379,18 +379,6 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None)
     return dataset
 
 
-def available(root: str | os.PathLike | None = None) -> dict[str, str]:
-    """``{name: "ok" or the one-line reason it cannot load}`` for every registered dataset."""
-    status = {}
-    for name in REGISTRY:
-        try:
-            REGISTRY[name](data_root(root), "test")
-            status[name] = "ok"
-        except DataError as error:
-            status[name] = str(error)
-    return status
-
-
 def _record(dataset: Dataset) -> None:
     """Append the dataset's metadata to ``$MINIMA_PROVENANCE`` (set by the batch runner)."""
     target = os.environ.get("MINIMA_PROVENANCE")

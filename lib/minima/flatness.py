@@ -99,7 +99,9 @@ class HessianOperator:
     def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """Flat ``(dim,)`` -> tensors shaped like the parameters (zero off their masks)."""
         out = []
-        for chunk, p, mask in zip(flat.split(self.sizes), self.params, self.masks):
+        params = self.params
+        flat = flat.to(params[0].dtype) if len({p.dtype for p in params}) == 1 else flat  # one conversion
+        for chunk, p, mask in zip(flat.split(self.sizes), params, self.masks):
             if mask is None:
                 out.append(chunk.view_as(p).to(p.dtype))
             else:
@@ -110,8 +112,10 @@ class HessianOperator:
 
     def flatten(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
         """Tensors shaped like the parameters -> flat float64 ``(dim,)`` (real coordinates only)."""
-        return torch.cat([(t[m] if m is not None else t.reshape(-1)).to(torch.float64)
-                          for t, m in zip(tensors, self.masks)])
+        parts = [t[m] if m is not None else t.reshape(-1) for t, m in zip(tensors, self.masks)]
+        if len({p.dtype for p in parts}) == 1:
+            return torch.cat(parts).to(torch.float64)  # one conversion
+        return torch.cat([p.to(torch.float64) for p in parts])
 
     def parameters_vector(self) -> torch.Tensor:
         """theta as a flat float64 vector ``(dim,)``."""
@@ -156,13 +160,14 @@ class HessianOperator:
             raise FlatnessError(f"vector of shape {tuple(v.shape)} given to a Hessian of dimension {self.dim}")
         check_eval_mode(self.model)
         tangents = self.unflatten(v.to(self.device))
-        result = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
         with double_backward():
-            for index, (x, y) in enumerate(self.batches):
-                weight = len(y) / self.total
-                result += weight * self.flatten(self._batch_hvp(index, x, y, tangents))
+            parts = (self.flatten(self._batch_hvp(index, x, y, tangents)).mul_(len(y) / self.total)
+                     for index, (x, y) in enumerate(self.batches))
+            result = next(parts)
+            for part in parts:
+                result += part
         self.matvecs += 1
-        if not torch.isfinite(result).all():
+        if not torch.isfinite(result.sum()):  # one reduction: a sum with inf or NaN in it is not finite
             raise FlatnessError("NaN or inf in a Hessian-vector product; the model or loss is not finite here")
         return result
 
@@ -195,8 +200,8 @@ class HessianOperator:
         params = self.params
         if self.method == "double_backward":
             grads, kept = self._gradient_graph(index, x, y)
-            dot = sum((g * t).sum() for g, t in zip(grads, tangents))
-            return list(torch.autograd.grad(dot, params, retain_graph=kept))
+            # d/d theta of <g(theta), v>: one vector-Jacobian product of the gradient graph
+            return list(torch.autograd.grad(grads, params, grad_outputs=tangents, retain_graph=kept))
 
         def loss_of(*p):
             loss = self._batch_loss(p, x, y)

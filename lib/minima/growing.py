@@ -513,18 +513,6 @@ class GrowthSchedule:
         return net.grow(units, fan_ins[done: done + units], generator) if units else []
 
 
-# The paper's schemes (section 4.1, 4.2); keys are "epochs completed before inserting".
-# MNIST-500 as printed ("50 units every 10 epochs from epoch 10 to 60") yields 300 units, not
-# 500; we keep 50-unit steps in the window [10, 60) and 500 units: every 5 epochs, 10..55.
-PAPER_SCHEDULES = {
-    "mnist-10": GrowthSchedule.regular(units=1, every=10, start=5, total=10),
-    "ag_news-10": GrowthSchedule.regular(units=1, every=10, start=5, total=10),
-    "mnist-500": GrowthSchedule.regular(units=50, every=5, start=10, total=500),
-    "ag_news-100": GrowthSchedule.regular(units=10, every=10, start=5, total=100),
-    "roberta-head": GrowthSchedule.phases(total=1024, after_epochs=(2, 5, 7)),
-}
-
-
 class _DoubleBackward(threading.local):
     active = False
 

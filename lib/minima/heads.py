@@ -14,9 +14,11 @@ model, so its interface (``logits``, ``loss`` with ``labels``) is unchanged.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -200,3 +202,85 @@ def first_token_features(model: nn.Module, tokenizer, texts: list[str], batch_si
         if progress:
             progress(len(out[-1]))
     return torch.cat(out)
+
+
+@dataclass
+class LowerStates:
+    """Hidden states of every sentence below the trained top layers, computed once.
+
+    ``states``: ``(N, T, H)`` float32, zero beyond each sentence's length; ``mask``: ``(N, T)``
+    with 1 for real tokens, 0 for padding (``T``: the longest sentence, at most ``max_length``).
+    """
+
+    states: torch.Tensor
+    mask: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(states, mask)`` of the sentences ``index``, padded to the longest of them only
+        (dynamic padding: CoLA sentences average 10 tokens, the longest has 46)."""
+        mask = self.mask[index]
+        length = int(mask.sum(1).max())
+        return self.states[index, :length], mask[:, :length]
+
+
+def encoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The transformer layers of a BERT- or RoBERTa-style model, bottom to top."""
+    return getattr(model, model.base_model_prefix).encoder.layer
+
+
+@torch.no_grad()
+def lower_states(model: nn.Module, tokenizer, texts: list[str], top_layers: int, batch_size: int = 64,
+                 max_length: int = 128, progress=None) -> LowerStates:
+    """The input of the encoder's top ``top_layers`` layers for every text, in eval mode, on the CPU.
+
+    The layers below do not train, so their output is the same every epoch, for every head
+    and seed: computing it once makes fine-tuning the top layers cost only those layers."""
+    base = getattr(model, model.base_model_prefix)
+    base.eval()
+    below = len(encoder_layers(model)) - top_layers  # hidden_states[0] is the embedding output
+    if not 0 <= below < len(encoder_layers(model)):
+        raise ValueError(f"top_layers must be between 1 and {len(encoder_layers(model))}, got {top_layers}")
+    device = next(base.parameters()).device
+    states, masks = [], []
+    for start in range(0, len(texts), batch_size):
+        enc = tokenizer(texts[start: start + batch_size], padding=True, truncation=True, max_length=max_length,
+                        return_tensors="pt").to(device)
+        out = base(**enc, output_hidden_states=True).hidden_states[below]
+        states.append(out.float().cpu() * enc["attention_mask"].cpu()[..., None])
+        masks.append(enc["attention_mask"].cpu())
+        if progress:
+            progress(len(out))
+    length = max(m.shape[1] for m in masks)
+    pad = [(0, 0, 0, length - s.shape[1]) for s in states]
+    return LowerStates(torch.cat([nn.functional.pad(s, p) for s, p in zip(states, pad)]),
+                       torch.cat([nn.functional.pad(m, (0, length - m.shape[1])) for m in masks]))
+
+
+class EncoderTop(nn.Module):
+    """The encoder's top ``top_layers`` layers (a copy, so the loaded model stays pretrained)
+    followed by a features head on the first token: ``(states (B, T, H), mask (B, T)) -> logits``.
+
+    On :class:`LowerStates` of the same model this computes exactly what the full model with
+    :func:`install_head` computes (tested)."""
+
+    def __init__(self, model: nn.Module, top_layers: int, head: nn.Module):
+        super().__init__()
+        self.config = model.config
+        self.layers = copy.deepcopy(encoder_layers(model)[len(encoder_layers(model)) - top_layers:])
+        self.head = head
+
+    def features(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Final hidden state of the first token ``(B, H)``."""
+        from transformers.masking_utils import create_bidirectional_mask
+
+        attention = create_bidirectional_mask(config=self.config, inputs_embeds=states, attention_mask=mask)
+        for layer in self.layers:
+            states = layer(states, attention)
+            states = states[0] if isinstance(states, tuple) else states
+        return states[:, 0]
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(states, mask))

@@ -61,13 +61,16 @@ class ModelEnergy:
         batches: list of ``(inputs, targets)``; :meth:`__call__` uses the current one and
             :meth:`advance` moves to the next (the order is shuffled each epoch with ``seed``).
         eval_batches: the data of :meth:`evaluate` (dense path evaluation), default ``batches``.
-        chunk: pivots per vmapped call (``None``: all at once). ``"auto"`` (default) times
-            energy-and-gradient for each of ``None, 8, 4`` and ``0`` (a plain loop over
-            pivots) at the first call with a given number of pivots (up to 16; more pivots
-            reuse the choice for 16) and keeps the fastest vmap mode when it beats the loop
-            by 10 %, else the loop (see :meth:`_calibrate`):
-            convolutions under ``vmap`` become grouped convolutions, which on a CPU can be
-            slower than a loop. The choice changes speed only, not values beyond rounding.
+        chunk: pivots per vmapped call (``None``: all at once). ``"stacked"``: for a plain
+            MLP (``nn.Sequential`` of ``Flatten``, ``Linear`` and elementwise activations)
+            every layer of every pivot in one batched matrix product, without ``vmap``'s
+            per-call overhead. ``"auto"`` (default) times energy-and-gradient for each of
+            ``None, 8, 4``, ``"stacked"`` (MLPs only) and ``0`` (a plain loop over pivots)
+            at the first call with a given number of pivots (up to 16; more pivots reuse the
+            choice for 16) and keeps the fastest batched mode when it beats the loop by
+            10 %, else the loop (see :meth:`_calibrate`): convolutions under ``vmap`` become
+            grouped convolutions, which on a CPU can be slower than a loop. The choice
+            changes speed only, not values beyond rounding.
 
     ``energy(points)`` maps ``(P, D)`` to ``(P,)`` on the current batch, differentiable in points.
     """
@@ -91,7 +94,10 @@ class ModelEnergy:
         first = next(model.parameters())
         self.device, self.dtype = first.device, first.dtype
         self.chunk = chunk
-        self._calibrated: dict[int, int | None] = {}  # min(pivots, 16) -> chosen chunk
+        self._mlp = _plain_mlp_layers(model)
+        if chunk == "stacked" and self._mlp is None:
+            raise NEBError("chunk='stacked' needs a plain MLP (nn.Sequential of Flatten, Linear and activations)")
+        self._calibrated: dict[int, int | str | None] = {}  # min(pivots, 16) -> chosen mode
         self._generator = torch.Generator().manual_seed(seed)
         self._order, self._cursor = self._shuffle(), 0
 
@@ -123,9 +129,30 @@ class ModelEnergy:
             chunk = 64  # bound the memory of dense evaluations
         if chunk == 0:  # calibrated: a plain loop beats vmap for this model and device
             return torch.stack([self._loss_at(p, x, y, metric) for p in points])
+        if chunk == "stacked":
+            return self._stacked_loss(points, x, y, metric)
         return torch.func.vmap(lambda flat: self._loss_at(flat, x, y, metric), chunk_size=chunk)(points)
 
-    def _chunk_for(self, points: torch.Tensor, x, y) -> int | None:
+    def _stacked_loss(self, points: torch.Tensor, x, y, metric=None) -> torch.Tensor:
+        """``(P,)`` losses of a plain MLP at every pivot: each layer is one batched matrix
+        product ``(B, in) @ (P, in, out) -> (P, B, out)`` over all pivots."""
+        h = x.flatten(1)
+        tensors = iter(points.split(self.sizes, dim=1))  # weight, then bias, of each Linear in order
+        for module in self._mlp:
+            if isinstance(module, nn.Linear):
+                weight = next(tensors).view(len(points), module.out_features, module.in_features)
+                h = torch.matmul(h, weight.transpose(1, 2))
+                if module.bias is not None:
+                    h = h + next(tensors).view(len(points), 1, module.out_features)
+            elif not isinstance(module, nn.Flatten):
+                h = module(h)  # elementwise activation
+        fn = metric or self.loss_fn
+        if fn is torch.nn.functional.cross_entropy:  # one call for all pivots
+            per_example = fn(h.reshape(-1, h.shape[-1]), y.repeat(len(points)), reduction="none")
+            return per_example.view(len(points), -1).mean(1)
+        return torch.stack([fn(outputs, y) for outputs in h])
+
+    def _chunk_for(self, points: torch.Tensor, x, y) -> int | str | None:
         """The chunk size; with ``chunk="auto"`` measured once per number of pivots (up to 16;
         more pivots take the choice made for 16), on the first call that needs it."""
         if self.chunk != "auto":
@@ -135,7 +162,7 @@ class ModelEnergy:
             self._calibrated[key] = self._calibrate(points[:key], x, y)
         return self._calibrated[key]
 
-    def _calibrate(self, points: torch.Tensor, x, y, rounds: int = 3, margin: float = 0.9) -> int | None:
+    def _calibrate(self, points: torch.Tensor, x, y, rounds: int = 3, margin: float = 0.9) -> int | str | None:
         """Time energy-and-gradient of ``points`` for each mode, round-robin (so that load from
         other processes hits all modes alike), best of ``rounds``; keep the fastest vmap mode
         only if it beats the plain loop (``0``) by ``1 - margin``, else the loop, so that a
@@ -143,7 +170,7 @@ class ModelEnergy:
         import time
 
         leaf = points.detach().requires_grad_(True)
-        modes = [m for m in (None, 8, 4, 0) if not m or m < len(leaf)]
+        modes = [m for m in (None, 8, 4, 0) if not m or m < len(leaf)] + (["stacked"] if self._mlp else [])
         timings = {m: float("inf") for m in modes}
         for _ in range(rounds):
             for mode in modes:
@@ -169,6 +196,20 @@ class ModelEnergy:
             values = self.batched(points, x.to(self.device), y.to(self.device), metric)
             result += values.to(torch.float64) * (len(y) / total)
         return result
+
+
+ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.Identity)
+
+
+def _plain_mlp_layers(model: nn.Module) -> list[nn.Module] | None:
+    """The layers of ``model`` when it is a plain MLP (``nn.Sequential`` of ``Linear`` layers,
+    elementwise activations and a leading ``Flatten``), else ``None``."""
+    if not isinstance(model, nn.Sequential) or not any(isinstance(m, nn.Linear) for m in model):
+        return None
+    layers = list(model)
+    body = layers[1:] if isinstance(layers[0], nn.Flatten) else layers
+    # activations hold no parameters, so the flat point is each Linear's weight then bias, in order
+    return layers if all(isinstance(m, (nn.Linear, *ELEMENTWISE)) for m in body) else None
 
 
 def model_energy(model: nn.Module, loss_fn, batches, **kwargs) -> ModelEnergy:

@@ -1,10 +1,17 @@
 """Table 2 of the growing-network paper: growing the classification head of a pretrained
 transformer on CoLA, against the model's own (reference) head of the same size.
 
-With a frozen encoder (:func:`run_head`), the first-token features of every sentence are
-computed once (:func:`minima.heads.first_token_features`) and the heads are trained on them;
-this is the CPU default. :func:`fine_tune` trains the whole model with the head installed,
-as the paper does; it needs a GPU for RoBERTa-large.
+Three ways to train, by how much of the encoder learns with the head:
+
+- :func:`fine_tune` trains the whole model with the head installed, as the paper does (a GPU
+  for RoBERTa-large);
+- :func:`fine_tune_top` trains the encoder's top layers with the head on the cached output of
+  the frozen layers below (:func:`minima.heads.lower_states`): the CPU default;
+- :func:`run_head` trains the head alone on first-token features computed once
+  (:func:`minima.heads.first_token_features`), the encoder frozen.
+
+Every row is measured by :func:`measure`: test accuracy and Matthews correlation, and the
+head's convergence certificate and flatness on the final features.
 """
 from __future__ import annotations
 
@@ -19,8 +26,8 @@ from .device import resolve
 from .certificate import certify
 from .flatness import all_measures
 from .growing import GrowthSchedule
-from .heads import GrowingHead, ReferenceHead, first_token_features, growth_plan, install_head, load_encoder, \
-    reference_parameters
+from .heads import EncoderTop, GrowingHead, LowerStates, ReferenceHead, first_token_features, growth_plan, \
+    install_head, load_encoder, reference_parameters
 from .train import TrainResult, fit
 
 # The paper's Table 2: head -> ("test accuracy", spectral norm). The "accuracy" is very likely the
@@ -126,3 +133,52 @@ def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tenso
         predictions = head(test_features).argmax(1)
     return measure(kind, seed, head, network, growing, train_features, y_train[:hessian_subset], predictions, y_test,
                    TrainResult(epochs=history), seconds, hessian_subset)
+
+
+def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.Tensor, lower_test: LowerStates,
+                  y_test: torch.Tensor, seed: int, *, top_layers: int, epochs: int, batch_size: int, lr: float,
+                  phases: list[int], hessian_subset: int, progress=None) -> dict:
+    """The paper's setting on a CPU budget: the encoder's top ``top_layers`` layers are
+    fine-tuned with the head installed (AdamW, weight decay 0.01, constant learning rate,
+    dropout on), the head grown after the given epochs; the layers below stay pretrained and
+    their output (``lower_train``, ``lower_test``: :func:`minima.heads.lower_states` of
+    ``encoder``) is reused. Measured like :func:`run_head` on the fine-tuned features."""
+    torch.manual_seed(seed)
+    hidden, labels = encoder.config.hidden_size, int(y_train.max()) + 1
+    head, network, growing, fan_ins = make_head(kind, hidden, labels, seed)
+    model = EncoderTop(encoder, top_layers, head)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    if growing is not None:
+        growing.adopt(optimizer)
+    schedule = GrowthSchedule.phases(hidden, tuple(phases)) if growing is not None else None
+    generator = torch.Generator().manual_seed(seed)
+    history, start = [], time.perf_counter()
+    for epoch in range(epochs):
+        inserted = schedule.on_epoch_start(epoch, growing, fan_ins, growing.generator) if schedule else []
+        model.train()
+        total, correct = 0.0, 0
+        for index in torch.randperm(len(lower_train), generator=generator).split(batch_size):
+            logits = model(*lower_train.batch(index))
+            loss = F.cross_entropy(logits, y_train[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(index)
+            correct += int((logits.argmax(1) == y_train[index]).sum())
+        history.append({"epoch": epoch + 1, "loss": total / len(y_train), "accuracy": correct / len(y_train),
+                        "inserted": len(inserted)})
+        if progress:
+            progress(history[-1])
+    seconds = time.perf_counter() - start
+    model.eval()
+    with torch.no_grad():
+        train_features = _features(model, lower_train, hessian_subset)
+        predictions = head(_features(model, lower_test, len(lower_test))).argmax(1)
+    return measure(kind, seed, head, network, growing, train_features, y_train[:hessian_subset], predictions, y_test,
+                   TrainResult(epochs=history), seconds, hessian_subset)
+
+
+def _features(model: EncoderTop, lower: LowerStates, count: int, batch_size: int = 256) -> torch.Tensor:
+    """First-token features ``(count, H)`` of the first ``count`` sentences through the trained top layers."""
+    index = torch.arange(min(count, len(lower)))
+    return torch.cat([model.features(*lower.batch(part)) for part in index.split(batch_size)])
