@@ -104,3 +104,12 @@ def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(t
         assert (row["lambda_min_saddle"], row["lambda_max_saddle"]) == (saddle["lambda_min"], saddle["lambda_max"])
         if not row["saddle_at_an_end"]:  # an interior highest point of a converged path: a direction goes down
             assert row["lambda_min_saddle"] < 0
+
+
+def test_recipes_override_by_architecture_prefix_and_refuse_unknown_keys():
+    defaults = dict(epochs=164, lr=0.1, batch_size=128, max_epochs=200)
+    densenet = {"densenet": {"epochs": 300, "batch_size": 64}}
+    assert barriers.recipe("densenet-40-12", defaults, densenet) == dict(defaults, epochs=300, batch_size=64)
+    assert barriers.recipe("resnet-20", defaults, densenet) == defaults
+    with pytest.raises(ValueError, match="unknown keys \\['momentum'\\]"):
+        barriers.recipe("resnet-20", defaults, {"resnet": {"momentum": 0.8}})

@@ -77,3 +77,10 @@ def test_claim_counts_by_hand():
     batch = counts.loc[(table1.CLAIMS[1], "paper", "rsi")]
     assert batch["all runs"] == "2 of 2" and batch["certified minima only"] == "1 of 1"  # the grown pair only
     assert counts.loc[(table1.CLAIMS[1], "paper", "elementwise"), "all runs"] == "0 of 2"  # equal values: not sharper
+
+
+def test_per_batch_parameters():
+    assert table1.per_batch(150, 16) == 150
+    assert table1.per_batch({1: 150, 16: 1000}, 16) == 1000
+    with pytest.raises(ValueError, match="batch size 32"):
+        table1.per_batch({1: 150, 16: 1000}, 32)

@@ -85,6 +85,24 @@ class Data:
     n_classes: int
 
 
+RECIPE_KEYS = ("epochs", "lr", "batch_size", "max_epochs")
+
+
+def recipe(architecture_name: str, defaults: dict, overrides: dict[str, dict]) -> dict:
+    """The training recipe of one architecture: ``defaults`` (keys :data:`RECIPE_KEYS`) updated by
+    every entry of ``overrides`` whose key begins ``architecture_name`` (``"densenet"`` matches
+    ``densenet-40-12``), in the order given. The paper trains its ResNets as He et al. (164 epochs,
+    batch 128) and its DenseNets as Huang et al. (300 epochs, batch 64)."""
+    merged = dict(defaults)
+    for prefix, values in overrides.items():
+        unknown = set(values) - set(RECIPE_KEYS)
+        if unknown:
+            raise ValueError(f"recipes[{prefix!r}] has unknown keys {sorted(unknown)}; use {', '.join(RECIPE_KEYS)}")
+        if architecture_name.startswith(prefix):
+            merged.update(values)
+    return merged
+
+
 def make_model(settings: Settings, data: Data) -> nn.Module:
     shape = data.x_train.shape[1:]
     return architecture(settings.architecture, data.n_classes, in_channels=shape[0], n_inputs=int(np.prod(shape)))
@@ -250,13 +268,13 @@ def summary_row(graph: MinimaGraph, test_at_minima: dict[str, tuple[float, float
             "error rise %": error_saddles - error_minima}
 
 
-PATH_COLUMNS = ("architecture", "pair", "train_loss_start", "train_loss_end", "train_loss_saddle", "saddle_position",
+PATH_COLUMNS = ("dataset", "architecture", "pair", "train_loss_start", "train_loss_end", "train_loss_saddle", "saddle_position",
                 "straight_barrier", "test_error_minima", "test_error_saddle", "lambda_min_start", "lambda_max_start",
                 "lambda_min_end", "lambda_max_end", "verdict_start", "verdict_end", "lambda_min_saddle",
                 "lambda_max_saddle", "grad_norm_saddle", "cycles", "saddle_change_last_cycles")
 
 
-def path_rows(architecture_name: str, graph: MinimaGraph, found: dict) -> list[dict]:
+def path_rows(architecture_name: str, graph: MinimaGraph, found: dict, dataset: str = "") -> list[dict]:
     """One row per MST edge (:data:`PATH_COLUMNS` and a few more): the two minima's losses and
     certificates, the saddle (training loss, position along the path, test error there, the
     extreme Hessian eigenvalues and gradient norm of its certificate), the
@@ -267,7 +285,7 @@ def path_rows(architecture_name: str, graph: MinimaGraph, found: dict) -> list[d
         path = graph.paths[(a, b)]  # keys are sorted pairs
         start, end = found[a]["certificate"], found[b]["certificate"]
         tests = graph.extra["test_minima"]
-        rows.append({"architecture": architecture_name, "pair": f"{a}-{b}",
+        rows.append({"dataset": dataset, "architecture": architecture_name, "pair": f"{a}-{b}",
                      "train_loss_start": graph.minima[a], "train_loss_end": graph.minima[b],
                      "train_loss_saddle": path["saddle_energy"], "saddle_position": path["saddle_position"],
                      "straight_barrier": max(path["straight"]["energies"]),

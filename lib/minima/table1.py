@@ -135,6 +135,16 @@ class GoOn:
     chunk: int = 10
 
 
+def per_batch(value, batch_size: int):
+    """A parameter that may differ by batch size: ``value[batch_size]`` when ``value`` is a dict
+    keyed by batch size, else ``value`` itself."""
+    if isinstance(value, dict):
+        if batch_size not in value:
+            raise ValueError(f"no value for batch size {batch_size} in {value}; give one per batch size")
+        return value[batch_size]
+    return value
+
+
 def run_cells(task: Task, hidden: int, model: str, batch_size: int, seeds: list[int], *, lr: float,
               max_epochs: int, schedule_scale: float, hessian_subset: int, small: bool, measures=MEASURES,
               train_limit: int = 0, keep: dict | None = None, together: bool = True,
