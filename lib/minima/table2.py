@@ -101,30 +101,15 @@ def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tenso
     head, network, growing, fan_ins = make_head(kind, hidden, int(y_train.max()) + 1, seed)
     install_head(model, head)
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    if growing is not None:
-        growing.adopt(optimizer)
-    schedule = GrowthSchedule.phases(hidden, tuple(phases)) if growing is not None else None
-    generator = torch.Generator().manual_seed(seed)
-    history, start = [], time.perf_counter()
-    for epoch in range(epochs):
-        inserted = schedule.on_epoch_start(epoch, growing, fan_ins, growing.generator) if schedule else []
-        model.train()
-        total, correct, count = 0.0, 0, 0
-        for index in torch.randperm(len(texts), generator=generator).split(batch_size):
-            enc = tokenizer([texts[i] for i in index], padding=True, truncation=True, max_length=max_length,
-                            return_tensors="pt").to(device)
-            out = model(**enc, labels=y_train[index].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            optimizer.step()
-            total += float(out.loss.detach()) * len(index)
-            correct += int((out.logits.argmax(1).cpu() == y_train[index]).sum())
-            count += len(index)
-        history.append({"epoch": epoch + 1, "loss": total / count, "accuracy": correct / count, "inserted": len(inserted)})
-        if progress:
-            progress(history[-1])
-    seconds = time.perf_counter() - start
+
+    def step(index):
+        enc = tokenizer([texts[i] for i in index], padding=True, truncation=True, max_length=max_length,
+                        return_tensors="pt").to(device)
+        out = model(**enc, labels=y_train[index].to(device))
+        return out.loss, int((out.logits.argmax(1).cpu() == y_train[index]).sum())
+
+    history, seconds = _train(model, growing, fan_ins, hidden, phases, step, len(texts), seed, epochs=epochs,
+                              batch_size=batch_size, lr=lr, progress=progress)
     model.eval()
     train_features = first_token_features(model, tokenizer, texts[:hessian_subset], max_length=max_length).cpu()
     test_features = first_token_features(model, tokenizer, test_texts, max_length=max_length).cpu()
@@ -147,6 +132,27 @@ def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.T
     hidden, labels = encoder.config.hidden_size, int(y_train.max()) + 1
     head, network, growing, fan_ins = make_head(kind, hidden, labels, seed)
     model = EncoderTop(encoder, top_layers, head)
+
+    def step(index):
+        logits = model(*lower_train.batch(index))
+        return F.cross_entropy(logits, y_train[index]), int((logits.argmax(1) == y_train[index]).sum())
+
+    history, seconds = _train(model, growing, fan_ins, hidden, phases, step, len(y_train), seed, epochs=epochs,
+                              batch_size=batch_size, lr=lr, progress=progress)
+    model.eval()
+    with torch.no_grad():
+        train_features = _features(model, lower_train, hessian_subset)
+        predictions = head(_features(model, lower_test, len(lower_test))).argmax(1)
+    return measure(kind, seed, head, network, growing, train_features, y_train[:hessian_subset], predictions, y_test,
+                   TrainResult(epochs=history), seconds, hessian_subset)
+
+
+def _train(model, growing, fan_ins, hidden: int, phases: list[int], step, n: int, seed: int, *, epochs: int,
+           batch_size: int, lr: float, progress=None) -> tuple[list[dict], float]:
+    """The paper's fine-tuning loop: AdamW (weight decay 0.01, constant ``lr``) over ``n`` examples
+    in batches shuffled with ``seed``, dropout on, the grown head (if any) grown at the start of
+    the epochs in ``phases``. ``step(index) -> (batch mean loss, correct predictions)``.
+    Returns one record per epoch (running loss and accuracy over its batches) and the seconds."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     if growing is not None:
         growing.adopt(optimizer)
@@ -157,25 +163,17 @@ def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.T
         inserted = schedule.on_epoch_start(epoch, growing, fan_ins, growing.generator) if schedule else []
         model.train()
         total, correct = 0.0, 0
-        for index in torch.randperm(len(lower_train), generator=generator).split(batch_size):
-            logits = model(*lower_train.batch(index))
-            loss = F.cross_entropy(logits, y_train[index])
+        for index in torch.randperm(n, generator=generator).split(batch_size):
+            loss, right = step(index)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(index)
-            correct += int((logits.argmax(1) == y_train[index]).sum())
-        history.append({"epoch": epoch + 1, "loss": total / len(y_train), "accuracy": correct / len(y_train),
-                        "inserted": len(inserted)})
+            correct += right
+        history.append({"epoch": epoch + 1, "loss": total / n, "accuracy": correct / n, "inserted": len(inserted)})
         if progress:
             progress(history[-1])
-    seconds = time.perf_counter() - start
-    model.eval()
-    with torch.no_grad():
-        train_features = _features(model, lower_train, hessian_subset)
-        predictions = head(_features(model, lower_test, len(lower_test))).argmax(1)
-    return measure(kind, seed, head, network, growing, train_features, y_train[:hessian_subset], predictions, y_test,
-                   TrainResult(epochs=history), seconds, hessian_subset)
+    return history, time.perf_counter() - start
 
 
 def _features(model: EncoderTop, lower: LowerStates, count: int, batch_size: int = 256) -> torch.Tensor:
