@@ -1,6 +1,8 @@
 """Head replacement keeps the Hugging Face interface; the grown head reaches the reference size."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
@@ -135,3 +137,21 @@ def test_features_on_cuda():
     model, tokenizer, _ = load_encoder("tiny-random-roberta")
     features = first_token_features(model.cuda(), tokenizer, ["a short sentence", "another one"])
     assert features.is_cuda and features.shape == (2, 32)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_fine_tuning_the_top_layers_runs_on_cuda():
+    """Every tensor follows the model to the GPU (a mismatch raises); dropout draws from another
+    generator there, so the two runs agree in shape, not in value."""
+    from minima import table2
+    from minima.heads import load_encoder, lower_states
+
+    texts = [f"the cat number {k} sat on the mat" if k % 2 else f"sat the on {k} cat mat" for k in range(48)]
+    y = torch.tensor([k % 2 for k in range(48)])
+    model, tokenizer, _ = load_encoder("tiny-random-roberta")
+    train, test = lower_states(model, tokenizer, texts[:32], 1), lower_states(model, tokenizer, texts[32:], 1)
+    settings = dict(seed=0, top_layers=1, epochs=2, batch_size=16, lr=1e-3, phases=[0, 1], hessian_subset=32)
+    rows = {device: table2.fine_tune_top("growing", model, train, y[:32], test, y[32:], device=device, **settings)
+            for device in ("cpu", "cuda")}
+    assert rows["cuda"]["parameters"] == rows["cpu"]["parameters"] == reference_parameters(32, 2)
+    assert all(math.isfinite(rows["cuda"][key]) for key in ("accuracy", "rsi", "lambda_max"))

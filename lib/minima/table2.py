@@ -122,27 +122,33 @@ def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tenso
 
 def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.Tensor, lower_test: LowerStates,
                   y_test: torch.Tensor, seed: int, *, top_layers: int, epochs: int, batch_size: int, lr: float,
-                  phases: list[int], hessian_subset: int, progress=None) -> dict:
+                  phases: list[int], hessian_subset: int, device="auto", progress=None) -> dict:
     """The paper's setting on a CPU budget: the encoder's top ``top_layers`` layers are
     fine-tuned with the head installed (AdamW, weight decay 0.01, constant learning rate,
     dropout on), the head grown after the given epochs; the layers below stay pretrained and
     their output (``lower_train``, ``lower_test``: :func:`minima.heads.lower_states` of
-    ``encoder``) is reused. Measured like :func:`run_head` on the fine-tuned features."""
+    ``encoder``, kept on the CPU) is reused, each batch moved to ``device``. Measured like
+    :func:`run_head` on the fine-tuned features."""
+    device = resolve(device)
     torch.manual_seed(seed)
     hidden, labels = encoder.config.hidden_size, int(y_train.max()) + 1
     head, network, growing, fan_ins = make_head(kind, hidden, labels, seed)
-    model = EncoderTop(encoder, top_layers, head)
+    model = EncoderTop(encoder, top_layers, head).to(device)
 
     def step(index):
-        logits = model(*lower_train.batch(index))
-        return F.cross_entropy(logits, y_train[index]), int((logits.argmax(1) == y_train[index]).sum())
+        states, mask = lower_train.batch(index)
+        logits = model(states.to(device), mask.to(device))
+        targets = y_train[index].to(device)
+        return F.cross_entropy(logits, targets), int((logits.argmax(1) == targets).sum())
 
     history, seconds = _train(model, growing, fan_ins, hidden, phases, step, len(y_train), seed, epochs=epochs,
                               batch_size=batch_size, lr=lr, progress=progress)
     model.eval()
     with torch.no_grad():
-        train_features = _features(model, lower_train, hessian_subset)
-        predictions = head(_features(model, lower_test, len(lower_test))).argmax(1)
+        train_features = _features(model, lower_train, hessian_subset, device)
+        test_features = _features(model, lower_test, len(lower_test), device)
+        head.cpu()
+        predictions = head(test_features).argmax(1)
     return measure(kind, seed, head, network, growing, train_features, y_train[:hessian_subset], predictions, y_test,
                    TrainResult(epochs=history), seconds, hessian_subset)
 
@@ -176,7 +182,8 @@ def _train(model, growing, fan_ins, hidden: int, phases: list[int], step, n: int
     return history, time.perf_counter() - start
 
 
-def _features(model: EncoderTop, lower: LowerStates, count: int, batch_size: int = 256) -> torch.Tensor:
-    """First-token features ``(count, H)`` of the first ``count`` sentences through the trained top layers."""
+def _features(model: EncoderTop, lower: LowerStates, count: int, device, batch_size: int = 256) -> torch.Tensor:
+    """First-token features ``(count, H)`` on the CPU of the first ``count`` sentences through the
+    trained top layers (run on ``device``)."""
     index = torch.arange(min(count, len(lower)))
-    return torch.cat([model.features(*lower.batch(part)) for part in index.split(batch_size)])
+    return torch.cat([model.features(*(t.to(device) for t in lower.batch(part))).cpu() for part in index.split(batch_size)])
