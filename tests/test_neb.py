@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from minima.landscape import MinimaGraph
 from minima.models import mlp
-from minima.neb import (NEBError, auto_neb, improved_tangents, insert_pivots, insertion_points, interpolate,
-                        evaluate_path, linear_path, model_energy, respace)
+from minima.neb import (ModelEnergy, NEBError, auto_neb, evaluate_path, improved_tangents, insert_pivots,
+                        insertion_points, interpolate, linear_path, respace)
 
 from minima.surfaces import MINIMA, MINIMA_ENERGIES, SADDLE_AB_ENERGY, mueller_brown
 
@@ -84,7 +84,7 @@ def test_batched_energy_and_gradient_equal_a_per_pivot_loop(chunk):
     torch.manual_seed(0)
     model = mlp(20, [16, 8], 4, bias=True, init_range=0.3, seed=0)
     x, y = torch.randn(64, 20), torch.randint(0, 4, (64,))
-    energy = model_energy(model, F.cross_entropy, [(x, y)], chunk=chunk)
+    energy = ModelEnergy(model, F.cross_entropy, [(x, y)], chunk=chunk)
     points = energy.point()[None] + 0.1 * torch.randn(8, energy.dim)
     points.requires_grad_(True)
     batched = energy(points)
@@ -106,17 +106,17 @@ def test_batched_energy_and_gradient_equal_a_per_pivot_loop(chunk):
 def test_stacked_mlp_mode_evaluates_metrics_like_vmap_and_refuses_other_models():
     model = mlp(12, [10], 3, bias=False, init_range=0.3, seed=1)
     x, y = torch.randn(50, 12), torch.randint(0, 3, (50,))
-    points = model_energy(model, F.cross_entropy, [(x, y)]).point()[None] + 0.2 * torch.randn(5, 12 * 10 + 10 * 3)
+    points = ModelEnergy(model, F.cross_entropy, [(x, y)]).point()[None] + 0.2 * torch.randn(5, 12 * 10 + 10 * 3)
 
     def error(outputs, targets):
         return (outputs.argmax(1) != targets).float().mean()
 
-    values = {chunk: model_energy(model, F.cross_entropy, [(x, y)], chunk=chunk).evaluate(points, metric=error)
+    values = {chunk: ModelEnergy(model, F.cross_entropy, [(x, y)], chunk=chunk).evaluate(points, metric=error)
               for chunk in (None, "stacked")}
     assert torch.equal(values[None], values["stacked"]) and values[None].max() > 0
     cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 4, 3))
     with pytest.raises(NEBError, match="plain MLP"):
-        model_energy(cnn, F.cross_entropy, [(torch.randn(4, 1, 6, 6), torch.zeros(4, dtype=torch.long))], chunk="stacked")
+        ModelEnergy(cnn, F.cross_entropy, [(torch.randn(4, 1, 6, 6), torch.zeros(4, dtype=torch.long))], chunk="stacked")
 
 
 def test_neural_network_path_is_lower_than_the_straight_line():
@@ -133,7 +133,7 @@ def test_neural_network_path_is_lower_than_the_straight_line():
             F.cross_entropy(model(x), y).backward()
             optimizer.step()
         ends.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
-    energy = model_energy(mlp(2, [16], 2, bias=True), F.cross_entropy, [(x, y)])
+    energy = ModelEnergy(mlp(2, [16], 2, bias=True), F.cross_entropy, [(x, y)])
     path = auto_neb(energy, ends[0], ends[1], cycles=[dict(steps=150, lr=0.05)] * 4, n_initial=5)
     straight = linear_path(energy, ends[0], ends[1], n=10)
     assert path.saddle_energy < straight.saddle_energy

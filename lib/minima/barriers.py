@@ -29,7 +29,7 @@ from .certificate import certify
 from .data import batches
 from .landscape import MinimaGraph
 from .models import architecture
-from .neb import auto_neb, is_converged, linear_path, model_energy, saddle_change, scaled_cycles
+from .neb import ModelEnergy, auto_neb, is_converged, linear_path, saddle_change, scaled_cycles
 from .results import atomic_write
 from .train import evaluate
 
@@ -204,7 +204,7 @@ def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progre
     train_batches = batches(data.x_train, data.y_train, settings.neb_batch_size)
     eval_batches = batches(data.x_train[: settings.eval_subset], data.y_train[: settings.eval_subset], 1000)
     test_batches = batches(data.x_test, data.y_test, 1000)
-    energy = model_energy(template, F.cross_entropy, train_batches, eval_batches=eval_batches, seed=0)
+    energy = ModelEnergy(template, F.cross_entropy, train_batches, eval_batches=eval_batches, seed=0)
     metrics = {"test loss": lambda pts: energy.evaluate(pts, batches=test_batches),
                "test error": lambda pts: energy.evaluate(pts, metric=error_rate, batches=test_batches)}
     graph = MinimaGraph.load(cache.graph) if cache.graph.exists() else MinimaGraph()

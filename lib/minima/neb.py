@@ -1,9 +1,10 @@
 """Nudged elastic band and AutoNEB (Draxler et al. 2018, section 3).
 
 An *energy* maps a batch of points ``(P, D)`` to energies ``(P,)`` and is differentiable.
-:func:`model_energy` builds one for a neural network whose flat parameter vector is the
+:class:`ModelEnergy` is one for a neural network whose flat parameter vector is the
 point; all pivots are evaluated together with ``torch.func.functional_call`` under
-``torch.func.vmap`` (no Python loop over pivots), on the *same* minibatch for every pivot
+``torch.func.vmap``, or for a plain MLP with one batched matrix product per layer (no Python
+loop over pivots), on the *same* minibatch for every pivot
 in a step (so the path's relative energies are not blurred by batch-to-batch noise).
 
 :func:`neb` moves the interior pivots of a path along the energy gradient projected
@@ -210,11 +211,6 @@ def _plain_mlp_layers(model: nn.Module) -> list[nn.Module] | None:
     body = layers[1:] if isinstance(layers[0], nn.Flatten) else layers
     # activations hold no parameters, so the flat point is each Linear's weight then bias, in order
     return layers if all(isinstance(m, (nn.Linear, *ELEMENTWISE)) for m in body) else None
-
-
-def model_energy(model: nn.Module, loss_fn, batches, **kwargs) -> ModelEnergy:
-    """Energy of a network over flat parameter vectors; see :class:`ModelEnergy`."""
-    return ModelEnergy(model, loss_fn, batches, **kwargs)
 
 
 def evaluate(energy, points: torch.Tensor) -> torch.Tensor:

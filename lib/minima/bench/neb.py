@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import mlp
-from ..neb import auto_neb, model_energy
+from ..neb import ModelEnergy, auto_neb
 from . import devices, paired, table
 
 
@@ -50,7 +50,7 @@ def main() -> None:
             g = torch.Generator().manual_seed(0)
             x = torch.randn(128, *shape, generator=g).to(device)
             y = torch.randint(0, 10, (128,), generator=g).to(device)
-            energy = model_energy(model, F.cross_entropy, [(x, y)])
+            energy = ModelEnergy(model, F.cross_entropy, [(x, y)])
             for pivots in (8, 16, 32):
                 points = energy.point()[None] + 0.01 * torch.randn(pivots, energy.dim, device=device)
                 t_loop, t_vmap, ratio = paired(lambda: per_pivot_loop(energy, points),
@@ -66,7 +66,7 @@ def main() -> None:
     name, model, shape = cases()[1]
     g = torch.Generator().manual_seed(1)
     batches = [(torch.randn(128, *shape, generator=g), torch.randint(0, 10, (128,), generator=g)) for _ in range(8)]
-    energy = model_energy(model, F.cross_entropy, batches)
+    energy = ModelEnergy(model, F.cross_entropy, batches)
     start_point = energy.point()
     end_point = start_point + 0.1 * torch.randn(energy.dim, generator=g)
     timings = {}
