@@ -128,7 +128,6 @@ def train_minimum(settings: Settings, data: Data, seed: int) -> tuple[nn.Module,
     milestones = [int(settings.epochs * 0.5), int(settings.epochs * 0.75)]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, 0.1)
     generator = torch.Generator().manual_seed(seed)
-    certify_on = batches(data.x_train, data.y_train, 2000)  # the whole training set: the objective trained
     curve, certificate = [], None
     while certificate is None or (certificate.verdict != "minimum" and len(curve) < settings.max_epochs):
         for _ in range(settings.epochs if not curve else min(5, settings.max_epochs - len(curve))):
@@ -139,10 +138,16 @@ def train_minimum(settings: Settings, data: Data, seed: int) -> tuple[nn.Module,
                 optimizer.step()
             scheduler.step()
             curve.append(evaluate(model, data.x_train, data.y_train, batch_size=1000)[0])
-        model.eval()
-        certificate = certify(model, F.cross_entropy, certify_on, loss_history=curve, seed=seed,
-                              weight_decay=settings.weight_decay)  # the objective SGD minimised
+        certificate = _certify(model, settings, data, seed, loss_history=curve)
     return model, curve, certificate.as_row()
+
+
+def _certify(model: nn.Module, settings: Settings, data: Data, seed: int, loss_history=None):
+    """The certificate of ``model`` (put in eval mode) for the objective SGD minimised: the mean
+    loss over the whole training set plus the weight-decay term."""
+    model.eval()
+    return certify(model, F.cross_entropy, batches(data.x_train, data.y_train, 2000), loss_history=loss_history,
+                   seed=seed, weight_decay=settings.weight_decay)
 
 
 class Cache:
@@ -190,9 +195,7 @@ def certificate_at(template: nn.Module, point: torch.Tensor, settings: Settings,
     minima are certified in :func:`train_minimum`: the whole training set, the objective with
     the weight-decay term. At a saddle its verdict is expected to be ``negative curvature``."""
     torch.nn.utils.vector_to_parameters(point.to(next(template.parameters()).dtype), template.parameters())
-    template.eval()
-    return certify(template, F.cross_entropy, batches(data.x_train, data.y_train, 2000), seed=seed,
-                   weight_decay=settings.weight_decay).as_row()
+    return _certify(template, settings, data, seed).as_row()
 
 
 def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progress=None) -> tuple[MinimaGraph, dict]:

@@ -193,15 +193,20 @@ def first_token_features(model: nn.Module, tokenizer, texts: list[str], batch_si
     epoch)."""
     base = getattr(model, model.base_model_prefix)
     base.eval()
-    device = next(base.parameters()).device
     out = []
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[start: start + batch_size], padding=True, truncation=True, max_length=max_length,
-                        return_tensors="pt").to(device)  # the tokenizer's tensors are on the CPU
+    for enc in _encodings(tokenizer, texts, batch_size, max_length, next(base.parameters()).device):
         out.append(base(**enc).last_hidden_state[:, 0].float())
         if progress:
             progress(len(out[-1]))
     return torch.cat(out)
+
+
+def _encodings(tokenizer, texts: list[str], batch_size: int, max_length: int, device):
+    """Consecutive batches of ``texts``, tokenized (padded to each batch's longest, truncated to
+    ``max_length``) and moved to ``device`` (the tokenizer's tensors are on the CPU)."""
+    for start in range(0, len(texts), batch_size):
+        yield tokenizer(texts[start: start + batch_size], padding=True, truncation=True, max_length=max_length,
+                        return_tensors="pt").to(device)
 
 
 @dataclass
@@ -243,11 +248,8 @@ def lower_states(model: nn.Module, tokenizer, texts: list[str], top_layers: int,
     below = len(encoder_layers(model)) - top_layers  # hidden_states[0] is the embedding output
     if not 0 <= below < len(encoder_layers(model)):
         raise ValueError(f"top_layers must be between 1 and {len(encoder_layers(model))}, got {top_layers}")
-    device = next(base.parameters()).device
     states, masks = [], []
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[start: start + batch_size], padding=True, truncation=True, max_length=max_length,
-                        return_tensors="pt").to(device)
+    for enc in _encodings(tokenizer, texts, batch_size, max_length, next(base.parameters()).device):
         out = base(**enc, output_hidden_states=True).hidden_states[below]
         states.append(out.float().cpu() * enc["attention_mask"].cpu()[..., None])
         masks.append(enc["attention_mask"].cpu())

@@ -24,8 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .data import load
 from .flatness import all_measures
-from .growing import GrowingNet
+from .growing import GrowingNet, fan_in_for_budget, fully_connected_parameters
+from .models import mlp
+from .train import fit
 
 
 def _linears(model: nn.Module) -> list[nn.Linear]:
@@ -123,11 +126,6 @@ def demonstration(hidden: int = 10, seed: int = 0, train_examples: int = 500) ->
     twin ``64 -> hidden -> 10`` (same parameter count, no biases, float64), both trained with SGD
     for 30 epochs on the first ``train_examples`` scikit-learn digits. Depth factors: the first
     hidden level x2, the outputs x1/2 (levels between x1)."""
-    from .data import load
-    from .growing import fan_in_for_budget, fully_connected_parameters
-    from .models import mlp
-    from .train import fit
-
     digits = load("digits", "train")
     x, y = digits.inputs[:train_examples].flatten(1).double(), digits.targets[:train_examples]
     twin = mlp(64, [hidden], 10, seed=seed, init_range=0.1).double()

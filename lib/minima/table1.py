@@ -243,6 +243,7 @@ def _go_on(task: Task, full, net, x_train, y_train, hessian_data: list, hessian_
     if paper_row["verdict"] == "minimum":
         return {**paper_row, "protocol": "converged", "stopped": "certified minimum (paper protocol)"}, hessian_data
     epochs, seconds, verdict = list(result.epochs), paper_row["train s"], paper_row["verdict"]
+    stale = False  # True once the text model's embedding has trained past hessian_data
     while verdict != "minimum" and epochs[-1]["epoch"] < go_on.max_epochs:
         start = time.perf_counter()
         more = fit(full, x_train, y_train, lr=go_on.lr, batch_size=batch_size, generator=generator,
@@ -250,10 +251,13 @@ def _go_on(task: Task, full, net, x_train, y_train, hessian_data: list, hessian_
         seconds += time.perf_counter() - start
         epochs += [{**e, "epoch": e["epoch"] + epochs[-1]["epoch"]} for e in more.epochs]
         losses = [e["loss"] for e in epochs]
-        if task.vocabulary:  # the embedding trained: the network part's inputs changed
-            hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
+        stale = stale or bool(task.vocabulary)
         if fits(epochs[-1]["accuracy"], losses, rule):  # the Hessian only when the certificate can pass
+            if stale:  # refreshed only when read: most chunks of a long run end without a certificate
+                hessian_data, stale = _hessian_data(task, full, x_train, y_train, hessian_subset), False
             verdict = certify(net, F.cross_entropy, hessian_data, loss_history=losses, rule=rule, seed=seed).verdict
+    if stale:
+        hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
     row = _measure(task, full, net, hessian_data, epochs, seed, measures, rule)
     stopped = "certified minimum" if row["verdict"] == "minimum" else f"cap of {go_on.max_epochs} epochs"
     return {**row, "protocol": "converged", "stopped": stopped, "train s": seconds}, hessian_data

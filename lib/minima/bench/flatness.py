@@ -128,7 +128,7 @@ def peers() -> list[dict] | str:
 
         pyhessian = importlib.import_module("pyhessian.hessian")  # the module (the package exports a class of that name)
         from curvlinops import HessianLinearOperator
-        from scipy.sparse.linalg import eigsh
+        from scipy.sparse.linalg import LinearOperator, eigsh
     except ImportError:
         return "skipped: the peers are dev extras (pip install -e '.[dev]' installs pyhessian and curvlinops)"
     x, y, what = mnist_or_random(2000)
@@ -154,8 +154,6 @@ def peers() -> list[dict] | str:
     # curvlinops + scipy's ARPACK (implicitly restarted Lanczos) at the same tolerance
     peer = HessianLinearOperator(model, nn.CrossEntropyLoss(), params, [(x, y)]).to_scipy()
     matvec = _counted(peer.matvec)
-    from scipy.sparse.linalg import LinearOperator
-
     start = time.perf_counter()
     found = eigsh(LinearOperator(peer.shape, matvec=matvec, dtype=peer.dtype), k=1, which="LA", tol=1e-6)[0][0]
     seconds = time.perf_counter() - start
