@@ -81,7 +81,7 @@ def test_forward_and_gradients_match_naive_recursion(activation, bias):
 def test_gradients_match_on_shallow_nets_and_with_every_level_on_the_thread_pool(insertions, monkeypatch):
     """Nets with no hidden level, only the first level (which pulls its derivative), or a few;
     and every level GEMM switching to the CPU thread pool, as the wide levels of big nets do."""
-    monkeypatch.setattr(growing._Plan, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(growing.kernel.Plan, "PARALLEL_FROM", 0)
     assert_matches_naive_recursion(random_net("relu", True, insertions), True)
 
 
