@@ -30,6 +30,7 @@ from .data import batches
 from .landscape import MinimaGraph
 from .models import architecture
 from .neb import ModelEnergy, auto_neb, is_converged, linear_path, saddle_change, scaled_cycles
+from .parameters import FlatView
 from .results import atomic_write
 from .train import evaluate
 
@@ -179,7 +180,7 @@ def minima(settings: Settings, data: Data, cache: Cache, progress=None) -> dict[
             record = torch.load(file)
         else:
             model, curve, certificate = train_minimum(settings, data, seed)
-            record = {"point": torch.cat([p.detach().flatten() for p in model.parameters()]), "curve": curve,
+            record = {"point": FlatView(model).point(), "curve": curve,
                       "certificate": certificate}
             cache.save(file, record)
         found[str(seed)] = record
@@ -194,8 +195,7 @@ def certificate_at(template: nn.Module, point: torch.Tensor, settings: Settings,
     """The convergence certificate (:meth:`Certificate.as_row`) at ``point``, exactly as the
     minima are certified in :func:`train_minimum`: the whole training set, the objective with
     the weight-decay term. At a saddle its verdict is expected to be ``negative curvature``."""
-    torch.nn.utils.vector_to_parameters(point.to(next(template.parameters()).dtype), template.parameters())
-    return _certify(template, settings, data, seed).as_row()
+    return _certify(FlatView(template).load(point), settings, data, seed).as_row()
 
 
 def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progress=None) -> tuple[MinimaGraph, dict]:

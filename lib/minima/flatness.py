@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .growing import GrowingNet, double_backward
+from .parameters import FlatView
 
 Matvec = Callable[[torch.Tensor], torch.Tensor]
 EVAL_SENSITIVE = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
@@ -73,53 +74,33 @@ class HessianOperator:
         if not self.batches or sum(len(y) for _, y in self.batches) == 0:
             raise FlatnessError("empty data set: pass at least one (inputs, targets) batch")
         self.total = sum(len(y) for _, y in self.batches)
-        named = dict(model.named_parameters())
-        names = [n for n, p in named.items() if p.requires_grad] if params is None else list(params)
-        unknown = [n for n in names if n not in named]
-        if unknown:
-            raise FlatnessError(f"unknown parameter(s) {unknown}; the model has {list(named)}")
-        masks = model.parameter_masks() if hasattr(model, "parameter_masks") else {}
-        self.names = names
-        self.masks = [masks.get(n) for n in names]
-        self.sizes = [int(m.sum()) if m is not None else named[n].numel() for n, m in zip(names, self.masks)]
-        self.dim = sum(self.sizes)
-        first = named[names[0]]
-        self.device, self.dtype = first.device, first.dtype
+        try:
+            self.view = FlatView(model, params)
+        except KeyError as error:
+            raise FlatnessError(error.args[0]) from None
+        self.names, self.masks, self.sizes, self.dim = self.view.names, self.view.masks, self.view.sizes, self.view.dim
+        self.device, self.dtype = self.view.device, self.view.dtype
         self.matvecs = 0
         self.graph_budget = graph_budget
         self._graphs: dict[int, tuple] = {}  # batch index -> gradients with their graph
         self._graphs_for, self.graph_bytes = None, 0
 
-    # -- flat <-> per-parameter
+    # -- flat <-> per-parameter (the coordinates of :class:`~minima.parameters.FlatView`)
     @property
     def params(self) -> list[torch.Tensor]:
-        named = dict(self.model.named_parameters())
-        return [named[n] for n in self.names]
+        return self.view.parameters()
 
     def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """Flat ``(dim,)`` -> tensors shaped like the parameters (zero off their masks)."""
-        out = []
-        params = self.params
-        flat = flat.to(params[0].dtype) if len({p.dtype for p in params}) == 1 else flat  # one conversion
-        for chunk, p, mask in zip(flat.split(self.sizes), params, self.masks):
-            if mask is None:
-                out.append(chunk.view_as(p).to(p.dtype))
-            else:
-                full = torch.zeros_like(p)
-                full[mask] = chunk.to(p.dtype)
-                out.append(full)
-        return out
+        return self.view.unflatten(flat)
 
     def flatten(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
         """Tensors shaped like the parameters -> flat float64 ``(dim,)`` (real coordinates only)."""
-        parts = [t[m] if m is not None else t.reshape(-1) for t, m in zip(tensors, self.masks)]
-        if len({p.dtype for p in parts}) == 1:
-            return torch.cat(parts).to(torch.float64)  # one conversion
-        return torch.cat([p.to(torch.float64) for p in parts])
+        return self.view.flatten(tensors, torch.float64)
 
     def parameters_vector(self) -> torch.Tensor:
         """theta as a flat float64 vector ``(dim,)``."""
-        return self.flatten([p.detach() for p in self.params])
+        return self.view.point(dtype=torch.float64)
 
     # -- the loss
     def _batch_loss(self, params: Sequence[torch.Tensor] | None, x, y) -> torch.Tensor:

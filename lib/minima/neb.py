@@ -21,6 +21,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .parameters import FlatView
+
 Energy = Callable[[torch.Tensor], torch.Tensor]
 CYCLE_KEYS = {"steps", "lr", "momentum", "weight_decay", "insert", "climb"}
 
@@ -88,12 +90,9 @@ class ModelEnergy:
         if not self.batches:
             raise NEBError("empty data: pass at least one (inputs, targets) batch")
         self.eval_batches = list(eval_batches) if eval_batches is not None else self.batches
-        self.names = [n for n, _ in model.named_parameters()]
-        self.shapes = [p.shape for p in model.parameters()]
-        self.sizes = [p.numel() for p in model.parameters()]
-        self.dim = sum(self.sizes)
-        first = next(model.parameters())
-        self.device, self.dtype = first.device, first.dtype
+        # every parameter is a coordinate, frozen or not (buffers are not)
+        self.view = FlatView(model, [n for n, _ in model.named_parameters()])
+        self.dim, self.device, self.dtype = self.view.dim, self.view.device, self.view.dtype
         self.chunk = chunk
         self._mlp = _plain_mlp_layers(model)
         if chunk == "stacked" and self._mlp is None:
@@ -113,12 +112,10 @@ class ModelEnergy:
 
     def point(self, model: nn.Module | None = None) -> torch.Tensor:
         """The flat parameter vector ``(D,)`` of ``model`` (default: the template model)."""
-        return torch.cat([p.detach().reshape(-1) for p in (model or self.model).parameters()]).to(self.device)
+        return self.view.point(model)
 
     def _loss_at(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, metric=None) -> torch.Tensor:
-        tensors = {n: t.view(s) for n, t, s in zip(self.names, flat.split(self.sizes), self.shapes)}
-        outputs = torch.func.functional_call(self.model, tensors, (x,))
-        return (metric or self.loss_fn)(outputs, y)
+        return (metric or self.loss_fn)(self.view.call(flat, x), y)
 
     def batched(self, points: torch.Tensor, x, y, metric=None) -> torch.Tensor:
         """``(P, D)`` -> ``(P,)`` of ``metric`` (default the loss) on one batch, over all pivots at once."""
@@ -138,7 +135,7 @@ class ModelEnergy:
         """``(P,)`` losses of a plain MLP at every pivot: each layer is one batched matrix
         product ``(B, in) @ (P, in, out) -> (P, B, out)`` over all pivots."""
         h = x.flatten(1)
-        tensors = iter(points.split(self.sizes, dim=1))  # weight, then bias, of each Linear in order
+        tensors = iter(points.split(self.view.sizes, dim=1))  # weight, then bias, of each Linear in order
         for module in self._mlp:
             if isinstance(module, nn.Linear):
                 weight = next(tensors).view(len(points), module.out_features, module.in_features)
