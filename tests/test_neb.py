@@ -111,7 +111,7 @@ def test_stacked_mlp_mode_evaluates_metrics_like_vmap_and_refuses_other_models()
     def error(outputs, targets):
         return (outputs.argmax(1) != targets).float().mean()
 
-    values = {chunk: ModelEnergy(model, F.cross_entropy, [(x, y)], chunk=chunk).evaluate(points, metric=error)
+    values = {chunk: ModelEnergy(model, F.cross_entropy, [(x, y)], chunk=chunk).data_mean(points, metric=error)
               for chunk in (None, "stacked")}
     assert torch.equal(values[None], values["stacked"]) and values[None].max() > 0
     cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 4, 3))
@@ -138,7 +138,7 @@ def test_neural_network_path_is_lower_than_the_straight_line():
     straight = linear_path(energy, ends[0], ends[1], n=10)
     assert path.saddle_energy < straight.saddle_energy
     error = lambda o, t: (o.argmax(1) != t).double().mean()  # noqa: E731
-    dense = evaluate_path(energy, path.pivots, 9, {"error": lambda pts: energy.evaluate(pts, metric=error)})
+    dense = evaluate_path(energy, path.pivots, 9, {"error": lambda pts: energy.data_mean(pts, metric=error)})
     # the error at the saddle, by hand: the highest dense point's parameters in a fresh network
     saddle_point = dense.dense_point(int(torch.as_tensor(dense.energies).argmax()))
     net = mlp(2, [16], 2, bias=True)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from minima import table1
 from minima.certificate import certify
 from minima.data import batches
-from minima.train import evaluate
+from minima.train import loss_and_accuracy
 
 
 def digits_task():
@@ -44,7 +44,7 @@ def test_rows_carry_the_results_columns_and_one_row_checks_by_hand():
     assert rows[1]["train_loss"] == pytest.approx(by_hand.train_loss, rel=1e-9)
     assert rows[1]["lambda_max"] == pytest.approx(by_hand.lambda_max, rel=1e-6)
     assert rows[1]["verdict"] == by_hand.verdict
-    assert rows[1]["test_accuracy"] == evaluate(net, task.x_test, task.y_test)[1]
+    assert rows[1]["test_accuracy"] == loss_and_accuracy(net, task.x_test, task.y_test)[1]
 
 
 def test_text_certificates_use_the_embedding_at_the_end_point():

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path as FilePath
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,10 +29,10 @@ from .certificate import certify
 from .data import batches
 from .landscape import MinimaGraph
 from .models import architecture
-from .neb import ModelEnergy, auto_neb, is_converged, linear_path, saddle_change, scaled_cycles
+from .neb import ModelEnergy, auto_neb, is_converged, linear_path, metric_at_saddle, saddle_change, scaled_cycles
 from .parameters import FlatView
 from .results import atomic_write
-from .train import evaluate
+from .train import loss_and_accuracy
 
 # The paper's Table 1 (CIFAR, augmented training): train energy at minima and saddles, their
 # factor, test energy at minima and saddles, test error (%) at minima and saddles.
@@ -138,7 +138,7 @@ def train_minimum(settings: Settings, data: Data, seed: int) -> tuple[nn.Module,
                 F.cross_entropy(model(data.x_train[index]), data.y_train[index]).backward()
                 optimizer.step()
             scheduler.step()
-            curve.append(evaluate(model, data.x_train, data.y_train, batch_size=1000)[0])
+            curve.append(loss_and_accuracy(model, data.x_train, data.y_train, batch_size=1000)[0])
         certificate = _certify(model, settings, data, seed, loss_history=curve)
     return model, curve, certificate.as_row()
 
@@ -155,18 +155,18 @@ class Cache:
     """Files of one exploration under ``root / settings.key()``; writes are atomic."""
 
     def __init__(self, root: str | os.PathLike, settings: Settings):
-        self.dir = FilePath(root) / settings.key()
+        self.dir = Path(root) / settings.key()
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
 
-    def minimum(self, seed: int) -> FilePath:
+    def minimum(self, seed: int) -> Path:
         return self.dir / f"minimum-{seed}.pt"
 
     @property
-    def graph(self) -> FilePath:
+    def graph(self) -> Path:
         return self.dir / "graph.json"
 
-    def save(self, path: FilePath, obj) -> None:
+    def save(self, path: Path, obj) -> None:
         atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
@@ -208,12 +208,12 @@ def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progre
     eval_batches = batches(data.x_train[: settings.eval_subset], data.y_train[: settings.eval_subset], 1000)
     test_batches = batches(data.x_test, data.y_test, 1000)
     energy = ModelEnergy(template, F.cross_entropy, train_batches, eval_batches=eval_batches, seed=0)
-    metrics = {"test loss": lambda pts: energy.evaluate(pts, batches=test_batches),
-               "test error": lambda pts: energy.evaluate(pts, metric=error_rate, batches=test_batches)}
+    metrics = {"test loss": lambda pts: energy.data_mean(pts, batches=test_batches),
+               "test error": lambda pts: energy.data_mean(pts, metric=error_rate, batches=test_batches)}
     graph = MinimaGraph.load(cache.graph) if cache.graph.exists() else MinimaGraph()
     for key, record in found.items():
         if key not in graph.minima:
-            graph.add_minimum(key, float(energy.evaluate(record["point"][None])[0]))
+            graph.add_minimum(key, float(energy.data_mean(record["point"][None])[0]))
     while len(graph.paths) < settings.max_paths:
         pair = graph.suggest_pair()
         if pair is None:
@@ -242,11 +242,6 @@ def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progre
 
 # ----------------------------------------------------------------------------- the summary table
 
-def _at_saddle(path: dict, name: str) -> float:
-    """Dense metric ``name`` of a path record at its saddle (the highest training loss)."""
-    return path["metrics"][name][int(np.argmax(path["energies"]))]
-
-
 def summary_row(graph: MinimaGraph, test_at_minima: dict[str, tuple[float, float]]) -> dict:
     """The paper's columns for one architecture, from the MST of saddle energies.
 
@@ -261,12 +256,12 @@ def summary_row(graph: MinimaGraph, test_at_minima: dict[str, tuple[float, float
     train_saddles = float(np.mean([p["saddle_energy"] for p in paths]))
     test_minima = float(np.mean([v[0] for v in test_at_minima.values()]))
     error_minima = 100 * float(np.mean([v[1] for v in test_at_minima.values()]))
-    error_saddles = 100 * float(np.mean([_at_saddle(p, "test error") for p in paths]))
+    error_saddles = 100 * float(np.mean([metric_at_saddle(p, "test error") for p in paths]))
     return {"minima": len(graph.minima), "paths": len(graph.paths), "MST edges": len(edges),
             "train minima": train_minima, "train saddles": train_saddles,
             "factor": train_saddles / train_minima if train_minima > 0 else float("inf"),
             "straight-line barrier": float(np.mean([max(p["straight"]["energies"]) for p in paths])),
-            "test minima": test_minima, "test saddles": float(np.mean([_at_saddle(p, "test loss") for p in paths])),
+            "test minima": test_minima, "test saddles": float(np.mean([metric_at_saddle(p, "test loss") for p in paths])),
             "test error minima %": error_minima, "test error saddles %": error_saddles,
             "error rise %": error_saddles - error_minima}
 
@@ -293,7 +288,7 @@ def path_rows(architecture_name: str, graph: MinimaGraph, found: dict, dataset: 
                      "train_loss_saddle": path["saddle_energy"], "saddle_position": path["saddle_position"],
                      "straight_barrier": max(path["straight"]["energies"]),
                      "test_error_minima": 100 * (tests[a][1] + tests[b][1]) / 2,
-                     "test_error_saddle": 100 * _at_saddle(path, "test error"),
+                     "test_error_saddle": 100 * metric_at_saddle(path, "test error"),
                      "lambda_min_start": start["lambda_min"], "lambda_max_start": start["lambda_max"],
                      "lambda_min_end": end["lambda_min"], "lambda_max_end": end["lambda_max"],
                      "verdict_start": start["verdict"], "verdict_end": end["verdict"],

@@ -21,7 +21,7 @@ class MinimaGraph:
     """Minima, computed paths, their MST and the pair-suggestion heuristic.
 
     ``paths[(a, b)]`` holds the compact summary of the final path between ``a`` and ``b``
-    (see :meth:`minima.neb.Path.summary`): saddle energy, dense energies and metrics.
+    (see :meth:`minima.neb.EnergyPath.summary`): saddle energy, dense energies and metrics.
     """
 
     def __init__(self):

@@ -33,10 +33,6 @@ def mlp(n_in: int, hidden: list[int] | int, n_out: int, *, bias: bool = False, i
     return nn.Sequential(*layers)
 
 
-def num_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 # ----------------------------------------------------------------------------- "no barriers" architectures
 
 class ResidualCNN(nn.Module):

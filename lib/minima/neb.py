@@ -7,10 +7,10 @@ point; all pivots are evaluated together with ``torch.func.functional_call`` und
 loop over pivots), on the *same* minibatch for every pivot
 in a step (so the path's relative energies are not blurred by batch-to-batch noise).
 
-:func:`neb` moves the interior pivots of a path along the energy gradient projected
+:func:`relax` moves the interior pivots of a path along the energy gradient projected
 perpendicular to the path (tangent of Henkelman & Jonsson 2000) and, with ``spring=None``
 (the paper's choice), re-spaces them equally along the path after every step (string
-method) instead of using springs. :func:`auto_neb` runs cycles of :func:`neb` and inserts
+method) instead of using springs. :func:`auto_neb` runs cycles of :func:`relax` and inserts
 pivots where the energy between two pivots rises above their linear interpolation.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -45,7 +46,7 @@ def scaled_cycles(factor: float, cycles: list[dict] | None = None) -> list[dict]
 class NEBError(RuntimeError):
     """Bad input or a diverged optimisation; ``path`` holds the last good path when there is one."""
 
-    def __init__(self, message: str, path: "Path | None" = None):
+    def __init__(self, message: str, path: "EnergyPath | None" = None):
         super().__init__(message)
         self.path = path
 
@@ -63,7 +64,7 @@ class ModelEnergy:
         loss_fn: ``loss_fn(outputs, targets)``, the batch mean.
         batches: list of ``(inputs, targets)``; :meth:`__call__` uses the current one and
             :meth:`advance` moves to the next (the order is shuffled each epoch with ``seed``).
-        eval_batches: the data of :meth:`evaluate` (dense path evaluation), default ``batches``.
+        eval_batches: the data of :meth:`data_mean` (dense path evaluation), default ``batches``.
         chunk: pivots per vmapped call (``None``: all at once). ``"stacked"``: for a plain
             MLP (``nn.Sequential`` of ``Flatten``, ``Linear`` and elementwise activations)
             every layer of every pivot in one batched matrix product, without ``vmap``'s
@@ -105,7 +106,7 @@ class ModelEnergy:
         return torch.randperm(len(self.batches), generator=self._generator).tolist()
 
     def advance(self) -> None:
-        """Move to the next minibatch (called by :func:`neb` once per step)."""
+        """Move to the next minibatch (called by :func:`relax` once per step)."""
         self._cursor += 1
         if self._cursor == len(self._order):
             self._order, self._cursor = self._shuffle(), 0
@@ -184,7 +185,7 @@ class ModelEnergy:
         return self.batched(points, x.to(self.device), y.to(self.device))
 
     @torch.no_grad()
-    def evaluate(self, points: torch.Tensor, metric=None, batches=None) -> torch.Tensor:
+    def data_mean(self, points: torch.Tensor, metric=None, batches=None) -> torch.Tensor:
         """Mean of ``metric`` (default the loss) over ``batches`` (default the evaluation data),
         weighted by batch size; ``(P, D)`` -> ``(P,)`` float64."""
         batches = self.eval_batches if batches is None else batches
@@ -210,10 +211,10 @@ def _plain_mlp_layers(model: nn.Module) -> list[nn.Module] | None:
     return layers if all(isinstance(m, (nn.Linear, *ELEMENTWISE)) for m in body) else None
 
 
-def evaluate(energy, points: torch.Tensor) -> torch.Tensor:
+def energies_at(energy, points: torch.Tensor) -> torch.Tensor:
     """Energies of ``points`` without gradients, on the evaluation data when the energy has one."""
-    if hasattr(energy, "evaluate"):
-        return energy.evaluate(points)
+    if hasattr(energy, "data_mean"):
+        return energy.data_mean(points)
     with torch.no_grad():
         return energy(points).to(torch.float64)
 
@@ -259,7 +260,7 @@ def respace_around(points: torch.Tensor, fixed: int) -> torch.Tensor:
     return torch.cat([respace(points[: fixed + 1])[:-1], respace(points[fixed:])])
 
 
-def neb(energy: Energy, pivots: torch.Tensor, steps: int, lr: float, momentum: float = 0.9,
+def relax(energy: Energy, pivots: torch.Tensor, steps: int, lr: float, momentum: float = 0.9,
         weight_decay: float = 0.0, spring: float | None = None, cycle: int = 0, climb: bool = False) -> torch.Tensor:
     """Optimise the interior pivots ``(P, D)`` of a path for ``steps`` SGD steps; returns new pivots.
 
@@ -329,7 +330,7 @@ def interpolate(pivots: torch.Tensor, n_sub: int) -> tuple[torch.Tensor, torch.T
 
 
 @dataclass
-class Path:
+class EnergyPath:
     """A path between two minima with its dense evaluation.
 
     Attributes:
@@ -383,6 +384,7 @@ class Path:
         """Dense metric ``name`` at the saddle of the energy (the same point)."""
         return float(self.metrics[name][self.saddle_index])
 
+
     def summary(self) -> dict:
         """Compact, JSON-ready record (no pivots): what the book's tables and figures need."""
         return {"saddle_energy": self.saddle_energy, "saddle_position": self.saddle_position,
@@ -392,18 +394,23 @@ class Path:
                 "metrics": {k: v.tolist() for k, v in self.metrics.items()}, "history": self.history}
 
 
+def metric_at_saddle(summary: dict, name: str) -> float:
+    """:meth:`EnergyPath.at_saddle` of a path's :meth:`EnergyPath.summary` record."""
+    return float(summary["metrics"][name][int(np.argmax(summary["energies"]))])
+
+
 def evaluate_path(energy, pivots: torch.Tensor, n_sub: int = 9, metrics: dict | None = None,
-                  history: list | None = None) -> Path:
+                  history: list | None = None) -> EnergyPath:
     """Dense evaluation of a path: energy (and ``metrics[name](points) -> (M,)``) at every
     pivot and ``n_sub`` points per segment."""
     dense, position, is_pivot = interpolate(pivots, n_sub)
-    energies = evaluate(energy, dense).cpu()
+    energies = energies_at(energy, dense).cpu()
     extra = {name: torch.as_tensor(fn(dense)).detach().cpu().to(torch.float64) for name, fn in (metrics or {}).items()}
-    return Path(pivots.detach(), energies[is_pivot], position, energies, is_pivot, extra, list(history or []))
+    return EnergyPath(pivots.detach(), energies[is_pivot], position, energies, is_pivot, extra, list(history or []))
 
 
 def linear_path(energy, start: torch.Tensor, end: torch.Tensor, n: int = 20, n_sub: int = 9,
-                metrics: dict | None = None) -> Path:
+                metrics: dict | None = None) -> EnergyPath:
     """The straight line between two minima with ``n`` equally spaced pivots, densely evaluated."""
     _check_ends(start, end)
     t = torch.linspace(0, 1, n, dtype=start.dtype, device=start.device)[:, None]
@@ -416,7 +423,7 @@ def _check_ends(start: torch.Tensor, end: torch.Tensor) -> None:
                        f"and {tuple(end.shape)}")
 
 
-def insertion_points(path: Path, n_sub: int, threshold: float, max_insert: int) -> list[tuple[int, float]]:
+def insertion_points(path: EnergyPath, n_sub: int, threshold: float, max_insert: int) -> list[tuple[int, float]]:
     """Where AutoNEB inserts pivots: ``[(segment index, fraction within it)]``.
 
     In each segment, the sub-point whose energy exceeds the straight interpolation of
@@ -452,7 +459,7 @@ def saddle_change(history: list[dict], cycles: int = 2) -> float:
     return abs(energies[-1] - energies[max(0, len(energies) - 1 - cycles)])
 
 
-def is_converged(path: "Path", fraction: float = 0.05, cycles: int = 2) -> bool:
+def is_converged(path: "EnergyPath", fraction: float = 0.05, cycles: int = 2) -> bool:
     """The path-convergence rule: the saddle energy moved by at most ``fraction`` of the gap
     between the saddle and the higher of the two ends over the last ``cycles`` cycles."""
     gap = path.saddle_energy - float(max(path.energies[0], path.energies[-1]))
@@ -462,14 +469,14 @@ def is_converged(path: "Path", fraction: float = 0.05, cycles: int = 2) -> bool:
 def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] | None = None,
              n_initial: int = 3, n_sub: int = 9, insert_threshold: float = 0.2, max_insert: int = 2,
              spring: float | None = None, metrics: dict | None = None, progress=None,
-             max_extra_cycles: int = 0, converged_fraction: float = 0.05) -> Path:
-    """AutoNEB: cycles of :func:`neb` with pivot insertion where the path's energy bulges.
+             max_extra_cycles: int = 0, converged_fraction: float = 0.05) -> EnergyPath:
+    """AutoNEB: cycles of :func:`relax` with pivot insertion where the path's energy bulges.
 
     Args:
         cycles: per-cycle settings ``{steps, lr, momentum, weight_decay, insert, climb}``
             (missing keys take momentum 0.9, weight decay 0, insert True, climb False);
             default :data:`PAPER_CYCLES`. ``climb=True`` makes the highest pivot a climbing
-            image in that cycle (see :func:`neb`): an option for the last cycles, not the
+            image in that cycle (see :func:`relax`): an option for the last cycles, not the
             paper's method.
         n_initial: pivots of the initial straight path, ends included (at least 3).
         n_sub, insert_threshold, max_insert: see :func:`insertion_points`.
@@ -499,7 +506,7 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
     while number < len(cycles) + extra:
         settings = cycles[min(number, len(cycles) - 1)]
         try:
-            pivots = neb(energy, pivots, settings["steps"], settings["lr"], settings.get("momentum", 0.9),
+            pivots = relax(energy, pivots, settings["steps"], settings["lr"], settings.get("momentum", 0.9),
                          settings.get("weight_decay", 0.0), spring, cycle=number, climb=settings.get("climb", False))
         except NEBError as error:
             raise NEBError(str(error), path) from None

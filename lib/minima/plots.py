@@ -6,8 +6,11 @@ serves ``plotly.min.js`` from its own ``_static`` folder, so pages render offlin
 """
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 from IPython.display import HTML, display
+
+from .flatness import density_on_grid
 
 TEMPLATE = "plotly_white"
 
@@ -209,15 +212,46 @@ def convergence(reference: float, curves: dict[str, list[float]]) -> go.Figure:
     return fig
 
 
-def spectral_density(grid, densities: dict[str, object], marks: dict[str, float] | None = None) -> go.Figure:
-    """Smoothed spectral densities (log-scaled y) with optional vertical marks (e.g. lambda_max)."""
+def spectral_density_figure(spectra: dict[str, tuple], marks: dict[str, float] | None = None,
+                            points: int = 800, smoothing: float = 1 / 200, title: str | None = None) -> go.Figure:
+    """Smoothed spectral densities (log-scaled y) on one grid, with optional vertical marks.
+
+    ``spectra``: ``{name: (nodes, weights)}`` from :func:`minima.flatness.spectral_density`;
+    each is smoothed by a Gaussian of width ``smoothing`` times the joint span of the nodes
+    (:func:`~minima.flatness.density_on_grid`), on ``points`` eigenvalues 5 % beyond that span.
+    """
+    nodes = np.concatenate([np.asarray(n) for n, _ in spectra.values()])
+    span = max(float(nodes.max() - nodes.min()), 1e-12)
+    grid = np.linspace(nodes.min() - 0.05 * span, nodes.max() + 0.05 * span, points)
     fig = go.Figure()
-    for name, density in densities.items():
+    for name, (n, w) in spectra.items():
+        density = np.maximum(density_on_grid(np.asarray(n), np.asarray(w), grid, smoothing * span), 1e-8)
         fig.add_trace(go.Scatter(x=grid, y=density, mode="lines", name=name))
     for label, x in (marks or {}).items():
         fig.add_vline(x=x, line_dash="dot", annotation_text=label, annotation_position="top")
-    fig.update_layout(title="Hessian spectral density (stochastic Lanczos quadrature)", xaxis_title="eigenvalue",
+    fig.update_layout(title=title or "Hessian spectral density (stochastic Lanczos quadrature)", xaxis_title="eigenvalue",
                       yaxis=dict(type="log", title="density", exponentformat="power"), height=420)
+    return fig
+
+
+def training_curves(curves: dict[str, list[dict]], growth_epochs=(), title: str = "training set",
+                    log_loss: bool = False) -> go.Figure:
+    """Training accuracy (solid, left axis) and loss (dashed, right axis) per epoch.
+
+    ``curves``: ``{name: [{"epoch", "accuracy", "loss"}, ...]}`` as the training loops record
+    them; ``growth_epochs``: x positions of dotted vertical lines (insertions of neurons).
+    """
+    fig = go.Figure()
+    for name, curve in curves.items():
+        epochs = [r["epoch"] for r in curve]
+        fig.add_trace(go.Scatter(x=epochs, y=[r["accuracy"] for r in curve], mode="lines", name=f"{name}: accuracy"))
+        fig.add_trace(go.Scatter(x=epochs, y=[r["loss"] for r in curve], mode="lines", name=f"{name}: loss",
+                                 line=dict(dash="dash"), yaxis="y2"))
+    for epoch in growth_epochs:
+        fig.add_vline(x=epoch, line_dash="dot", line_color="grey")
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis=dict(title="accuracy"),
+                      yaxis2=dict(title="loss", overlaying="y", side="right", type="log" if log_loss else "linear"),
+                      height=420, legend=dict(orientation="h", y=-0.2))
     return fig
 
 

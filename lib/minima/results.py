@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 RESULTS_DIR = Path("book") / "generated" / "results"  # relative to the project root (the runner's cwd)
 
 
@@ -48,3 +50,10 @@ def save_table(table, notebook: str, columns: Sequence[str], folder: str | os.Pa
     rest = [c for c in table.columns if c not in columns and c not in nested]
     text = table[list(columns) + rest].to_csv(index=False)
     return atomic_write(Path(folder if folder is not None else RESULTS_DIR) / f"{notebook}.csv", text)
+
+
+def mean_sd(values, fmt: Callable[[float], str]) -> str:
+    """``"mean ± sd"`` of ``values`` (sample standard deviation), each formatted by ``fmt``;
+    the mean alone for a single value: how the book's tables report runs over seeds."""
+    values = np.asarray(values, dtype=float)
+    return f"{fmt(values.mean())} ± {fmt(values.std(ddof=1))}" if len(values) > 1 else fmt(values.mean())

@@ -27,7 +27,7 @@ from .flatness import MEASURES, all_measures
 from .growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
 from .models import mlp
 from .text import Vocabulary
-from .train import evaluate, fit, fit_together
+from .train import fit, fit_together, loss_and_accuracy
 
 ARCHITECTURES = {"a": (1.0,), "b": (0.8, 0.2), "c": (0.6, 0.3, 0.1)}
 
@@ -224,7 +224,7 @@ def _measure(task: Task, full, net, hessian_data: list, epochs: list[dict], seed
              rule: Rule) -> dict:
     """Test accuracy, the convergence certificate and the flatness measures of one trained model
     (Hessians of the network part on ``hessian_data``)."""
-    _, test_accuracy = evaluate(full, task.x_test, task.y_test)
+    _, test_accuracy = loss_and_accuracy(full, task.x_test, task.y_test)
     full.eval()
     start = time.perf_counter()
     certificate = certify(net, F.cross_entropy, hessian_data, loss_history=[e["loss"] for e in epochs],

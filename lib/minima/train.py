@@ -58,7 +58,7 @@ def _stop_label(target_accuracy: float) -> str:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> tuple[float, float]:
+def loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on ``(x, y)`` in eval mode."""
     was_training = model.training
     model.eval()
@@ -109,7 +109,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
             loss.backward()
             optimizer.step()
         train_seconds = time.perf_counter() - start
-        train_loss, accuracy = evaluate(model, x, y)
+        train_loss, accuracy = loss_and_accuracy(model, x, y)
         result.record_epoch(epoch + 1, train_loss, accuracy, len(inserted), train_seconds,
                             time.perf_counter() - start, len(y), progress)
         if accuracy >= target_accuracy and epoch >= growth_done:
