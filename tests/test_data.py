@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from minima import data
+from minima import data, provenance
 
 
 def one_line(error: Exception) -> str:
@@ -194,7 +194,7 @@ def test_empty_file(tmp_path):
 
 def test_provenance_records_every_load(tmp_path, monkeypatch):
     log = tmp_path / "loads.jsonl"
-    monkeypatch.setenv("MINIMA_PROVENANCE", str(log))
+    monkeypatch.setenv(provenance.ENV, str(log))
     data.load("digits", "train")
     data.load("digits", "test")
     lines = log.read_text().splitlines()

@@ -176,7 +176,7 @@ def test_smoke_profile_builds_the_site_and_it_renders_offline(project_copy, real
     monkeypatch.setenv("MINIMA_DATA", str(real_data))
     project = Project(project_copy)
     assert run.run("smoke", project=project) == 0
-    index = book.build(project_copy)
+    index = book.build(project)
     html = project_copy / "_build" / "html"
     assert index.exists()
     pages = ["intro.html", "reproduction_notes.html", "generated/00_data_overview.html"]

@@ -13,8 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .run import ROOT
+from .run import ROOT, Project
 
+# an asset of this installation (``make mathjax``), like plotly.min.js, not of the project folder
 MATHJAX_SOURCE = ROOT / ".cache" / "mathjax" / "node_modules" / "mathjax" / "es5"
 
 
@@ -22,17 +23,17 @@ class BookError(RuntimeError):
     """The site cannot be built; the message says what to do."""
 
 
-def prepare_static(root: Path = ROOT) -> None:
+def prepare_static(project: Project) -> None:
     """Copy plotly.min.js into ``book/_static`` and MathJax into ``book/_extra`` (idempotent)."""
     import plotly
 
-    static = root / "book" / "_static"
+    static = project.book / "_static"
     static.mkdir(parents=True, exist_ok=True)
     plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     if not (static / "plotly.min.js").exists() or \
             (static / "plotly.min.js").stat().st_size != plotly_js.stat().st_size:
         shutil.copyfile(plotly_js, static / "plotly.min.js")
-    extra = root / "book" / "_extra"
+    extra = project.book / "_extra"
     if not (extra / "mathjax" / "tex-chtml.js").exists():
         if not (MATHJAX_SOURCE / "tex-chtml.js").exists():
             raise BookError(f"MathJax 3 not found at {MATHJAX_SOURCE}; run 'make mathjax' "
@@ -40,16 +41,18 @@ def prepare_static(root: Path = ROOT) -> None:
         shutil.copytree(MATHJAX_SOURCE, extra / "mathjax", dirs_exist_ok=True)
 
 
-def build(root: Path = ROOT) -> Path:
+def build(project: Project | None = None) -> Path:
     """Run jupyter-book on ``book/`` with the root ``_config.yml``; returns the index page."""
-    prepare_static(root)
-    if not any((root / "book" / "generated").glob("*.ipynb")):
+    project = project or Project()
+    root = project.root
+    prepare_static(project)
+    if not any(project.generated.glob("*.ipynb")):
         raise BookError("no executed notebooks in book/generated; run 'python -m minima run' first")
-    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root / "book"),
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(project.book),
                "--config", str(root / "_config.yml"), "--path-output", str(root)]
     if subprocess.run(command, cwd=root).returncode != 0:
         raise BookError("jupyter-book build failed (see its output above)")
-    index = root / "_build" / "html" / "index.html"
+    index = project.site / "index.html"
     if not index.exists():
         raise BookError(f"jupyter-book finished but {index} is missing")
     return index

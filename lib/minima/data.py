@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import json
 import os
 import socket
 import struct
@@ -37,6 +36,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+
+from .provenance import record_load
 
 RESPLIT_SEED = 0
 RESPLIT_TRAIN_FRACTION = 0.8
@@ -375,18 +376,17 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r} for {name}; choose 'train' or 'test'")
     dataset = REGISTRY[name](data_root(root), split)
-    _record(dataset)
+    record_load(dataset.metadata())
     return dataset
-
-
-def _record(dataset: Dataset) -> None:
-    """Append the dataset's metadata to ``$MINIMA_PROVENANCE`` (set by the batch runner)."""
-    target = os.environ.get("MINIMA_PROVENANCE")
-    if target:
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(dataset.metadata()) + "\n")
 
 
 def batches(inputs, targets, batch_size: int) -> list[tuple]:
     """Consecutive ``(inputs, targets)`` batches (the last may be smaller); no shuffling."""
     return [(inputs[i: i + batch_size], targets[i: i + batch_size]) for i in range(0, len(targets), batch_size)]
+
+
+def batch_shares(batches) -> list[float]:
+    """Each ``(inputs, targets)`` batch's share of the examples, ``n_b / N``: the weights of a
+    data-set mean taken batch by batch (so an uneven last batch is exact)."""
+    total = sum(len(y) for _, y in batches)
+    return [len(y) / total for _, y in batches]

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .data import batch_shares
 from .growing import GrowingNet, double_backward
 from .parameters import FlatView
 
@@ -74,6 +75,7 @@ class HessianOperator:
         if not self.batches or sum(len(y) for _, y in self.batches) == 0:
             raise FlatnessError("empty data set: pass at least one (inputs, targets) batch")
         self.total = sum(len(y) for _, y in self.batches)
+        self.shares = batch_shares(self.batches)
         try:
             self.view = FlatView(model, params)
         except KeyError as error:
@@ -121,18 +123,18 @@ class HessianOperator:
         """The data-set mean loss at the current parameters."""
         total = 0.0
         with torch.no_grad(), double_backward():
-            for x, y in self.batches:
-                total += float(self._batch_loss(None, x, y)) * len(y) / self.total
+            for (x, y), share in zip(self.batches, self.shares):
+                total += float(self._batch_loss(None, x, y)) * share
         return total
 
     def gradient(self) -> torch.Tensor:
         """The full-batch gradient of the data-set mean loss as a flat float64 vector ``(dim,)``."""
         result = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
         with double_backward():
-            for x, y in self.batches:
+            for (x, y), share in zip(self.batches, self.shares):
                 loss = self._batch_loss(None, x, y)
                 _check_finite(loss)
-                result += len(y) / self.total * self.flatten(torch.autograd.grad(loss, self.params))
+                result += share * self.flatten(torch.autograd.grad(loss, self.params))
         return result
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
@@ -142,8 +144,8 @@ class HessianOperator:
         check_eval_mode(self.model)
         tangents = self.unflatten(v.to(self.device))
         with double_backward():
-            parts = (self.flatten(self._batch_hvp(index, x, y, tangents)).mul_(len(y) / self.total)
-                     for index, (x, y) in enumerate(self.batches))
+            parts = (self.flatten(self._batch_hvp(index, x, y, tangents)).mul_(share)
+                     for index, ((x, y), share) in enumerate(zip(self.batches, self.shares)))
             result = next(parts)
             for part in parts:
                 result += part

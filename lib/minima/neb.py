@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .data import batch_shares
 from .parameters import FlatView
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
@@ -189,11 +190,10 @@ class ModelEnergy:
         """Mean of ``metric`` (default the loss) over ``batches`` (default the evaluation data),
         weighted by batch size; ``(P, D)`` -> ``(P,)`` float64."""
         batches = self.eval_batches if batches is None else batches
-        total = sum(len(y) for _, y in batches)
         result = torch.zeros(len(points), dtype=torch.float64, device=self.device)
-        for x, y in batches:
+        for (x, y), share in zip(batches, batch_shares(batches)):
             values = self.batched(points, x.to(self.device), y.to(self.device), metric)
-            result += values.to(torch.float64) * (len(y) / total)
+            result += values.to(torch.float64) * share
         return result
 
 

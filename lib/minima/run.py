@@ -24,13 +24,9 @@ source notebooks in ``notebooks/`` one after another into ``book/generated/``:
 from __future__ import annotations
 
 import ast
-import datetime as dt
 import hashlib
 import json
-import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,6 +34,7 @@ from pathlib import Path
 
 import yaml
 
+from .provenance import box, collecting, record
 from .results import atomic_write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,8 +61,17 @@ class Project:
         return self.root / "notebooks"
 
     @property
+    def book(self) -> Path:
+        return self.root / "book"
+
+    @property
     def generated(self) -> Path:
-        return self.root / "book" / "generated"
+        return self.book / "generated"
+
+    @property
+    def site(self) -> Path:
+        """Where jupyter-book writes the HTML site."""
+        return self.root / "_build" / "html"
 
     @property
     def scratch(self) -> Path:
@@ -186,48 +192,11 @@ def plan(project: Project, profile: str, only: list[str] | None = None,
 
 # ------------------------------------------------------------------ provenance
 
-def _git(project: Project, *args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=project.root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
-def device_description() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return f"CUDA: {torch.cuda.get_device_name(0)}"
-    return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, no GPU"
-
-
 def provenance(project: Project, job: Job, profile: str, datasets: list[dict], wall_s: float,
                status: str = "ok") -> dict:
-    import importlib.metadata as md
-
-    versions = {}
-    for package in ("torch", "numpy", "scipy", "pandas", "plotly", "papermill", "transformers"):
-        try:
-            versions[package] = md.version(package)
-        except md.PackageNotFoundError:
-            versions[package] = None
-    unique = {json.dumps(d, sort_keys=True) for d in datasets}
-    return {
-        "notebook": job.name,
-        "profile": profile,
-        "parameters": job.parameters,
-        "git_commit": _git(project, "rev-parse", "HEAD") or "unknown",
-        "git_dirty": bool(_git(project, "status", "--porcelain")),
-        "device": device_description(),
-        "python": platform.python_version(),
-        "versions": versions,
-        "datasets": [json.loads(d) for d in sorted(unique)],
-        "wall_time_s": round(wall_s, 1),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "status": status,
-        "input_hash": input_hash(project, job, datasets),
-    }
+    """The provenance record of one executed job (:func:`minima.provenance.record`)."""
+    return record(project.root, job.name, profile, job.parameters, datasets, wall_s, status,
+                  input_hash(project, job, datasets))
 
 
 def _data_files(datasets: list[dict]) -> list[str]:
@@ -272,28 +241,6 @@ def up_to_date(project: Project, job: Job) -> bool:
     return record["input_hash"] == input_hash(project, job, record.get("datasets", []))
 
 
-def provenance_box(record: dict) -> str:
-    """MyST admonition shown under the page title."""
-    sizes: dict[str, list[str]] = {}
-    for d in record["datasets"]:
-        sizes.setdefault(d["description"], []).append(f"{d['split']} {d['size']:,}")
-    data = "; ".join(f"{description} [{', '.join(s)}]" for description, s in sizes.items()) \
-        or "no dataset files (synthetic or embedded only)"
-    commit = record["git_commit"][:10] + (" (with uncommitted changes)" if record["git_dirty"] else "")
-    params = ", ".join(f"`{k}={v!r}`" for k, v in record["parameters"].items()) or "defaults"
-    return "\n".join([
-        "```{admonition} Provenance of this page",
-        ":class: note",
-        f"- **Profile:** `{record['profile']}`; parameters: {params}",
-        f"- **Data actually used:** {data}",
-        f"- **Commit:** `{commit}`; **device:** {record['device']}; torch {record['versions']['torch']}, "
-        f"Python {record['python']}",
-        f"- **Executed:** {record['date']} in {record['wall_time_s']} s; inputs hash "
-        f"`{record['input_hash'][:12]}` (notebook, parameters, library source, data checksums)",
-        "```",
-    ])
-
-
 def missing_data_page(executed: Path, message: str):
     """The page of a notebook that stopped on missing data: its opening text, then a box with
     ``message`` (what is missing, how to provide it). Later cells never ran and are dropped."""
@@ -331,7 +278,7 @@ def finalise(executed, target: Path, record: dict) -> None:
             tags.append("remove-cell")
     first = nb.cells[0] if nb.cells else None
     at = 1 if first is not None and first.cell_type == "markdown" and first.source.lstrip().startswith("#") else 0
-    nb.cells.insert(at, nbformat.v4.new_markdown_cell(provenance_box(record),
+    nb.cells.insert(at, nbformat.v4.new_markdown_cell(box(record),
                                                       metadata={"tags": ["provenance"]}))
     nb.metadata["minima"] = {"provenance": record}
     atomic_write(target, nbformat.writes(nb))
@@ -356,29 +303,26 @@ def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel:
     project.scratch.mkdir(parents=True, exist_ok=True)
     scratch = project.scratch / f"{job.name}.ipynb"
     loads = project.scratch / f"{job.name}.datasets.jsonl"
-    loads.unlink(missing_ok=True)
-    os.environ["MINIMA_PROVENANCE"] = str(loads)
     start = time.perf_counter()
     status, page = "ok", scratch
-    try:
-        papermill.execute_notebook(str(job.source), str(scratch), parameters=job.parameters,
-                                   kernel_name=kernel, execution_timeout=cell_timeout,
-                                   progress_bar=False, cwd=str(project.root), log_output=False)
-    except Exception as error:  # a cell raised, or kernel death, timeout, missing kernel: same contract
-        missing_data = isinstance(error, papermill.PapermillExecutionError) and error.ename == "DataError"
-        if missing_data:  # not a failure: the page says what is missing and the batch goes on
-            status, page = "skipped: data", missing_data_page(scratch, error.evalue)
-        else:
-            target.unlink(missing_ok=True)
-            record_file.unlink(missing_ok=True)
-            if isinstance(error, papermill.PapermillExecutionError):
-                raise NotebookFailed(f"notebook {job.name} failed at cell {error.exec_count or error.cell_index}: "
-                                     f"{error.ename}: {error.evalue} (executed copy: {scratch})") from None
-            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise NotebookFailed(f"notebook {job.name} failed: {type(error).__name__}: {message}") from None
-    finally:
-        os.environ.pop("MINIMA_PROVENANCE", None)
-    datasets = [json.loads(line) for line in loads.read_text().splitlines()] if loads.exists() else []
+    with collecting(loads) as loaded:
+        try:
+            papermill.execute_notebook(str(job.source), str(scratch), parameters=job.parameters,
+                                       kernel_name=kernel, execution_timeout=cell_timeout,
+                                       progress_bar=False, cwd=str(project.root), log_output=False)
+        except Exception as error:  # a cell raised, or kernel death, timeout, missing kernel: same contract
+            missing_data = isinstance(error, papermill.PapermillExecutionError) and error.ename == "DataError"
+            if missing_data:  # not a failure: the page says what is missing and the batch goes on
+                status, page = "skipped: data", missing_data_page(scratch, error.evalue)
+            else:
+                target.unlink(missing_ok=True)
+                record_file.unlink(missing_ok=True)
+                if isinstance(error, papermill.PapermillExecutionError):
+                    raise NotebookFailed(f"notebook {job.name} failed at cell {error.exec_count or error.cell_index}: "
+                                         f"{error.ename}: {error.evalue} (executed copy: {scratch})") from None
+                message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise NotebookFailed(f"notebook {job.name} failed: {type(error).__name__}: {message}") from None
+    datasets = loaded()
     record = provenance(project, job, profile, datasets, time.perf_counter() - start, status)
     finalise(page, target, record)
     atomic_write(record_file, json.dumps(record, indent=2))
