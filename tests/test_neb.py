@@ -231,7 +231,8 @@ def test_climbing_image_finds_the_saddle_energy_the_plain_path_misses():
 
 
 def test_paper_cycles_are_the_papers_schedule():
-    from minima.neb import PAPER_CYCLES, scaled_cycles
+    from minima.neb import scaled_cycles
+    from minima.papers import AUTONEB_CYCLES as PAPER_CYCLES
 
     assert len(PAPER_CYCLES) == 14 and sum(c["steps"] for c in PAPER_CYCLES) == 16_000
     assert [(c["steps"], c["lr"], c["insert"]) for c in PAPER_CYCLES] == \

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,23 +32,6 @@ from .neb import ModelEnergy, auto_neb, is_converged, linear_path, metric_at_sad
 from .parameters import FlatView
 from .results import atomic_write
 from .train import loss_and_accuracy
-
-# The paper's Table 1 (CIFAR, augmented training): train energy at minima and saddles, their
-# factor, test energy at minima and saddles, test error (%) at minima and saddles.
-PAPER = pd.DataFrame([
-    ("CIFAR-10", "resnet-20", 0.016, 0.034, 2, 0.36, 0.37, 8.5, 8.9),
-    ("CIFAR-10", "resnet-32", 0.006, 0.015, 3, 0.36, 0.37, 7.5, 8.1),
-    ("CIFAR-10", "resnet-44", 0.003, 0.018, 6, 0.36, 0.36, 7.1, 7.6),
-    ("CIFAR-10", "resnet-56", 0.002, 0.017, 8, 0.35, 0.36, 6.9, 7.6),
-    ("CIFAR-10", "densenet-40-12", 0.001, 0.019, 6, 0.25, 0.25, 5.6, 6.6),
-    ("CIFAR-10", "densenet-100-12-bc", 0.001, 0.009, 16, 0.21, 0.22, 4.9, 5.5),
-    ("CIFAR-100", "resnet-20", 0.353, 0.674, 2, 1.42, 1.49, 33.3, 36.2),
-    ("CIFAR-100", "resnet-44", 0.075, 0.383, 5, 1.60, 1.61, 30.8, 32.7),
-    ("CIFAR-100", "densenet-40-12", 0.010, 0.091, 9, 1.30, 1.32, 26.3, 27.6),
-    ("CIFAR-100", "densenet-100-12-bc", 0.005, 0.031, 6, 1.12, 1.15, 23.7, 25.0),
-], columns=["dataset", "architecture", "train minima", "train saddles", "factor", "test minima",
-            "test saddles", "test error minima %", "test error saddles %"]).set_index(["dataset", "architecture"])
-
 
 @dataclass
 class Settings:

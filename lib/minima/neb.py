@@ -23,25 +23,16 @@ import torch
 from torch import nn
 
 from .data import batch_shares
+from .papers import AUTONEB_CYCLES
 from .parameters import FlatView
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 CYCLE_KEYS = {"steps", "lr", "momentum", "weight_decay", "insert", "climb"}
 
 
-def _cycles(*groups):
-    return [dict(steps=s, lr=lr, momentum=0.9, weight_decay=1e-4, insert=insert)
-            for count, s, lr, insert in groups for _ in range(count)]
-
-
-# The paper's schedule: 4 x 1000 steps at lr 0.1, 2 x 2000 at 0.1 (no insertion: "it did not
-# prove necessary"), 4 x 1000 at 0.01, 4 x 1000 at 0.001; SGD momentum 0.9, weight decay 1e-4.
-PAPER_CYCLES = _cycles((4, 1000, 0.1, True), (2, 2000, 0.1, False), (4, 1000, 0.01, True), (4, 1000, 0.001, True))
-
-
 def scaled_cycles(factor: float, cycles: list[dict] | None = None) -> list[dict]:
     """The paper's cycles with ``steps`` multiplied by ``factor`` (at least 1), for CPU profiles."""
-    return [{**c, "steps": max(1, round(c["steps"] * factor))} for c in (cycles or PAPER_CYCLES)]
+    return [{**c, "steps": max(1, round(c["steps"] * factor))} for c in (cycles or AUTONEB_CYCLES)]
 
 
 class NEBError(RuntimeError):
@@ -475,7 +466,7 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
     Args:
         cycles: per-cycle settings ``{steps, lr, momentum, weight_decay, insert, climb}``
             (missing keys take momentum 0.9, weight decay 0, insert True, climb False);
-            default :data:`PAPER_CYCLES`. ``climb=True`` makes the highest pivot a climbing
+            default :data:`minima.papers.AUTONEB_CYCLES`. ``climb=True`` makes the highest pivot a climbing
             image in that cycle (see :func:`relax`): an option for the last cycles, not the
             paper's method.
         n_initial: pivots of the initial straight path, ends included (at least 3).
@@ -489,7 +480,7 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
     Raises :class:`NEBError` for bad input, or on divergence with ``error.path`` the last good path.
     """
     _check_ends(start, end)
-    cycles = PAPER_CYCLES if cycles is None else cycles
+    cycles = AUTONEB_CYCLES if cycles is None else cycles
     for number, settings in enumerate(cycles):
         unknown = set(settings) - CYCLE_KEYS
         if unknown or "steps" not in settings or "lr" not in settings:

@@ -30,9 +30,6 @@ from .heads import EncoderTop, GrowingHead, LowerStates, ReferenceHead, first_to
     install_head, load_encoder, reference_parameters
 from .train import TrainResult, fit
 
-# The paper's Table 2: head -> ("test accuracy", spectral norm). The "accuracy" is very likely the
-# Matthews correlation x 100 (68.0 is RoBERTa-large's published CoLA dev MCC).
-PAPER = {"growing": (68.2, 1.8945e5), "reference": (68.0, 6.7778e5)}
 RESULT_COLUMNS = ("head", "seed", "accuracy", "mcc", "rsi", "elementwise", "plain", "lambda_min", "lambda_max", "verdict",
                   "parameters", "train_seconds")
 
