@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from minima import barriers
+from minima.data import TrainTest
 from minima.landscape import MinimaGraph
 
 
@@ -14,7 +15,7 @@ def tiny_data():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(120, 1, 4, 4, generator=g)
     y = (x.flatten(1).sum(1) > 8).long()
-    return barriers.Data(x[:100], y[:100], x[100:], y[100:], 2)
+    return TrainTest(x[:100], y[:100], x[100:], y[100:], 2)
 
 
 def tiny_settings(**changes):
@@ -79,7 +80,7 @@ def digits_data(n=400):
     from minima import data as datasets
 
     train, test = datasets.load("digits", "train"), datasets.load("digits", "test")
-    return barriers.Data(train.inputs[:n], train.targets[:n], test.inputs, test.targets, 10)
+    return TrainTest(train.inputs[:n], train.targets[:n], test.inputs, test.targets, 10)
 
 
 def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(tmp_path):

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from minima import table1
 from minima.certificate import certify
-from minima.data import batches
+from minima.data import TrainTest, batches
 from minima.train import loss_and_accuracy
 
 
@@ -21,7 +21,7 @@ def text_task():
     g = torch.Generator().manual_seed(0)
     y = torch.arange(60) % 2
     x = torch.randint(2, 12, (60, 6), generator=g) + 10 * y[:, None]
-    return table1.Task("AG News", "toy text", x[:40], y[:40], x[40:], y[40:], n_features=8, n_classes=2, vocabulary=22)
+    return TrainTest(x[:40], y[:40], x[40:], y[40:], 2, "AG News", "toy text", n_features=8, vocabulary=22)
 
 
 def test_rows_carry_the_results_columns_and_one_row_checks_by_hand():

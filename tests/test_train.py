@@ -6,6 +6,7 @@ import torch
 
 from minima import table1
 from minima.growing import GrowingNet, GrowthSchedule
+from minima.data import TrainTest
 from minima.models import mlp
 from minima.train import TrainingError, fit, fit_together
 
@@ -59,8 +60,8 @@ def test_scaled_schedules_keep_their_units():
 @pytest.mark.parametrize("n_features, n_classes, sizes", [(784, 10, (10, 500)), (100, 4, (10, 100)),
                                                           (64, 10, (10, 20)), (32, 4, (4, 20))])
 def test_every_grown_network_ends_at_its_twins_parameter_count(n_features, n_classes, sizes):
-    task = table1.Task("t", "", torch.zeros(1, n_features), torch.zeros(1), torch.zeros(1), torch.zeros(1),
-                       n_features, n_classes)
+    task = TrainTest(torch.zeros(1, n_features), torch.zeros(1), torch.zeros(1), torch.zeros(1), n_classes, "t",
+                     n_features=n_features)
     for k, hidden in enumerate(sizes):
         _, net, grower, schedule, fan_ins = table1.build(task, "growing", hidden, seed=0, small=k == 0)
         if hidden <= 100:

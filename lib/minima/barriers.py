@@ -25,13 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .certificate import certify
-from .data import batches
+from .data import TrainTest, batches
 from .landscape import MinimaGraph
 from .models import architecture
 from .neb import ModelEnergy, auto_neb, is_converged, linear_path, metric_at_saddle, saddle_change, scaled_cycles
 from .parameters import FlatView
 from .results import atomic_write
-from .train import loss_and_accuracy
+from .train import Trainer, loss_and_accuracy, tensor_loss
 
 @dataclass
 class Settings:
@@ -57,17 +57,6 @@ class Settings:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
-@dataclass
-class Data:
-    """Training and test tensors of one dataset (images)."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    n_classes: int
-
-
 RECIPE_KEYS = ("epochs", "lr", "batch_size", "max_epochs")
 
 
@@ -86,7 +75,7 @@ def recipe(architecture_name: str, defaults: dict, overrides: dict[str, dict]) -
     return merged
 
 
-def make_model(settings: Settings, data: Data) -> nn.Module:
+def make_model(settings: Settings, data: TrainTest) -> nn.Module:
     shape = data.x_train.shape[1:]
     return architecture(settings.architecture, data.n_classes, in_channels=shape[0], n_inputs=int(np.prod(shape)))
 
@@ -97,7 +86,7 @@ def error_rate(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- minima
 
-def train_minimum(settings: Settings, data: Data, seed: int) -> tuple[nn.Module, list[float], dict]:
+def train_minimum(settings: Settings, data: TrainTest, seed: int) -> tuple[nn.Module, list[float], dict]:
     """SGD with momentum 0.9 and weight decay, learning rate divided by 10 at 50 % and 75 % of
     ``settings.epochs`` (He et al.'s recipe, scaled). When the convergence certificate (on the
     whole training set) is not ``minimum`` by then, training goes on at the
@@ -107,25 +96,19 @@ def train_minimum(settings: Settings, data: Data, seed: int) -> tuple[nn.Module,
     first-passage plot) and the certificate (:meth:`Certificate.as_row`)."""
     torch.manual_seed(seed)
     model = make_model(settings, data)
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
-    milestones = [int(settings.epochs * 0.5), int(settings.epochs * 0.75)]
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, 0.1)
-    generator = torch.Generator().manual_seed(seed)
+    trainer = Trainer(model, tensor_loss(model, data.x_train, data.y_train), len(data.y_train), lr=settings.lr,
+                      batch_size=settings.batch_size, generator=torch.Generator().manual_seed(seed), momentum=0.9,
+                      weight_decay=settings.weight_decay, milestones=[int(settings.epochs * 0.5), int(settings.epochs * 0.75)])
     curve, certificate = [], None
     while certificate is None or (certificate.verdict != "minimum" and len(curve) < settings.max_epochs):
         for _ in range(settings.epochs if not curve else min(5, settings.max_epochs - len(curve))):
-            model.train()
-            for index in torch.randperm(len(data.y_train), generator=generator).split(settings.batch_size):
-                optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(model(data.x_train[index]), data.y_train[index]).backward()
-                optimizer.step()
-            scheduler.step()
+            trainer.epoch()
             curve.append(loss_and_accuracy(model, data.x_train, data.y_train, batch_size=1000)[0])
         certificate = _certify(model, settings, data, seed, loss_history=curve)
     return model, curve, certificate.as_row()
 
 
-def _certify(model: nn.Module, settings: Settings, data: Data, seed: int, loss_history=None):
+def _certify(model: nn.Module, settings: Settings, data: TrainTest, seed: int, loss_history=None):
     """The certificate of ``model`` (put in eval mode) for the objective SGD minimised: the mean
     loss over the whole training set plus the weight-decay term."""
     model.eval()
@@ -152,7 +135,7 @@ class Cache:
         atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
-def minima(settings: Settings, data: Data, cache: Cache, progress=None) -> dict[str, dict]:
+def minima(settings: Settings, data: TrainTest, cache: Cache, progress=None) -> dict[str, dict]:
     """``{seed: {"point": flat parameters, "curve": losses per epoch, "certificate": dict}}``,
     trained or from the cache."""
     found = {}
@@ -173,14 +156,14 @@ def minima(settings: Settings, data: Data, cache: Cache, progress=None) -> dict[
 
 # ----------------------------------------------------------------------------- paths
 
-def certificate_at(template: nn.Module, point: torch.Tensor, settings: Settings, data: Data, seed: int = 0) -> dict:
+def certificate_at(template: nn.Module, point: torch.Tensor, settings: Settings, data: TrainTest, seed: int = 0) -> dict:
     """The convergence certificate (:meth:`Certificate.as_row`) at ``point``, exactly as the
     minima are certified in :func:`train_minimum`: the whole training set, the objective with
     the weight-decay term. At a saddle its verdict is expected to be ``negative curvature``."""
     return _certify(FlatView(template).load(point), settings, data, seed).as_row()
 
 
-def explore(settings: Settings, data: Data, cache_dir: str | os.PathLike, progress=None) -> tuple[MinimaGraph, dict]:
+def explore(settings: Settings, data: TrainTest, cache_dir: str | os.PathLike, progress=None) -> tuple[MinimaGraph, dict]:
     """Train (or load) the minima, then connect pairs suggested by the MST heuristic until the
     tree is stable or ``max_paths`` paths exist. Returns the graph and the minima records."""
     cache = Cache(cache_dir, settings)

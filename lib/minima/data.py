@@ -87,6 +87,30 @@ class Dataset(torch.utils.data.Dataset):
 PROJECT_DATA = Path(__file__).resolve().parents[2] / "data"
 
 
+@dataclass
+class TrainTest:
+    """Training and test tensors of one dataset, ready for an experiment: the one carrier of data
+    into Table 1, Table 2's heads and the no-barriers minima.
+
+    ``x_*``: ``(N, ...)`` inputs (images, flat images, padded token ids ``(N, L)`` or encoder
+    features ``(N, H)``); ``y_*``: ``(N,)`` int64 classes. ``n_features``: inputs of the network
+    part (pixels, or the embedding size when ``vocabulary > 0`` and a learned embedding bag
+    feeds it). ``comparable``: it is the paper's dataset (or a re-split of it), so the paper's
+    numbers are shown beside ours.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+    name: str = ""
+    description: str = ""
+    n_features: int = 0
+    vocabulary: int = 0
+    comparable: bool = True
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data directory: ``root``, else ``$MINIMA_DATA``, else the project's own ``data/``
     (the small real files shipped with the repository, see ``data/README.md``)."""

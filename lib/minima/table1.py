@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .certificate import Rule, certify, fits
-from .data import batches, load
+from .data import TrainTest, batches, load
 from .flatness import MEASURES, all_measures
 from .growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
 from .models import mlp
@@ -32,29 +32,14 @@ from .train import fit, fit_together, loss_and_accuracy
 
 ARCHITECTURES = {"a": (1.0,), "b": (0.8, 0.2), "c": (0.6, 0.3, 0.1)}
 
-@dataclass
-class Task:
-    """A dataset ready for training: inputs are flat images or padded token ids ``(N, L)``."""
-
-    name: str
-    description: str
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    n_features: int  # inputs of the network part (pixels, or the embedding size)
-    n_classes: int
-    vocabulary: int = 0  # > 0 for text: the network is fed by a learned embedding bag
-    comparable: bool = True  # the paper's dataset (or a re-split of it): its numbers are shown beside ours
-
-
-def image_task(dataset: str, name: str = "MNIST") -> Task:
+def image_task(dataset: str, name: str = "MNIST") -> TrainTest:
+    """Flat images ``(N, pixels)``."""
     train, test = load(dataset, "train"), load(dataset, "test")
-    return Task(name, train.description, train.inputs.flatten(1), train.targets, test.inputs.flatten(1),
-                test.targets, train.inputs[0].numel(), len(train.classes), comparable=dataset.startswith("mnist"))
+    return TrainTest(train.inputs.flatten(1), train.targets, test.inputs.flatten(1), test.targets, len(train.classes),
+                     name, train.description, n_features=train.inputs[0].numel(), comparable=dataset.startswith("mnist"))
 
 
-def text_task(dataset: str, embedding_dim: int, max_tokens: int = 64, name: str = "AG News") -> Task:
+def text_task(dataset: str, embedding_dim: int, max_tokens: int = 64, name: str = "AG News") -> TrainTest:
     """Token ids padded with 0 to ``max_tokens``; the vocabulary comes from the training split."""
     train, test = load(dataset, "train"), load(dataset, "test")
     vocab = Vocabulary.build(train.inputs)
@@ -66,8 +51,8 @@ def text_task(dataset: str, embedding_dim: int, max_tokens: int = 64, name: str 
             out[i, : len(row)] = torch.as_tensor(row)
         return out
 
-    return Task(name, train.description, encode(train.inputs), train.targets, encode(test.inputs), test.targets,
-                embedding_dim, len(train.classes), vocabulary=len(vocab))
+    return TrainTest(encode(train.inputs), train.targets, encode(test.inputs), test.targets, len(train.classes),
+                     name, train.description, n_features=embedding_dim, vocabulary=len(vocab))
 
 
 def paper_schedule(task: str, hidden: int, small: bool) -> GrowthSchedule:
@@ -79,7 +64,7 @@ def paper_schedule(task: str, hidden: int, small: bool) -> GrowthSchedule:
     return GrowthSchedule.regular(units=max(1, hidden // 10), every=int(every), start=int(start), total=hidden)
 
 
-def _embedding(task: Task, seed: int) -> nn.EmbeddingBag:
+def _embedding(task: TrainTest, seed: int) -> nn.EmbeddingBag:
     # Sum, not mean: with U(-0.5, 0.5) vectors the mean of ~40 words is ~0.05 in size and SGD at
     # the paper's learning rate barely moves (training accuracy 26 -> 28 % in 8 epochs on
     # ag_news-7600, against 36 -> 45 % in 3 epochs with the sum).
@@ -91,7 +76,7 @@ def _embedding(task: Task, seed: int) -> nn.EmbeddingBag:
     return bag
 
 
-def build(task: Task, model: str, hidden: int, seed: int, small: bool):
+def build(task: TrainTest, model: str, hidden: int, seed: int, small: bool):
     """``(full model, network part, GrowingNet or None, schedule or None, fan-ins or None)``."""
     if model == "growing":
         net = GrowingNet(task.n_features, task.n_classes, seed=seed, device="cpu")
@@ -128,7 +113,7 @@ def per_batch(value, batch_size: int):
     return value
 
 
-def run_cells(task: Task, hidden: int, model: str, batch_size: int, seeds: list[int], *, lr: float,
+def run_cells(task: TrainTest, hidden: int, model: str, batch_size: int, seeds: list[int], *, lr: float,
               max_epochs: int, schedule_scale: float, hessian_subset: int, small: bool, measures=MEASURES,
               train_limit: int = 0, keep: dict | None = None, together: bool = True,
               go_on: GoOn | None = None, rule: Rule = Rule()) -> list[dict]:
@@ -193,7 +178,7 @@ def run_cells(task: Task, hidden: int, model: str, batch_size: int, seeds: list[
     return rows
 
 
-def _hessian_data(task: Task, full, x_train, y_train, hessian_subset: int) -> list:
+def _hessian_data(task: TrainTest, full, x_train, y_train, hessian_subset: int) -> list:
     """Batches of the network part's inputs on the first ``hessian_subset`` training examples;
     for text the embedding is held fixed and its output is the network's input."""
     full.eval()
@@ -203,7 +188,7 @@ def _hessian_data(task: Task, full, x_train, y_train, hessian_subset: int) -> li
     return batches(features.detach(), y_train[:hessian_subset], 1000)
 
 
-def _measure(task: Task, full, net, hessian_data: list, epochs: list[dict], seed: int, measures,
+def _measure(task: TrainTest, full, net, hessian_data: list, epochs: list[dict], seed: int, measures,
              rule: Rule) -> dict:
     """Test accuracy, the convergence certificate and the flatness measures of one trained model
     (Hessians of the network part on ``hessian_data``)."""
@@ -217,7 +202,7 @@ def _measure(task: Task, full, net, hessian_data: list, epochs: list[dict], seed
             "hessian s": time.perf_counter() - start, "curve": list(epochs)}
 
 
-def _go_on(task: Task, full, net, x_train, y_train, hessian_data: list, hessian_subset: int, result,
+def _go_on(task: TrainTest, full, net, x_train, y_train, hessian_data: list, hessian_subset: int, result,
            paper_row: dict, generator, batch_size: int, seed: int, measures, rule: Rule,
            go_on: GoOn) -> tuple[dict, list]:
     """The ``converged`` row and its Hessian data: continue ``full`` from the paper protocol's

@@ -21,14 +21,14 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import matthews_corrcoef
 
-from .data import batches
+from .data import TrainTest, batches
 from .device import resolve
 from .certificate import certify
 from .flatness import all_measures
 from .growing import GrowthSchedule
 from .heads import EncoderTop, GrowingHead, LowerStates, ReferenceHead, first_token_features, growth_plan, \
     install_head, load_encoder, reference_parameters
-from .train import TrainResult, fit
+from .train import Trainer, TrainResult, fit
 
 RESULT_COLUMNS = ("head", "seed", "accuracy", "mcc", "rsi", "elementwise", "plain", "lambda_min", "lambda_max", "verdict",
                   "parameters", "train_seconds")
@@ -66,15 +66,15 @@ def measure(kind: str, seed: int, head, network, growing, train_features, y_trai
                                 if growing is not None else None)}
 
 
-def run_head(kind: str, features: tuple, seed: int, *, epochs: int, batch_size: int, lr: float,
+def run_head(kind: str, features: TrainTest, seed: int, *, epochs: int, batch_size: int, lr: float,
              phases: list[int], hessian_subset: int) -> dict:
-    """Train one head on frozen features ``(x_train, y_train, x_test, y_test)`` and measure it."""
-    x_train, y_train, x_test, y_test = features
+    """Train one head on frozen encoder features (``x_*``: ``(N, H)``) and measure it."""
+    x_train, y_train, x_test, y_test = features.x_train, features.y_train, features.x_test, features.y_test
     torch.manual_seed(seed)
-    head, network, growing, fan_ins = make_head(kind, x_train.shape[1], int(y_train.max()) + 1, seed)
+    head, network, growing, fan_ins = make_head(kind, x_train.shape[1], features.n_classes, seed)
     schedule = GrowthSchedule.phases(x_train.shape[1], tuple(phases)) if growing is not None else None
     start = time.perf_counter()
-    result = fit(head, x_train, y_train, lr=lr, batch_size=batch_size, max_epochs=epochs, target_accuracy=2.0,
+    result = fit(head, x_train, y_train, lr=lr, batch_size=batch_size, max_epochs=epochs, target_accuracy=None,
                  generator=torch.Generator().manual_seed(seed), growing=growing, schedule=schedule, fan_ins=fan_ins,
                  optimizer="adamw")
     seconds = time.perf_counter() - start
@@ -156,24 +156,12 @@ def _train(model, growing, fan_ins, hidden: int, phases: list[int], step, n: int
     in batches shuffled with ``seed``, dropout on, the grown head (if any) grown at the start of
     the epochs in ``phases``. ``step(index) -> (batch mean loss, correct predictions)``.
     Returns one record per epoch (running loss and accuracy over its batches) and the seconds."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    if growing is not None:
-        growing.adopt(optimizer)
     schedule = GrowthSchedule.phases(hidden, tuple(phases)) if growing is not None else None
-    generator = torch.Generator().manual_seed(seed)
+    trainer = Trainer(model, step, n, lr=lr, batch_size=batch_size, generator=torch.Generator().manual_seed(seed),
+                      optimizer="adamw", growing=growing, schedule=schedule, fan_ins=fan_ins)
     history, start = [], time.perf_counter()
-    for epoch in range(epochs):
-        inserted = schedule.on_epoch_start(epoch, growing, fan_ins, growing.generator) if schedule else []
-        model.train()
-        total, correct = 0.0, 0
-        for index in torch.randperm(n, generator=generator).split(batch_size):
-            loss, right = step(index)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(index)
-            correct += right
-        history.append({"epoch": epoch + 1, "loss": total / n, "accuracy": correct / n, "inserted": len(inserted)})
+    for _ in range(epochs):
+        history.append({key: value for key, value in trainer.epoch().items() if key != "seconds"})
         if progress:
             progress(history[-1])
     return history, time.perf_counter() - start

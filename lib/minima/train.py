@@ -1,6 +1,17 @@
-"""Training loops: SGD on cross-entropy until 100 % training accuracy, with growth callbacks."""
+"""Training, the one home of every experiment's optimisation loop.
+
+:class:`Trainer` is one model, its optimiser (plain SGD, SGD with momentum and weight decay,
+or AdamW), its learning-rate milestones and its minibatch order, stepping one epoch at a time
+with growth at the start of an epoch; it trains on any ``loss_on(index)``, so a model fed by
+tensors and a transformer fed by tokenised sentences share it. On top of it: :func:`fit`
+(Table 1's stopping rule, 100 % training accuracy once growth is over; also notebook 20 and
+the Table 2 heads), :func:`minima.barriers.train_minimum` (He et al.'s recipe until a
+certified minimum) and :func:`minima.table2.fine_tune_top` (fine-tuning). :func:`fit_together`
+trains several seeds of one MLP side by side in stacked tensors.
+"""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -53,6 +64,78 @@ class TrainResult:
             progress(self.epochs[-1])
 
 
+class Trainer:
+    """A model with its optimiser, stepping through shuffled minibatches one epoch at a time.
+
+    Args:
+        model: the parameters to train (all of them).
+        loss_on: ``loss_on(index) -> (batch mean loss, correct predictions or None)`` for the
+            examples ``index`` (``(b,)`` int64); see :func:`tensor_loss` for tensors.
+        n: number of training examples.
+        lr, batch_size: the learning rate and the minibatch size.
+        generator: draws each epoch's order (``torch.randperm(n)``).
+        optimizer: ``"sgd"`` (with ``momentum`` and ``weight_decay``, default 0: the plain SGD
+            of Caillon & Cerisara) or ``"adamw"`` (``weight_decay`` default 0.01).
+        milestones: epochs after which the learning rate is divided by 10.
+        growing, schedule, fan_ins: a :class:`~minima.growing.GrowingNet` inside ``model`` grown
+            by ``schedule`` at the start of each epoch, taking ``fan_ins`` in order; the
+            optimiser is adopted so that its state follows the growth.
+    """
+
+    def __init__(self, model: nn.Module, loss_on, n: int, *, lr: float, batch_size: int,
+                 generator: torch.Generator, optimizer: str = "sgd", momentum: float = 0.0,
+                 weight_decay: float | None = None, milestones=(), growing: GrowingNet | None = None,
+                 schedule: GrowthSchedule | None = None, fan_ins: list[int] | None = None):
+        if schedule is not None and (growing is None or fan_ins is None):
+            raise TrainingError("a growth schedule needs the GrowingNet to grow and its fan-ins")
+        if optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                                             weight_decay=weight_decay or 0.0)
+        elif optimizer == "adamw":
+            self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr,
+                                               weight_decay=0.01 if weight_decay is None else weight_decay)
+        else:
+            raise TrainingError(f"unknown optimizer {optimizer!r}; choose sgd or adamw")
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(milestones), 0.1) \
+            if milestones else None
+        if growing is not None:
+            growing.adopt(self.optimizer)
+        self.model, self.loss_on, self.n, self.batch_size, self.generator = model, loss_on, n, batch_size, generator
+        self.growing, self.schedule, self.fan_ins = growing, schedule, fan_ins
+        self.epochs_done = 0
+
+    def epoch(self) -> dict:
+        """Grow (per the schedule), then one shuffled pass. Returns ``{"epoch"`` (1-based),
+        ``"inserted"`` (neurons), ``"loss"`` and ``"accuracy"`` (running means over the pass; the
+        accuracy ``None`` when ``loss_on`` does not count), ``"seconds"`` (the pass)``}``."""
+        epoch = self.epochs_done
+        inserted = self.schedule.on_epoch_start(epoch, self.growing, self.fan_ins, self.growing.generator) \
+            if self.schedule else []
+        self.model.train()
+        start, total, correct = time.perf_counter(), 0.0, 0
+        for step, index in enumerate(torch.randperm(self.n, generator=self.generator).split(self.batch_size)):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, right = self.loss_on(index)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise TrainingError(f"the loss diverged to {value} at epoch {epoch + 1}, step {step}; "
+                                    "lower the learning rate")
+            loss.backward()
+            self.optimizer.step()
+            total += value * len(index)
+            correct = None if right is None or correct is None else correct + right
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.epochs_done += 1
+        return {"epoch": epoch + 1, "inserted": len(inserted), "loss": total / self.n,
+                "accuracy": None if correct is None else correct / self.n, "seconds": time.perf_counter() - start}
+
+
+def tensor_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """``loss_on`` for :class:`Trainer` over tensors: cross-entropy of ``model(x[index])``."""
+    return lambda index: (F.cross_entropy(model(x[index]), y[index]), None)
+
+
 def _stop_label(target_accuracy: float) -> str:
     return "100% training accuracy" if target_accuracy >= 1.0 else f"{target_accuracy:.0%} accuracy"
 
@@ -74,45 +157,25 @@ def loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_size: int, max_epochs: int,
         generator: torch.Generator, growing: GrowingNet | None = None, schedule: GrowthSchedule | None = None,
-        fan_ins: list[int] | None = None, target_accuracy: float = 1.0, optimizer: str = "sgd",
-        progress=None) -> TrainResult:
-    """Plain SGD (no momentum, no weight decay, as in the paper) on cross-entropy; ``optimizer=
-    "adamw"`` for transformer heads (AdamW, weight decay 0.01).
-
-    Each epoch starts with the growth ``schedule`` (inserting into ``growing``, taking
-    ``fan_ins`` in order), then one shuffled pass over ``(x, y)`` in batches of
-    ``batch_size``. Training stops after the first epoch that ends at ``target_accuracy``
-    on the whole training set *once growth has finished*, or after ``max_epochs``.
-    Embeddings with sparse gradients are supported (SGD handles them).
+        fan_ins: list[int] | None = None, target_accuracy: float | None = 1.0, optimizer: str = "sgd",
+        momentum: float = 0.0, progress=None) -> TrainResult:
+    """Train until ``target_accuracy`` on the whole training set once growth has finished, or
+    ``max_epochs`` (``target_accuracy=None``: always ``max_epochs``). Plain SGD by default (no
+    momentum, no weight decay, as in Caillon & Cerisara); ``optimizer="adamw"`` for transformer
+    heads. Each epoch is :meth:`Trainer.epoch`, then the training loss and accuracy on the
+    whole set in eval mode. Embeddings with sparse gradients are supported (SGD handles them).
     """
-    if schedule is not None and (growing is None or fan_ins is None):
-        raise TrainingError("a growth schedule needs the GrowingNet to grow and its fan-ins")
-    if optimizer not in ("sgd", "adamw"):
-        raise TrainingError(f"unknown optimizer {optimizer!r}; choose sgd or adamw")
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd" else \
-        torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    if growing is not None:
-        growing.adopt(optimizer)
+    trainer = Trainer(model, tensor_loss(model, x, y), len(y), lr=lr, batch_size=batch_size, generator=generator,
+                      optimizer=optimizer, momentum=momentum, growing=growing, schedule=schedule, fan_ins=fan_ins)
     result = TrainResult()
     growth_done = schedule.last_epoch if schedule is not None else 0
     for epoch in range(max_epochs):
-        inserted = schedule.on_epoch_start(epoch, growing, fan_ins, growing.generator) if schedule else []
         start = time.perf_counter()
-        order = torch.randperm(len(y), generator=generator)
-        for step, index in enumerate(order.split(batch_size)):
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x[index]), y[index])
-            if not torch.isfinite(loss):
-                raise TrainingError(f"the loss diverged to {float(loss.detach())} at epoch {epoch + 1}, step {step}; "
-                                    "lower the learning rate")
-            loss.backward()
-            optimizer.step()
-        train_seconds = time.perf_counter() - start
+        record = trainer.epoch()
         train_loss, accuracy = loss_and_accuracy(model, x, y)
-        result.record_epoch(epoch + 1, train_loss, accuracy, len(inserted), train_seconds,
+        result.record_epoch(epoch + 1, train_loss, accuracy, record["inserted"], record["seconds"],
                             time.perf_counter() - start, len(y), progress)
-        if accuracy >= target_accuracy and epoch >= growth_done:
+        if target_accuracy is not None and accuracy >= target_accuracy and epoch >= growth_done:
             result.stopped = _stop_label(target_accuracy)
             return result
     result.stopped = "max epochs"
