@@ -9,7 +9,7 @@ from torch import nn
 
 from minima import data
 from minima.certificate import Rule, certify, judge, plateau
-from minima.flatness import lanczos, spectral_density
+from minima.spectrum import lanczos, spectral_density
 from minima.models import mlp
 from minima.train import fit
 

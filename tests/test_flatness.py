@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from minima.flatness import (FlatnessError, HessianOperator, density_on_grid, flatness, hutchinson_trace,
-                             lanczos, power_iteration, spectral_density)
+from minima.flatness import flatness
+from minima.hessian import FlatnessError, HessianOperator
+from minima.spectrum import density_on_grid, hutchinson_trace, lanczos, power_iteration, spectral_density
 from minima.growing import GrowingNet, double_backward
 from minima.models import mlp
 

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from minima.landscape import MinimaGraph
 from minima.models import mlp
-from minima.neb import (ModelEnergy, NEBError, auto_neb, evaluate_path, improved_tangents, insert_pivots,
+from minima.energy import ModelEnergy
+from minima.neb import (NEBError, auto_neb, evaluate_path, improved_tangents, insert_pivots,
                         insertion_points, interpolate, linear_path, respace)
 
 from minima.surfaces import MINIMA, MINIMA_ENERGIES, SADDLE_AB_ENERGY, mueller_brown

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from minima.flatness import HessianOperator
+from minima.hessian import HessianOperator
 from minima.growing import GrowingNet
 from minima.models import mlp
-from minima.neb import ModelEnergy
+from minima.energy import ModelEnergy
 from minima.parameters import FlatView
 
 

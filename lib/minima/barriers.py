@@ -28,7 +28,8 @@ from .certificate import certify
 from .data import TrainTest, batches
 from .landscape import MinimaGraph
 from .models import architecture
-from .neb import ModelEnergy, auto_neb, is_converged, linear_path, metric_at_saddle, saddle_change, scaled_cycles
+from .energy import ModelEnergy
+from .neb import auto_neb, is_converged, linear_path, metric_at_saddle, saddle_change, scaled_cycles
 from .parameters import FlatView
 from .results import atomic_write
 from .train import Trainer, loss_and_accuracy, tensor_loss

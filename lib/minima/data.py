@@ -24,27 +24,20 @@ says what to do.
 """
 from __future__ import annotations
 
-import csv
-import gzip
-import hashlib
 import os
 import socket
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
 
+from .files import DataError, md5sum, read_ag_news_csv, read_cola_tsv, read_idx, require
 from .provenance import record_load
 
 RESPLIT_SEED = 0
 RESPLIT_TRAIN_FRACTION = 0.8
-
-
-class DataError(RuntimeError):
-    """A dataset is missing, corrupt or malformed; the message is one line."""
 
 
 @dataclass
@@ -118,14 +111,6 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(chosen).expanduser()
 
 
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def stratified_split(targets: np.ndarray, train_fraction: float = RESPLIT_TRAIN_FRACTION,
                      seed: int = RESPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic stratified split of indices ``0..N-1`` into (train, test), each sorted."""
@@ -137,53 +122,6 @@ def stratified_split(targets: np.ndarray, train_fraction: float = RESPLIT_TRAIN_
         train.append(members[:cut])
         test.append(members[cut:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
-# ----------------------------------------------------------------------------- files
-
-def _require(root: Path, folder: str, names: Sequence[str], how_to_get: str) -> list[Path]:
-    """Paths of ``names`` under ``root/folder``; one-line DataError when any is missing.
-
-    A ``.gz`` name is also accepted uncompressed.
-    """
-    paths, missing = [], []
-    for name in names:
-        candidates = [root / folder / name]
-        if name.endswith(".gz"):
-            candidates.append(root / folder / name[:-3])
-        found = next((c for c in candidates if c.is_file()), None)
-        (paths.append(found) if found else missing.append(str(root / folder / name)))
-    if missing:
-        raise DataError(
-            f"missing {', '.join(missing)}: {how_to_get}; set MINIMA_DATA to the folder that holds "
-            f"'{folder}/', or use the embedded dataset 'digits' which works offline")
-    return paths
-
-
-def _open(path: Path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (MNIST format, optionally gzipped) into a uint8 array."""
-    try:
-        with _open(path) as handle:
-            raw = handle.read()
-    except (OSError, EOFError) as error:
-        raise DataError(f"{path}: cannot read ({error}); re-download the file") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataError(f"{path}: bad IDX magic number {raw[:4].hex() or 'empty'} "
-                        "(expected 0000080N, unsigned bytes); the file is corrupt or not IDX")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header; re-download the file")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape)) if ndim else 0
-    if len(raw) - header != expected:
-        raise DataError(f"{path}: IDX header announces {expected} bytes of data for shape {shape} "
-                        f"but the file holds {len(raw) - header}; the file is truncated or corrupt")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
 def _mnist_pair(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -228,12 +166,12 @@ def _torchvision_download(root: Path) -> None:
 def _load_mnist(root: Path, split: str) -> Dataset:
     wanted = MNIST_FILES["train"] + MNIST_FILES["test"]
     try:
-        _require(root, "mnist", wanted, MNIST_HOW)
+        require(root, "mnist", wanted, MNIST_HOW)
     except DataError:
         if not _network_reachable():
             raise
         _torchvision_download(root)
-    paths = _require(root, "mnist", MNIST_FILES[split], MNIST_HOW)
+    paths = require(root, "mnist", MNIST_FILES[split], MNIST_HOW)
     x, y = _mnist_pair(*paths)
     return Dataset(x, y, "mnist", split, DIGIT_CLASSES,
                    "MNIST, official 60k training and 10k test sets",
@@ -241,7 +179,7 @@ def _load_mnist(root: Path, split: str) -> Dataset:
 
 
 def _load_mnist_10k(root: Path, split: str) -> Dataset:
-    paths = _require(root, "mnist", MNIST_FILES["test"],
+    paths = require(root, "mnist", MNIST_FILES["test"],
                      "copy MNIST's t10k IDX files into $MINIMA_DATA/mnist/")
     x, y = _mnist_pair(*paths)
     train, test = stratified_split(y.numpy())
@@ -268,25 +206,8 @@ AG_NEWS_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
 AG_NEWS_HOW = "download AG News (train.csv, test.csv from the ag_news_csv archive) into $MINIMA_DATA/ag_news/"
 
 
-def read_ag_news_csv(path: Path) -> tuple[list[str], torch.Tensor]:
-    """Rows ``"class (1-4)","title","description"`` -> (texts 'title. description', labels 0-3)."""
-    texts, labels = [], []
-    with open(path, newline="", encoding="utf-8") as handle:
-        for line_number, row in enumerate(csv.reader(handle), start=1):
-            if len(row) != 3:
-                raise DataError(f"{path}:{line_number}: expected 3 columns (class, title, "
-                                f"description), found {len(row)}; the file is not AG News CSV")
-            if row[0] not in {"1", "2", "3", "4"}:
-                raise DataError(f"{path}:{line_number}: unknown label {row[0]!r} (AG News labels are 1-4)")
-            labels.append(int(row[0]) - 1)
-            texts.append(f"{row[1]}. {row[2]}".replace("\\n", " ").replace("\\", " "))
-    if not labels:
-        raise DataError(f"{path}: no rows; the file is empty")
-    return texts, torch.tensor(labels, dtype=torch.int64)
-
-
 def _load_ag_news(root: Path, split: str) -> Dataset:
-    (path,) = _require(root, "ag_news", [f"{split}.csv"], AG_NEWS_HOW)
+    (path,) = require(root, "ag_news", [f"{split}.csv"], AG_NEWS_HOW)
     texts, y = read_ag_news_csv(path)
     return Dataset(texts, y, "ag_news", split, AG_NEWS_CLASSES,
                    "AG News, official 120k training and 7,600 test splits",
@@ -294,7 +215,7 @@ def _load_ag_news(root: Path, split: str) -> Dataset:
 
 
 def _load_ag_news_7600(root: Path, split: str) -> Dataset:
-    (path,) = _require(root, "ag_news", ["test.csv"], "copy AG News test.csv into $MINIMA_DATA/ag_news/")
+    (path,) = require(root, "ag_news", ["test.csv"], "copy AG News test.csv into $MINIMA_DATA/ag_news/")
     texts, y = read_ag_news_csv(path)
     train, test = stratified_split(y.numpy())
     index = train if split == "train" else test
@@ -308,32 +229,8 @@ COLA_CLASSES = ["unacceptable", "acceptable"]
 COLA_FILES = {"train": "train.tsv", "test": "dev.tsv"}
 
 
-def read_cola_tsv(path: Path) -> tuple[list[str], torch.Tensor]:
-    """CoLA TSV, either ``sentence<TAB>label`` or GLUE's ``source, label, mark, sentence``."""
-    texts, labels = [], []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            columns = line.rstrip("\n").split("\t")
-            if columns == [""]:
-                continue
-            if len(columns) == 2:
-                sentence, label = columns
-            elif len(columns) == 4:
-                _, label, _, sentence = columns
-            else:
-                raise DataError(f"{path}:{line_number}: expected 2 columns (sentence, label) or 4 "
-                                f"(GLUE: source, label, mark, sentence), found {len(columns)}")
-            if label not in {"0", "1"}:
-                raise DataError(f"{path}:{line_number}: unknown label {label!r} (CoLA labels are 0/1)")
-            texts.append(sentence)
-            labels.append(int(label))
-    if not labels:
-        raise DataError(f"{path}: no rows; the file is empty")
-    return texts, torch.tensor(labels, dtype=torch.int64)
-
-
 def _load_cola(root: Path, split: str) -> Dataset:
-    (path,) = _require(root, "cola", [COLA_FILES[split]],
+    (path,) = require(root, "cola", [COLA_FILES[split]],
                        "download CoLA (GLUE) and put train.tsv and dev.tsv into $MINIMA_DATA/cola/")
     texts, y = read_cola_tsv(path)
     return Dataset(texts, y, "cola", split, COLA_CLASSES,
@@ -357,7 +254,7 @@ def _load_cifar(name: str, root: Path, split: str) -> Dataset:
     folder, train_files, test_files, key, description, n_classes = CIFAR[name]
     files = train_files if split == "train" else test_files
     how = f"download the CIFAR python release and unpack '{folder}' into $MINIMA_DATA/{name}/"
-    paths = _require(root, f"{name}/{folder}", files, how)
+    paths = require(root, f"{name}/{folder}", files, how)
     images, labels = [], []
     for path in paths:
         try:

@@ -1,11 +1,8 @@
 """Nudged elastic band and AutoNEB (Draxler et al. 2018, section 3).
 
-An *energy* maps a batch of points ``(P, D)`` to energies ``(P,)`` and is differentiable.
-:class:`ModelEnergy` is one for a neural network whose flat parameter vector is the
-point; all pivots are evaluated together with ``torch.func.functional_call`` under
-``torch.func.vmap``, or for a plain MLP with one batched matrix product per layer (no Python
-loop over pivots), on the *same* minibatch for every pivot
-in a step (so the path's relative energies are not blurred by batch-to-batch noise).
+An *energy* maps a batch of points ``(P, D)`` to energies ``(P,)`` and is differentiable:
+an analytic surface (:mod:`minima.surfaces`) or a network's training loss
+(:class:`minima.energy.ModelEnergy`).
 
 :func:`relax` moves the interior pivots of a path along the energy gradient projected
 perpendicular to the path (tangent of Henkelman & Jonsson 2000) and, with ``spring=None``
@@ -22,9 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import batch_shares
 from .papers import AUTONEB_CYCLES
-from .parameters import FlatView
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 CYCLE_KEYS = {"steps", "lr", "momentum", "weight_decay", "insert", "climb"}
@@ -41,165 +36,6 @@ class NEBError(RuntimeError):
     def __init__(self, message: str, path: "EnergyPath | None" = None):
         super().__init__(message)
         self.path = path
-
-
-# ----------------------------------------------------------------------------- energies
-
-class ModelEnergy:
-    """The training loss of ``model`` as a function of its flat parameters, batched over pivots.
-
-    Args:
-        model: the network; its parameters define the coordinates (buffers such as BatchNorm
-            running statistics are *not* coordinates). BatchNorm layers are evaluated with the
-            statistics of the current batch (they are switched to not track running stats):
-            interpolated networks have no running statistics of their own.
-        loss_fn: ``loss_fn(outputs, targets)``, the batch mean.
-        batches: list of ``(inputs, targets)``; :meth:`__call__` uses the current one and
-            :meth:`advance` moves to the next (the order is shuffled each epoch with ``seed``).
-        eval_batches: the data of :meth:`data_mean` (dense path evaluation), default ``batches``.
-        chunk: pivots per vmapped call (``None``: all at once). ``"stacked"``: for a plain
-            MLP (``nn.Sequential`` of ``Flatten``, ``Linear`` and elementwise activations)
-            every layer of every pivot in one batched matrix product, without ``vmap``'s
-            per-call overhead. ``"auto"`` (default) times energy-and-gradient for each of
-            ``None, 8, 4``, ``"stacked"`` (MLPs only) and ``0`` (a plain loop over pivots)
-            at the first call with a given number of pivots (up to 16; more pivots reuse the
-            choice for 16) and keeps the fastest batched mode when it beats the loop by
-            10 %, else the loop (see :meth:`_calibrate`): convolutions under ``vmap`` become
-            grouped convolutions, which on a CPU can be slower than a loop. The choice
-            changes speed only, not values beyond rounding.
-
-    ``energy(points)`` maps ``(P, D)`` to ``(P,)`` on the current batch, differentiable in points.
-    """
-
-    def __init__(self, model: nn.Module, loss_fn, batches, eval_batches=None, seed: int = 0,
-                 chunk: int | str | None = "auto"):
-        self.model = model
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.track_running_stats = False
-                module.running_mean = module.running_var = None
-        self.loss_fn = loss_fn
-        self.batches = list(batches)
-        if not self.batches:
-            raise NEBError("empty data: pass at least one (inputs, targets) batch")
-        self.eval_batches = list(eval_batches) if eval_batches is not None else self.batches
-        # every parameter is a coordinate, frozen or not (buffers are not)
-        self.view = FlatView(model, [n for n, _ in model.named_parameters()])
-        self.dim, self.device, self.dtype = self.view.dim, self.view.device, self.view.dtype
-        self.chunk = chunk
-        self._mlp = _plain_mlp_layers(model)
-        if chunk == "stacked" and self._mlp is None:
-            raise NEBError("chunk='stacked' needs a plain MLP (nn.Sequential of Flatten, Linear and activations)")
-        self._calibrated: dict[int, int | str | None] = {}  # min(pivots, 16) -> chosen mode
-        self._generator = torch.Generator().manual_seed(seed)
-        self._order, self._cursor = self._shuffle(), 0
-
-    def _shuffle(self):
-        return torch.randperm(len(self.batches), generator=self._generator).tolist()
-
-    def advance(self) -> None:
-        """Move to the next minibatch (called by :func:`relax` once per step)."""
-        self._cursor += 1
-        if self._cursor == len(self._order):
-            self._order, self._cursor = self._shuffle(), 0
-
-    def point(self, model: nn.Module | None = None) -> torch.Tensor:
-        """The flat parameter vector ``(D,)`` of ``model`` (default: the template model)."""
-        return self.view.point(model)
-
-    def _loss_at(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, metric=None) -> torch.Tensor:
-        return (metric or self.loss_fn)(self.view.call(flat, x), y)
-
-    def batched(self, points: torch.Tensor, x, y, metric=None) -> torch.Tensor:
-        """``(P, D)`` -> ``(P,)`` of ``metric`` (default the loss) on one batch, over all pivots at once."""
-        points = points.to(self.device, self.dtype)
-        return self._batched_as(points, x, y, metric, self._chunk_for(points, x, y))
-
-    def _batched_as(self, points: torch.Tensor, x, y, metric, chunk: int | None) -> torch.Tensor:
-        if chunk is None and len(points) > 64:
-            chunk = 64  # bound the memory of dense evaluations
-        if chunk == 0:  # calibrated: a plain loop beats vmap for this model and device
-            return torch.stack([self._loss_at(p, x, y, metric) for p in points])
-        if chunk == "stacked":
-            return self._stacked_loss(points, x, y, metric)
-        return torch.func.vmap(lambda flat: self._loss_at(flat, x, y, metric), chunk_size=chunk)(points)
-
-    def _stacked_loss(self, points: torch.Tensor, x, y, metric=None) -> torch.Tensor:
-        """``(P,)`` losses of a plain MLP at every pivot: each layer is one batched matrix
-        product ``(B, in) @ (P, in, out) -> (P, B, out)`` over all pivots."""
-        h = x.flatten(1)
-        tensors = iter(points.split(self.view.sizes, dim=1))  # weight, then bias, of each Linear in order
-        for module in self._mlp:
-            if isinstance(module, nn.Linear):
-                weight = next(tensors).view(len(points), module.out_features, module.in_features)
-                h = torch.matmul(h, weight.transpose(1, 2))
-                if module.bias is not None:
-                    h = h + next(tensors).view(len(points), 1, module.out_features)
-            elif not isinstance(module, nn.Flatten):
-                h = module(h)  # elementwise activation
-        fn = metric or self.loss_fn
-        if fn is torch.nn.functional.cross_entropy:  # one call for all pivots
-            per_example = fn(h.reshape(-1, h.shape[-1]), y.repeat(len(points)), reduction="none")
-            return per_example.view(len(points), -1).mean(1)
-        return torch.stack([fn(outputs, y) for outputs in h])
-
-    def _chunk_for(self, points: torch.Tensor, x, y) -> int | str | None:
-        """The chunk size; with ``chunk="auto"`` measured once per number of pivots (up to 16;
-        more pivots take the choice made for 16), on the first call that needs it."""
-        if self.chunk != "auto":
-            return self.chunk
-        key = min(len(points), 16)
-        if key not in self._calibrated:
-            self._calibrated[key] = self._calibrate(points[:key], x, y)
-        return self._calibrated[key]
-
-    def _calibrate(self, points: torch.Tensor, x, y, rounds: int = 3, margin: float = 0.9) -> int | str | None:
-        """Time energy-and-gradient of ``points`` for each mode, round-robin (so that load from
-        other processes hits all modes alike), best of ``rounds``; keep the fastest vmap mode
-        only if it beats the plain loop (``0``) by ``1 - margin``, else the loop, so that a
-        noisy measurement cannot make the batched path slower than the loop it replaces."""
-        import time
-
-        leaf = points.detach().requires_grad_(True)
-        modes = [m for m in (None, 8, 4, 0) if not m or m < len(leaf)] + (["stacked"] if self._mlp else [])
-        timings = {m: float("inf") for m in modes}
-        for _ in range(rounds):
-            for mode in modes:
-                start = time.perf_counter()
-                with torch.enable_grad():
-                    torch.autograd.grad(self._batched_as(leaf, x, y, None, mode).sum(), leaf)
-                timings[mode] = min(timings[mode], time.perf_counter() - start)
-        best = min((m for m in modes if m != 0), key=timings.get, default=0)
-        return best if timings[best] < margin * timings[0] else 0
-
-    def __call__(self, points: torch.Tensor) -> torch.Tensor:
-        x, y = self.batches[self._order[self._cursor]]
-        return self.batched(points, x.to(self.device), y.to(self.device))
-
-    @torch.no_grad()
-    def data_mean(self, points: torch.Tensor, metric=None, batches=None) -> torch.Tensor:
-        """Mean of ``metric`` (default the loss) over ``batches`` (default the evaluation data),
-        weighted by batch size; ``(P, D)`` -> ``(P,)`` float64."""
-        batches = self.eval_batches if batches is None else batches
-        result = torch.zeros(len(points), dtype=torch.float64, device=self.device)
-        for (x, y), share in zip(batches, batch_shares(batches)):
-            values = self.batched(points, x.to(self.device), y.to(self.device), metric)
-            result += values.to(torch.float64) * share
-        return result
-
-
-ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.Identity)
-
-
-def _plain_mlp_layers(model: nn.Module) -> list[nn.Module] | None:
-    """The layers of ``model`` when it is a plain MLP (``nn.Sequential`` of ``Linear`` layers,
-    elementwise activations and a leading ``Flatten``), else ``None``."""
-    if not isinstance(model, nn.Sequential) or not any(isinstance(m, nn.Linear) for m in model):
-        return None
-    layers = list(model)
-    body = layers[1:] if isinstance(layers[0], nn.Flatten) else layers
-    # activations hold no parameters, so the flat point is each Linear's weight then bias, in order
-    return layers if all(isinstance(m, (nn.Linear, *ELEMENTWISE)) for m in body) else None
 
 
 def energies_at(energy, points: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import mlp
-from ..neb import ModelEnergy, auto_neb
+from ..energy import ModelEnergy
+from ..neb import auto_neb
 from . import devices, paired, table
 
 
