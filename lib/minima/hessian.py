@@ -7,6 +7,7 @@ coordinates: the absent edges of a :class:`~minima.growing.GrowingNet` are left 
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable, Sequence
 
 import torch
@@ -69,6 +70,9 @@ class HessianOperator:
         self.graph_budget = graph_budget
         self._graphs: dict[int, tuple] = {}  # batch index -> gradients with their graph
         self._graphs_for, self.graph_bytes = None, 0
+        self._tangent_buffer: torch.Tensor | None = None  # reused by every product (see FlatView.unflatten_into)
+        # the modules whose mode changes the loss, found once (the check runs at every product)
+        self._sensitive = [(n, m) for n, m in model.named_modules() if isinstance(m, EVAL_SENSITIVE)]
 
     # -- flat <-> per-parameter (the coordinates of :class:`~minima.parameters.FlatView`)
     @property
@@ -124,16 +128,17 @@ class HessianOperator:
         """``H v`` for a flat vector ``v`` ``(dim,)``; returns float64 ``(dim,)`` on ``self.device``."""
         if v.shape != (self.dim,):
             raise FlatnessError(f"vector of shape {tuple(v.shape)} given to a Hessian of dimension {self.dim}")
-        check_eval_mode(self.model)
-        tangents = self.unflatten(v.to(self.device))
+        check_eval_mode(self.model, self._sensitive)
+        tangents, self._tangent_buffer = self.view.unflatten_into(v.to(self.device), self._tangent_buffer)
         with double_backward():
-            parts = (self.flatten(self._batch_hvp(index, x, y, tangents)).mul_(share)
-                     for index, ((x, y), share) in enumerate(zip(self.batches, self.shares)))
-            result = next(parts)
-            for part in parts:
-                result += part
+            result = None
+            for index, ((x, y), share) in enumerate(zip(self.batches, self.shares)):
+                part = self.flatten(self._batch_hvp(index, x, y, tangents))
+                if share != 1.0:
+                    part.mul_(share)
+                result = part if result is None else result.add_(part)
         self.matvecs += 1
-        if not torch.isfinite(result.sum()):  # one reduction: a sum with inf or NaN in it is not finite
+        if not math.isfinite(float(result.sum())):  # one reduction: a sum with inf or NaN in it is not finite
             raise FlatnessError("NaN or inf in a Hessian-vector product; the model or loss is not finite here")
         return result
 
@@ -184,9 +189,10 @@ class HessianOperator:
         return torch.stack([self.matvec(e) for e in eye], dim=1)
 
 
-def check_eval_mode(model: nn.Module) -> None:
-    """Refuse dropout or batch norm in train mode (the Hessian would be random or batch-coupled)."""
-    for name, module in model.named_modules():
+def check_eval_mode(model: nn.Module, modules: list[tuple[str, nn.Module]] | None = None) -> None:
+    """Refuse dropout or batch norm in train mode (the Hessian would be random or batch-coupled).
+    ``modules``: the ``(name, module)`` pairs to check (default: all of ``model``'s)."""
+    for name, module in model.named_modules() if modules is None else modules:
         if isinstance(module, EVAL_SENSITIVE) and module.training:
             raise FlatnessError(f"{type(module).__name__} module {name or 'model'!r} is in train mode; "
                                 "call model.eval() before computing Hessians")

@@ -39,6 +39,9 @@ class FlatView:
         self.dtypes = [named[n].dtype for n in names]
         self.sizes = [int(m.sum()) if m is not None else named[n].numel() for n, m in zip(names, self.masks)]
         self.dim = sum(self.sizes)
+        ends = torch.tensor(self.sizes).cumsum(0).tolist()
+        self._slices = [slice(end - size, end) for end, size in zip(ends, self.sizes)]
+        self._buffer_views: tuple = (None, None)  # (buffer, its per-parameter views), see unflatten_into
         # where each masked parameter's coordinates sit in its flattened tensor
         self._indices = [None if m is None else m.reshape(-1).nonzero().squeeze(1) for m in self.masks]
         first = named[names[0]]
@@ -51,12 +54,31 @@ class FlatView:
 
     def flatten(self, tensors: Sequence[torch.Tensor], dtype: torch.dtype | None = None) -> torch.Tensor:
         """Tensors shaped like the parameters -> ``(dim,)`` (real coordinates only), in ``dtype``
-        (default: the tensors' own when they share one)."""
-        parts = [t.reshape(-1) if i is None else t.reshape(-1)[i] for t, i in zip(tensors, self._indices)]
-        if len({p.dtype for p in parts}) == 1:
-            flat = torch.cat(parts)
-            return flat if dtype is None else flat.to(dtype)  # one conversion
-        return torch.cat([p.to(dtype or torch.float64) for p in parts])
+        (default: the tensors' own when they share one). Each part is copied, converted on the
+        way, into one new vector: no intermediate concatenation."""
+        dtype = dtype or (tensors[0].dtype if len({t.dtype for t in tensors}) == 1 else torch.float64)
+        flat = torch.empty(self.dim, dtype=dtype, device=tensors[0].device)
+        for part, t, index in zip(self._slices, tensors, self._indices):
+            if index is None:  # copy_ reads any strides (a Linear's weight gradient is transposed)
+                flat[part].view(t.shape).copy_(t)
+            else:
+                flat[part].copy_(t.reshape(-1)[index])
+        return flat
+
+    def unflatten_into(self, flat: torch.Tensor, buffer: torch.Tensor | None) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """:meth:`unflatten` reusing ``buffer`` (a vector of the parameters' one dtype from an
+        earlier call, or ``None``) when there are no masks: ``(tensors, buffer)``. A product
+        that runs many times then writes into memory it already owns: a fresh buffer of a
+        few hundred kilobytes costs page faults that are a visible part of a Hessian-vector
+        product on a CPU."""
+        if any(i is not None for i in self._indices) or len(set(self.dtypes)) != 1:
+            return self.unflatten(flat), None
+        if buffer is None or buffer.device != flat.device:
+            buffer = torch.empty(self.dim, dtype=self.dtypes[0], device=flat.device)
+        if self._buffer_views[0] is not buffer:
+            self._buffer_views = (buffer, [buffer[part].view(shape) for part, shape in zip(self._slices, self.shapes)])
+        buffer.copy_(flat)
+        return self._buffer_views[1], buffer
 
     def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """``(dim,)`` -> tensors shaped like the parameters, zero off their masks, in the
