@@ -34,6 +34,7 @@ from .parameters import FlatView
 from .results import atomic_write
 from .train import Trainer, loss_and_accuracy, tensor_loss
 
+
 @dataclass
 class Settings:
     """Everything that determines the minima and the paths of one exploration."""

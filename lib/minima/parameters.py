@@ -1,6 +1,6 @@
 """A model's parameters as one flat vector: the coordinates every kernel works in.
 
-The Hessian operator (:mod:`minima.flatness`), the NEB energy (:mod:`minima.neb`) and the
+The Hessian operator (:mod:`minima.hessian`), the NEB energy (:mod:`minima.energy`) and the
 no-barriers code (:mod:`minima.barriers`) all see a network as a point ``theta`` of shape
 ``(dim,)``. :class:`FlatView` is the one definition of that point: the chosen parameters in
 ``named_parameters`` order, and of a parameter with a mask (a
