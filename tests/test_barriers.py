@@ -32,6 +32,13 @@ def test_every_setting_changes_the_cache_key():
         assert dataclasses.replace(base, **{f.name: changed}).key() != base.key(), f.name
 
 
+def test_a_change_of_the_library_changes_the_cache_key(monkeypatch):
+    before = tiny_settings().key()
+    assert tiny_settings().key() == before
+    monkeypatch.setattr(barriers, "library_digest", lambda: b"another version of the code")
+    assert tiny_settings().key() != before
+
+
 def test_cached_minima_and_paths_are_reused_and_changed_settings_recompute(tmp_path, monkeypatch):
     calls = []
     original = barriers.train_minimum

@@ -7,7 +7,7 @@ straight line between the same minima, and summarise the minimum spanning tree's
 saddles as in the paper's table.
 
 Everything expensive is cached under ``cache_dir / key`` where ``key`` hashes every setting
-that affects the result: trained minima (``minimum-<seed>.pt``) and the graph with its path
+that affects the result and the library's source: trained minima (``minimum-<seed>.pt``) and the graph with its path
 summaries (``graph.json``, rewritten atomically after every path), so a re-run with the
 same settings reuses them and an interrupted run resumes at the next path.
 """
@@ -31,6 +31,7 @@ from .models import architecture
 from .energy import ModelEnergy
 from .neb import auto_neb, is_converged, linear_path, metric_at_saddle, saddle_change, scaled_cycles
 from .parameters import FlatView
+from .provenance import library_digest
 from .results import atomic_write
 from .train import Trainer, loss_and_accuracy, tensor_loss
 
@@ -56,7 +57,11 @@ class Settings:
     max_extra_cycles: int = 0  # AutoNEB cycles added until the path-convergence rule holds
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        """The cache folder's name: a hash of these settings and of the library's source, so
+        minima and paths are recomputed after any change to the code that made them."""
+        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode())
+        digest.update(library_digest())
+        return digest.hexdigest()[:16]
 
 
 RECIPE_KEYS = ("epochs", "lr", "batch_size", "max_epochs")

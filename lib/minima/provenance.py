@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -42,6 +43,16 @@ def collecting(log: Path):
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = previous
+
+
+def library_digest() -> bytes:
+    """sha256 of every ``.py`` file of the ``minima`` package, with its path: part of a page's
+    input hash and of the no-barriers cache key."""
+    package, digest = Path(__file__).resolve().parent, hashlib.sha256()
+    for source in sorted(package.rglob("*.py")):
+        digest.update(str(source.relative_to(package)).encode())
+        digest.update(source.read_bytes())
+    return digest.digest()
 
 
 def _git(root: Path, *args: str) -> str:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from .provenance import box, collecting, record
+from .provenance import box, collecting, library_digest, record
 from .results import atomic_write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,10 +215,7 @@ def input_hash(project: Project, job: Job, datasets: list[dict]) -> str:
     digest = hashlib.sha256()
     digest.update(job.source.read_bytes())
     digest.update(json.dumps(job.parameters, sort_keys=True, default=repr).encode())
-    package = Path(__file__).resolve().parent
-    for source in sorted(package.rglob("*.py")):
-        digest.update(str(source.relative_to(package)).encode())
-        digest.update(source.read_bytes())
+    digest.update(library_digest())
     digest.update(str(data.data_root().resolve()).encode())
     for path in _data_files(datasets):
         digest.update(path.encode())
