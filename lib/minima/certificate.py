@@ -32,6 +32,7 @@ from torch import nn
 from .hessian import HessianOperator
 from .spectrum import lanczos
 
+
 @dataclass(frozen=True)
 class Rule:
     """Thresholds of the verdict (see the module docstring)."""

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .data import batch_shares
+from .models import plain_mlp_layers, stacked_mlp
 from .neb import NEBError
 from .parameters import FlatView
 
@@ -57,7 +58,7 @@ class ModelEnergy:
         self.view = FlatView(model, [n for n, _ in model.named_parameters()])
         self.dim, self.device, self.dtype = self.view.dim, self.view.device, self.view.dtype
         self.chunk = chunk
-        self._mlp = _plain_mlp_layers(model)
+        self._mlp = plain_mlp_layers(model)
         if chunk == "stacked" and self._mlp is None:
             raise NEBError("chunk='stacked' needs a plain MLP (nn.Sequential of Flatten, Linear and activations)")
         self._calibrated: dict[int, int | str | None] = {}  # min(pivots, 16) -> chosen mode
@@ -68,7 +69,7 @@ class ModelEnergy:
         return torch.randperm(len(self.batches), generator=self._generator).tolist()
 
     def advance(self) -> None:
-        """Move to the next minibatch (called by :func:`relax` once per step)."""
+        """Move to the next minibatch (called by :func:`minima.neb.relax` once per step)."""
         self._cursor += 1
         if self._cursor == len(self._order):
             self._order, self._cursor = self._shuffle(), 0
@@ -96,17 +97,13 @@ class ModelEnergy:
 
     def _stacked_loss(self, points: torch.Tensor, x, y, metric=None) -> torch.Tensor:
         """``(P,)`` losses of a plain MLP at every pivot: each layer is one batched matrix
-        product ``(B, in) @ (P, in, out) -> (P, B, out)`` over all pivots."""
-        h = x.flatten(1)
+        product over all pivots (:func:`minima.models.stacked_mlp`)."""
         tensors = iter(points.split(self.view.sizes, dim=1))  # weight, then bias, of each Linear in order
-        for module in self._mlp:
-            if isinstance(module, nn.Linear):
-                weight = next(tensors).view(len(points), module.out_features, module.in_features)
-                h = torch.matmul(h, weight.transpose(1, 2))
-                if module.bias is not None:
-                    h = h + next(tensors).view(len(points), 1, module.out_features)
-            elif not isinstance(module, nn.Flatten):
-                h = module(h)  # elementwise activation
+        weights, biases = [], []
+        for module in (m for m in self._mlp if isinstance(m, nn.Linear)):
+            weights.append(next(tensors).view(len(points), module.out_features, module.in_features).transpose(1, 2))
+            biases.append(next(tensors).view(len(points), 1, module.out_features) if module.bias is not None else None)
+        h = stacked_mlp(self._mlp, x.flatten(1), weights, biases)
         fn = metric or self.loss_fn
         if fn is torch.nn.functional.cross_entropy:  # one call for all pivots
             per_example = fn(h.reshape(-1, h.shape[-1]), y.repeat(len(points)), reduction="none")
@@ -157,16 +154,3 @@ class ModelEnergy:
             result += values.to(torch.float64) * share
         return result
 
-
-ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.Identity)
-
-
-def _plain_mlp_layers(model: nn.Module) -> list[nn.Module] | None:
-    """The layers of ``model`` when it is a plain MLP (``nn.Sequential`` of ``Linear`` layers,
-    elementwise activations and a leading ``Flatten``), else ``None``."""
-    if not isinstance(model, nn.Sequential) or not any(isinstance(m, nn.Linear) for m in model):
-        return None
-    layers = list(model)
-    body = layers[1:] if isinstance(layers[0], nn.Flatten) else layers
-    # activations hold no parameters, so the flat point is each Linear's weight then bias, in order
-    return layers if all(isinstance(m, (nn.Linear, *ELEMENTWISE)) for m in body) else None

@@ -33,6 +33,43 @@ def mlp(n_in: int, hidden: list[int] | int, n_out: int, *, bias: bool = False, i
     return nn.Sequential(*layers)
 
 
+
+# ----------------------------------------------------------------------------- many MLPs at once
+
+ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.Identity)
+
+
+def plain_mlp_layers(model: nn.Module) -> list[nn.Module] | None:
+    """The layers of ``model`` when it is a plain MLP (``nn.Sequential`` of ``Linear`` layers,
+    elementwise activations and a leading ``Flatten``, as :func:`mlp` builds), else ``None``."""
+    if not isinstance(model, nn.Sequential) or not any(isinstance(m, nn.Linear) for m in model):
+        return None
+    layers = list(model)
+    body = layers[1:] if isinstance(layers[0], nn.Flatten) else layers
+    return layers if all(isinstance(m, (nn.Linear, *ELEMENTWISE)) for m in body) else None
+
+
+def stacked_mlp(layers: list[nn.Module], x: torch.Tensor, weights: list[torch.Tensor],
+                biases: list[torch.Tensor | None]) -> torch.Tensor:
+    """``S`` MLPs of one architecture at once, each layer one batched matrix product.
+
+    ``layers``: :func:`plain_mlp_layers` of any one of them (the sequence of operations);
+    ``weights[l]``: ``(S, in, out)``, ``biases[l]``: ``(S, 1, out)`` or ``None``, for its ``l``-th
+    ``nn.Linear``; ``x``: flat inputs ``(B, in)`` shared by all, or ``(S, B, in)``. Returns the
+    logits ``(S, B, out)``. Used to train seeds side by side (:func:`minima.train.fit_together`)
+    and to evaluate every pivot of an NEB path (:class:`minima.energy.ModelEnergy`)."""
+    h = x if x.dim() == 3 else x.expand(len(weights[0]), *x.shape)
+    linear = 0
+    for module in layers:
+        if isinstance(module, nn.Linear):
+            weight, bias = weights[linear], biases[linear]
+            h = torch.bmm(h, weight) if bias is None else torch.baddbmm(bias, h, weight)
+            linear += 1
+        elif not isinstance(module, nn.Flatten):
+            h = module(h)  # elementwise activation
+    return h
+
+
 # ----------------------------------------------------------------------------- "no barriers" architectures
 
 class ResidualCNN(nn.Module):

@@ -88,7 +88,7 @@ def respace_around(points: torch.Tensor, fixed: int) -> torch.Tensor:
 
 
 def relax(energy: Energy, pivots: torch.Tensor, steps: int, lr: float, momentum: float = 0.9,
-        weight_decay: float = 0.0, spring: float | None = None, cycle: int = 0, climb: bool = False) -> torch.Tensor:
+          weight_decay: float = 0.0, spring: float | None = None, cycle: int = 0, climb: bool = False) -> torch.Tensor:
     """Optimise the interior pivots ``(P, D)`` of a path for ``steps`` SGD steps; returns new pivots.
 
     The force on an interior pivot is minus the energy gradient with its component along
@@ -210,7 +210,6 @@ class EnergyPath:
     def at_saddle(self, name: str) -> float:
         """Dense metric ``name`` at the saddle of the energy (the same point)."""
         return float(self.metrics[name][self.saddle_index])
-
 
     def summary(self) -> dict:
         """Compact, JSON-ready record (no pivots): what the book's tables and figures need."""

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .growing import GrowingNet, GrowthSchedule
+from .models import plain_mlp_layers, stacked_mlp
 
 
 class TrainingError(RuntimeError):
@@ -182,16 +183,14 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
     return result
 
 
-ACTIVATION_MODULES = {nn.ReLU: torch.relu, nn.Tanh: torch.tanh, nn.Identity: lambda h: h}
-
-
 class StackedMLP:
     """``S`` MLPs of one architecture as stacked tensors, evaluated with batched GEMMs.
 
-    ``models`` are ``nn.Sequential`` of ``Flatten``, ``Linear`` and ``ReLU``/``Tanh`` modules
-    (as :func:`minima.models.mlp` builds). Layer ``l`` holds ``weights[l]`` ``(S, in, out)``
-    and ``biases[l]`` ``(S, 1, out)`` or ``None``; :meth:`__call__` maps ``(S, B, in)`` (or a
-    shared ``(B, in)``) to logits ``(S, B, classes)``.
+    ``models`` are plain MLPs (:func:`minima.models.plain_mlp_layers`, as
+    :func:`minima.models.mlp` builds) without buffers. Layer ``l`` holds ``weights[l]``
+    ``(S, in, out)`` and ``biases[l]`` ``(S, 1, out)`` or ``None``; :meth:`__call__` maps
+    ``(S, B, in)`` (or a shared ``(B, in)``) to logits ``(S, B, classes)``
+    (:func:`minima.models.stacked_mlp`).
     """
 
     def __init__(self, models: list[nn.Module]):
@@ -208,11 +207,9 @@ class StackedMLP:
 
     @staticmethod
     def _layout(model: nn.Module) -> list:
-        allowed = (nn.Flatten, nn.Linear, *ACTIVATION_MODULES)
-        if not isinstance(model, nn.Sequential) or not all(isinstance(m, allowed) for m in model) \
-                or any(True for _ in model.buffers()):
-            raise TrainingError("fit_together trains nn.Sequential MLPs (Flatten, Linear, ReLU or Tanh); "
-                                "train other models with fit")
+        if plain_mlp_layers(model) is None or any(True for _ in model.buffers()):
+            raise TrainingError("fit_together trains nn.Sequential MLPs (Flatten, Linear, elementwise "
+                                "activations); train other models with fit")
         return [(type(m).__name__, tuple(m.weight.shape), m.bias is not None) if isinstance(m, nn.Linear)
                 else type(m).__name__ for m in model]
 
@@ -220,16 +217,7 @@ class StackedMLP:
         return [t for pair in zip(self.weights, self.biases) for t in pair if t is not None]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        h = x if x.dim() == 3 else x.expand(len(self.models), *x.shape)  # flat inputs
-        layer = 0
-        for module in self.models[0]:  # the same sequence of operations, on stacked weights
-            if isinstance(module, nn.Linear):
-                weight, bias = self.weights[layer], self.biases[layer]
-                h = torch.bmm(h, weight) if bias is None else torch.baddbmm(bias, h, weight)
-                layer += 1
-            elif not isinstance(module, nn.Flatten):
-                h = ACTIVATION_MODULES[type(module)](h)
-        return h
+        return stacked_mlp(list(self.models[0]), x, self.weights, self.biases)
 
     @torch.no_grad()
     def write_back(self) -> None:
