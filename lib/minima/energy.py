@@ -16,6 +16,7 @@ from .models import plain_mlp_layers, stacked_mlp
 from .neb import NEBError
 from .parameters import FlatView
 
+
 class ModelEnergy:
     """The training loss of ``model`` as a function of its flat parameters, batched over pivots.
 

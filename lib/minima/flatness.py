@@ -35,7 +35,7 @@ def block_scales(operator: HessianOperator, blocks=None) -> torch.Tensor:
     """
     theta = operator.parameters_vector()
     if blocks is None:
-        groups = list(torch.arange(operator.dim, device=theta.device).split(operator.sizes))
+        groups = list(torch.arange(operator.dim, device=theta.device).split(operator.view.sizes))
     elif blocks == "depth":
         groups = depth_blocks(operator)
     else:
@@ -53,7 +53,7 @@ def depth_blocks(operator: HessianOperator) -> list[torch.Tensor]:
     model = operator.model
     if isinstance(model, GrowingNet):
         labels = []
-        for name, mask in zip(operator.names, operator.masks):
+        for name, mask in zip(operator.view.names, operator.view.masks):
             if name == "weight":  # the neuron each kept weight feeds (columns in storage order)
                 target = model.column_ids[torch.nonzero(mask)[:, 1].cpu().numpy()]
             else:  # bias, one per non-input neuron, in the same column order
@@ -65,8 +65,8 @@ def depth_blocks(operator: HessianOperator) -> list[torch.Tensor]:
         for module_name, module in model.named_modules():
             for p_name, _ in module.named_parameters(recurse=False):
                 owner[f"{module_name}.{p_name}" if module_name else p_name] = module_name
-        order = {m: i for i, m in enumerate(dict.fromkeys(owner[n] for n in operator.names))}
-        labels = np.concatenate([np.full(size, order[owner[n]]) for n, size in zip(operator.names, operator.sizes)])
+        order = {m: i for i, m in enumerate(dict.fromkeys(owner[n] for n in operator.view.names))}
+        labels = np.concatenate([np.full(size, order[owner[n]]) for n, size in zip(operator.view.names, operator.view.sizes)])
     return [torch.as_tensor(np.flatnonzero(labels == value)) for value in np.unique(labels)]
 
 

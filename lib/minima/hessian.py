@@ -58,19 +58,16 @@ class HessianOperator:
         self.batches = list(data)
         if not self.batches or sum(len(y) for _, y in self.batches) == 0:
             raise FlatnessError("empty data set: pass at least one (inputs, targets) batch")
-        self.total = sum(len(y) for _, y in self.batches)
         self.shares = batch_shares(self.batches)
         try:
             self.view = FlatView(model, params)
         except KeyError as error:
             raise FlatnessError(error.args[0]) from None
-        self.names, self.masks, self.sizes, self.dim = self.view.names, self.view.masks, self.view.sizes, self.view.dim
-        self.device, self.dtype = self.view.device, self.view.dtype
+        self.dim, self.device, self.dtype = self.view.dim, self.view.device, self.view.dtype
         self.matvecs = 0
         self.graph_budget = graph_budget
         self._graphs: dict[int, tuple] = {}  # batch index -> gradients with their graph
         self._graphs_for, self.graph_bytes = None, 0
-        self._tangent_buffer: torch.Tensor | None = None  # reused by every product (see FlatView.unflatten_into)
         # the modules whose mode changes the loss, found once (the check runs at every product)
         self._sensitive = [(n, m) for n, m in model.named_modules() if isinstance(m, EVAL_SENSITIVE)]
 
@@ -97,7 +94,7 @@ class HessianOperator:
         if params is None:
             outputs = self.model(x)
         else:
-            overrides = dict(zip(self.names, params))
+            overrides = dict(zip(self.view.names, params))
             outputs = torch.func.functional_call(self.model, overrides, (x,))
         loss = self.loss_fn(outputs, y)
         if not torch.is_tensor(loss) or loss.dim() != 0:
@@ -129,7 +126,7 @@ class HessianOperator:
         if v.shape != (self.dim,):
             raise FlatnessError(f"vector of shape {tuple(v.shape)} given to a Hessian of dimension {self.dim}")
         check_eval_mode(self.model, self._sensitive)
-        tangents, self._tangent_buffer = self.view.unflatten_into(v.to(self.device), self._tangent_buffer)
+        tangents = self.view.unflatten_reused(v.to(self.device))
         with double_backward():
             result = None
             for index, ((x, y), share) in enumerate(zip(self.batches, self.shares)):

@@ -33,7 +33,6 @@ def mlp(n_in: int, hidden: list[int] | int, n_out: int, *, bias: bool = False, i
     return nn.Sequential(*layers)
 
 
-
 # ----------------------------------------------------------------------------- many MLPs at once
 
 ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.Identity)

@@ -41,7 +41,7 @@ class FlatView:
         self.dim = sum(self.sizes)
         ends = torch.tensor(self.sizes).cumsum(0).tolist()
         self._slices = [slice(end - size, end) for end, size in zip(ends, self.sizes)]
-        self._buffer_views: tuple = (None, None)  # (buffer, its per-parameter views), see unflatten_into
+        self._scratch: tuple = (None, None)  # (buffer, its per-parameter views), see unflatten_reused
         # where each masked parameter's coordinates sit in its flattened tensor
         self._indices = [None if m is None else m.reshape(-1).nonzero().squeeze(1) for m in self.masks]
         first = named[names[0]]
@@ -65,20 +65,20 @@ class FlatView:
                 flat[part].copy_(t.reshape(-1)[index])
         return flat
 
-    def unflatten_into(self, flat: torch.Tensor, buffer: torch.Tensor | None) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """:meth:`unflatten` reusing ``buffer`` (a vector of the parameters' one dtype from an
-        earlier call, or ``None``) when there are no masks: ``(tensors, buffer)``. A product
-        that runs many times then writes into memory it already owns: a fresh buffer of a
-        few hundred kilobytes costs page faults that are a visible part of a Hessian-vector
-        product on a CPU."""
+    def unflatten_reused(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """:meth:`unflatten` into one buffer that this view keeps and overwrites at every call
+        (when there are no masks and one dtype; else a plain :meth:`unflatten`). For a product
+        that runs many times on throw-away tangents (the Hessian-vector product): no allocation
+        and no split into views per call. The returned tensors are valid until the next call."""
         if any(i is not None for i in self._indices) or len(set(self.dtypes)) != 1:
-            return self.unflatten(flat), None
+            return self.unflatten(flat)
+        buffer, views = self._scratch
         if buffer is None or buffer.device != flat.device:
             buffer = torch.empty(self.dim, dtype=self.dtypes[0], device=flat.device)
-        if self._buffer_views[0] is not buffer:
-            self._buffer_views = (buffer, [buffer[part].view(shape) for part, shape in zip(self._slices, self.shapes)])
+            views = [buffer[part].view(shape) for part, shape in zip(self._slices, self.shapes)]
+            self._scratch = (buffer, views)
         buffer.copy_(flat)
-        return self._buffer_views[1], buffer
+        return views
 
     def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """``(dim,)`` -> tensors shaped like the parameters, zero off their masks, in the

@@ -32,6 +32,7 @@ from .train import fit, fit_together, loss_and_accuracy
 
 ARCHITECTURES = {"a": (1.0,), "b": (0.8, 0.2), "c": (0.6, 0.3, 0.1)}
 
+
 def image_task(dataset: str, name: str = "MNIST") -> TrainTest:
     """Flat images ``(N, pixels)``."""
     train, test = load(dataset, "train"), load(dataset, "test")

@@ -41,7 +41,6 @@ def _from_dag(name: str, doc: str) -> property:
     return property(lambda net: getattr(net.dag, name), doc=doc)
 
 
-
 class GrowingNet(nn.Module):
     """A DAG network grown neuron by neuron (Algorithm 1 of Caillon & Cerisara 2021).
 
