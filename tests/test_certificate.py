@@ -128,3 +128,23 @@ def test_weight_decay_shifts_the_certified_objective_exactly():
     assert decayed.lambda_max == pytest.approx(5.1, rel=1e-8) and decayed.verdict == "minimum"
     assert decayed.grad_norm == pytest.approx(0.1 * float(c.norm()), rel=1e-10)  # g + wd theta, g = 0 here
     assert decayed.train_loss == plain.train_loss  # the data loss is reported unchanged
+
+
+def test_certified_measures_equal_separate_certificate_and_measures():
+    """One operator for the certificate and the measures, plain read off the certificate: the
+    same numbers as certifying and measuring separately (a wrong shared state or a plain from
+    another Lanczos run would differ)."""
+    from minima.flatness import all_measures, certified_measures
+
+    train = data.load("digits", "train")
+    x, y = train.inputs.flatten(1)[:200].double(), train.targets[:200]
+    model = mlp(64, [12, 8], 10, seed=1, init_range=0.3).double()
+    fit(model, x, y, lr=0.1, batch_size=10, max_epochs=5, generator=torch.Generator().manual_seed(1))
+    model.eval()
+    batches = data.batches(x, y, 100)
+    history = [3.0, 2.0, 1.0]
+    certificate, values = certified_measures(model, F.cross_entropy, batches, 4, loss_history=history)
+    assert certificate == certify(model, F.cross_entropy, batches, loss_history=history, seed=4)
+    assert values == all_measures(model, F.cross_entropy, batches, 4, blocks="depth")
+    reused, again = certified_measures(model, F.cross_entropy, batches, 4, certificate=certificate)
+    assert reused is certificate and again == values

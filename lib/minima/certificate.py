@@ -114,16 +114,24 @@ def certify(model: nn.Module, loss_fn, data: Iterable, *, loss_history: Sequence
             (or ``tol * |lambda_min|``): enough to judge the ratio against -0.01, where a
             relative test on an eigenvalue near zero would need hundreds of products.
     """
-    operator = HessianOperator(model, loss_fn, data, params)
+    return certificate_of(HessianOperator(model, loss_fn, data, params), loss_history=loss_history, rule=rule,
+                          seed=seed, tol=tol, bottom_tol=bottom_tol, max_iter=max_iter, weight_decay=weight_decay)
+
+
+def certificate_of(operator: HessianOperator, *, loss_history: Sequence[float] | None = None, rule: Rule = Rule(),
+                   seed: int = 0, tol: float = 1e-6, bottom_tol: float = 1e-3, max_iter: int = 300,
+                   weight_decay: float = 0.0) -> Certificate:
+    """:func:`certify` on an existing operator (its model, data and parameters), so that other
+    measures can share its kept gradient graphs."""
     gradient = operator.gradient() + weight_decay * operator.parameters_vector()
     top, _, _ = lanczos(operator.matvec, operator.dim, which="LA", tol=tol, max_iter=max_iter,
-                               generator=torch.Generator().manual_seed(seed), device=operator.device)
+                        generator=torch.Generator().manual_seed(seed), device=operator.device)
     lambda_max = float(top[0]) + weight_decay
     bottom, _, _ = lanczos(operator.matvec, operator.dim, which="SA", tol=tol, max_iter=max_iter,
-                                     abs_tol=bottom_tol * abs(lambda_max),
-                                     generator=torch.Generator().manual_seed(seed + 1), device=operator.device)
+                           abs_tol=bottom_tol * abs(lambda_max),
+                           generator=torch.Generator().manual_seed(seed + 1), device=operator.device)
     lambda_min = float(bottom[0]) + weight_decay
-    accuracy = _accuracy(model, operator.batches)
+    accuracy = _accuracy(operator.model, operator.batches)
     return Certificate(train_loss=operator.loss(), train_accuracy=accuracy, grad_norm=float(gradient.norm()),
                        lambda_max=lambda_max, lambda_min=lambda_min, plateau=plateau(loss_history, rule),
                        verdict=judge(fits(accuracy, loss_history, rule), lambda_max, lambda_min, rule))

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .certificate import Certificate, Rule, certificate_of
 from .growing import GrowingNet
 from .hessian import FlatnessError, HessianOperator
 from .spectrum import lanczos
@@ -81,9 +82,16 @@ def flatness(model: nn.Module, loss_fn, data: Iterable, measure: str = "rsi", bl
     (invariant to per-neuron rescaling of ReLU networks). Masked-out weights of a GrowingNet
     are excluded from every measure. Lanczos stops at relative Ritz residual ``tol``.
     """
+    return flatness_of(HessianOperator(model, loss_fn, data, params), measure, blocks, tol, max_iter, generator,
+                       return_info)
+
+
+def flatness_of(operator: HessianOperator, measure: str = "rsi", blocks=None, tol: float = 1e-6,
+                max_iter: int = 300, generator: torch.Generator | None = None, return_info: bool = False):
+    """:func:`flatness` on an existing operator (several measures can then share its kept
+    gradient graphs)."""
     if measure not in MEASURES:
         raise FlatnessError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
-    operator = HessianOperator(model, loss_fn, data, params)
     if measure == "plain":
         scale = None
     elif measure == "rsi":
@@ -98,8 +106,27 @@ def flatness(model: nn.Module, loss_fn, data: Iterable, measure: str = "rsi", bl
 
 
 def all_measures(model: nn.Module, loss_fn, data: Iterable, seed: int, measures: Sequence[str] = MEASURES,
-                 **kwargs) -> dict[str, float]:
-    """``{measure: value}`` for each of ``measures`` (see :func:`flatness`, which gets ``kwargs``),
-    every Lanczos run started from the same vector, seeded with ``seed``."""
-    return {m: flatness(model, loss_fn, data, m, generator=torch.Generator().manual_seed(seed), **kwargs)
-            for m in measures}
+                 params: Sequence[str] | None = None, **kwargs) -> dict[str, float]:
+    """``{measure: value}`` for each of ``measures`` (see :func:`flatness_of`, which gets ``kwargs``),
+    on one operator, every Lanczos run started from the same vector, seeded with ``seed``."""
+    operator = HessianOperator(model, loss_fn, data, params)
+    return {m: flatness_of(operator, m, generator=torch.Generator().manual_seed(seed), **kwargs) for m in measures}
+
+
+def certified_measures(model: nn.Module, loss_fn, data: Iterable, seed: int, *,
+                       loss_history: Sequence[float] | None = None, rule: Rule = Rule(),
+                       measures: Sequence[str] = MEASURES, blocks="depth",
+                       certificate: Certificate | None = None) -> tuple[Certificate, dict[str, float]]:
+    """The convergence certificate (:func:`~minima.certificate.certify`) and the flatness
+    measures of a trained model at its current point, on one Hessian operator.
+
+    ``plain`` is the certificate's ``lambda_max``: both are the same Lanczos run (the start vector
+    seeded with ``seed``, relative residual 1e-6), so it is not run twice. ``certificate``: one
+    already made at this point on the same data with the same ``seed``, ``rule`` and history,
+    reused instead of certifying again.
+    """
+    operator = HessianOperator(model, loss_fn, data)
+    certificate = certificate or certificate_of(operator, loss_history=loss_history, rule=rule, seed=seed)
+    values = {m: certificate.lambda_max if m == "plain" else
+              flatness_of(operator, m, blocks, generator=torch.Generator().manual_seed(seed)) for m in measures}
+    return certificate, values

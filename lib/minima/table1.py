@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .certificate import Rule, certify, fits
+from .certificate import Certificate, Rule, certify, fits
 from .data import TrainTest, batches, load
-from .flatness import MEASURES, all_measures
+from .flatness import MEASURES, certified_measures
 from .growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
 from .models import mlp
 from .text import Vocabulary
@@ -190,15 +190,16 @@ def _hessian_data(task: TrainTest, full, x_train, y_train, hessian_subset: int) 
 
 
 def _measure(task: TrainTest, full, net, hessian_data: list, epochs: list[dict], seed: int, measures,
-             rule: Rule) -> dict:
+             rule: Rule, certificate: Certificate | None = None) -> dict:
     """Test accuracy, the convergence certificate and the flatness measures of one trained model
-    (Hessians of the network part on ``hessian_data``)."""
+    (Hessians of the network part on ``hessian_data``); ``certificate``: one already made at
+    this point (reused)."""
     _, test_accuracy = loss_and_accuracy(full, task.x_test, task.y_test)
     full.eval()
     start = time.perf_counter()
-    certificate = certify(net, F.cross_entropy, hessian_data, loss_history=[e["loss"] for e in epochs],
-                          rule=rule, seed=seed)
-    values = all_measures(net, F.cross_entropy, hessian_data, seed, measures, blocks="depth")
+    certificate, values = certified_measures(net, F.cross_entropy, hessian_data, seed,
+                                             loss_history=[e["loss"] for e in epochs], rule=rule, measures=measures,
+                                             certificate=certificate)
     return {"epochs": epochs[-1]["epoch"], **certificate.as_row(), **values, "test_accuracy": test_accuracy,
             "hessian s": time.perf_counter() - start, "curve": list(epochs)}
 
@@ -213,7 +214,9 @@ def _go_on(task: TrainTest, full, net, x_train, y_train, hessian_data: list, hes
         return {**paper_row, "protocol": "converged", "stopped": "certified minimum (paper protocol)"}, hessian_data
     epochs, seconds, verdict = list(result.epochs), paper_row["train s"], paper_row["verdict"]
     stale = False  # True once the text model's embedding has trained past hessian_data
+    certificate = None  # the last one, while it is of the current point
     while verdict != "minimum" and epochs[-1]["epoch"] < go_on.max_epochs:
+        certificate = None
         start = time.perf_counter()
         more = fit(full, x_train, y_train, lr=go_on.lr, batch_size=batch_size, generator=generator,
                    max_epochs=min(go_on.chunk, go_on.max_epochs - epochs[-1]["epoch"]), target_accuracy=math.inf)
@@ -224,10 +227,11 @@ def _go_on(task: TrainTest, full, net, x_train, y_train, hessian_data: list, hes
         if fits(epochs[-1]["accuracy"], losses, rule):  # the Hessian only when the certificate can pass
             if stale:  # refreshed only when read: most chunks of a long run end without a certificate
                 hessian_data, stale = _hessian_data(task, full, x_train, y_train, hessian_subset), False
-            verdict = certify(net, F.cross_entropy, hessian_data, loss_history=losses, rule=rule, seed=seed).verdict
+            certificate = certify(net, F.cross_entropy, hessian_data, loss_history=losses, rule=rule, seed=seed)
+            verdict = certificate.verdict
     if stale:
         hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
-    row = _measure(task, full, net, hessian_data, epochs, seed, measures, rule)
+    row = _measure(task, full, net, hessian_data, epochs, seed, measures, rule, certificate)
     stopped = "certified minimum" if row["verdict"] == "minimum" else f"cap of {go_on.max_epochs} epochs"
     return {**row, "protocol": "converged", "stopped": stopped, "train s": seconds}, hessian_data
 

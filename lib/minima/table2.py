@@ -23,8 +23,7 @@ from sklearn.metrics import matthews_corrcoef
 
 from .data import TrainTest, batches
 from .device import resolve
-from .certificate import certify
-from .flatness import all_measures
+from .flatness import certified_measures
 from .growing import GrowthSchedule
 from .heads import EncoderTop, GrowingHead, LowerStates, ReferenceHead, first_token_features, growth_plan, \
     install_head, load_encoder, reference_parameters
@@ -52,8 +51,8 @@ def measure(kind: str, seed: int, head, network, growing, train_features, y_trai
     ``hessian_subset`` training sentences), sizes."""
     hidden, labels = train_features.shape[1], int(y_train.max()) + 1
     data = batches(train_features[:hessian_subset], y_train[:hessian_subset], 1000)
-    certificate = certify(network, F.cross_entropy, data, loss_history=[e["loss"] for e in result.epochs], seed=seed)
-    values = all_measures(network, F.cross_entropy, data, seed, blocks="depth")
+    certificate, values = certified_measures(network, F.cross_entropy, data, seed,
+                                             loss_history=[e["loss"] for e in result.epochs])
     parameters = growing.num_parameters() if growing is not None else sum(p.numel() for p in head.parameters())
     return {"head": kind, "seed": seed, "parameters": parameters, "reference parameters": reference_parameters(hidden, labels),
             "accuracy": float((test_predictions == y_test).double().mean()),
