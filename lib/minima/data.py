@@ -301,6 +301,32 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None)
     return dataset
 
 
+
+def train_test(name: str, root: str | os.PathLike | None = None) -> TrainTest:
+    """Both splits of the registered image dataset ``name`` as one :class:`TrainTest`, inputs as
+    loaded (``(N, C, H, W)``), ``n_features`` the pixels of one image."""
+    train, test = load(name, "train", root), load(name, "test", root)
+    return TrainTest(train.inputs, train.targets, test.inputs, test.targets, len(train.classes), name,
+                     train.description, n_features=train.inputs[0].numel())
+
+
+def load_each(names, load_one: Callable[[str], object]) -> dict:
+    """``{name: load_one(name)}`` for every name whose data is present. Each missing one is
+    named with the reason, on the page (the rest of it still runs); when none is present the
+    :class:`DataError` stops the page, which then says what to provide."""
+    loaded, missing = {}, {}
+    for name in names:
+        try:
+            loaded[name] = load_one(name)
+        except DataError as error:
+            missing[name] = str(error)
+    if not loaded:
+        raise DataError("; ".join(missing.values()))
+    for name, reason in missing.items():
+        print(f"{name}: not run here. {reason}")
+    return loaded
+
+
 def batches(inputs, targets, batch_size: int) -> list[tuple]:
     """Consecutive ``(inputs, targets)`` batches (the last may be smaller); no shuffling."""
     return [(inputs[i: i + batch_size], targets[i: i + batch_size]) for i in range(0, len(targets), batch_size)]

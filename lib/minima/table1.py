@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .certificate import Certificate, Rule, certify, fits
-from .data import TrainTest, batches, load
+from .data import TrainTest, batches, load, train_test
 from .flatness import MEASURES, certified_measures
 from .growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
 from .models import mlp
@@ -35,9 +35,9 @@ ARCHITECTURES = {"a": (1.0,), "b": (0.8, 0.2), "c": (0.6, 0.3, 0.1)}
 
 def image_task(dataset: str, name: str = "MNIST") -> TrainTest:
     """Flat images ``(N, pixels)``."""
-    train, test = load(dataset, "train"), load(dataset, "test")
-    return TrainTest(train.inputs.flatten(1), train.targets, test.inputs.flatten(1), test.targets, len(train.classes),
-                     name, train.description, n_features=train.inputs[0].numel(), comparable=dataset.startswith("mnist"))
+    images = train_test(dataset)
+    return replace(images, x_train=images.x_train.flatten(1), x_test=images.x_test.flatten(1), name=name,
+                   comparable=dataset.startswith("mnist"))
 
 
 def text_task(dataset: str, embedding_dim: int, max_tokens: int = 64, name: str = "AG News") -> TrainTest:
