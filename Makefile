@@ -47,9 +47,11 @@ site: venv mathjax
 	$(PY) -m minima book
 
 test: venv mathjax browser
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 test-fast: venv
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -m "not slow"
 
 clean:

@@ -6,9 +6,9 @@ import dataclasses
 import pytest
 import torch
 
-from minima import barriers
+from minima.experiments import barriers
 from minima.data import TrainTest
-from minima.landscape import MinimaGraph
+from minima.paths.landscape import MinimaGraph
 
 
 def tiny_data():

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from minima import data
-from minima.certificate import Rule, certify, judge, plateau
-from minima.spectrum import lanczos, spectral_density
+from minima.geometry.certificate import Rule, certify, judge, plateau
+from minima.core.spectrum import lanczos, spectral_density
 from minima.models import mlp
 from minima.train import fit
 
@@ -134,7 +134,7 @@ def test_certified_measures_equal_separate_certificate_and_measures():
     """One operator for the certificate and the measures, plain read off the certificate: the
     same numbers as certifying and measuring separately (a wrong shared state or a plain from
     another Lanczos run would differ)."""
-    from minima.flatness import all_measures, certified_measures
+    from minima.geometry.flatness import all_measures, certified_measures
 
     train = data.load("digits", "train")
     x, y = train.inputs.flatten(1)[:200].double(), train.targets[:200]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from minima import data, provenance
+from minima import data
+from minima.book import provenance
 
 
 def one_line(error: Exception) -> str:

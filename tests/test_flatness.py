@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from minima.flatness import flatness
-from minima.hessian import FlatnessError, HessianOperator
-from minima.spectrum import density_on_grid, hutchinson_trace, lanczos, power_iteration, spectral_density
+from minima.geometry.flatness import flatness
+from minima.core.hessian import FlatnessError, HessianOperator
+from minima.core.spectrum import density_on_grid, hutchinson_trace, lanczos, power_iteration, spectral_density
 from minima.growing import GrowingNet, double_backward
 from minima.models import mlp
 
@@ -219,7 +219,7 @@ def test_bad_input_one_line_errors():
 def test_depth_blocks_of_a_grown_net_group_weights_by_the_depth_they_feed():
     """Independent of storage order: the weights of each block are the edges into neurons of
     one depth (compared by value, from the id-ordered edge list)."""
-    from minima.flatness import depth_blocks
+    from minima.geometry.flatness import depth_blocks
 
     x, y = toy_data(d=5, classes=2)
     net = GrowingNet(5, 2, seed=4, device="cpu", dtype=torch.float64, bias=True)
@@ -284,7 +284,7 @@ def test_rsi_and_elementwise_are_lambda_max_of_an_explicit_d_h_d(case):
     """D built here by hand: the Frobenius norm of each block (one per tensor, or one per
     layer = weights and bias together), |theta| for elementwise. A block scale other than the
     Frobenius norm (say its largest entry) keeps every invariance test green but fails here."""
-    from minima.flatness import depth_blocks
+    from minima.geometry.flatness import depth_blocks
 
     x, y = toy_data(n=70, d=5, classes=3)
     if case.startswith("mlp"):

@@ -247,7 +247,7 @@ def test_mlp_init_range_and_shape():
 
 def test_paper_schedules():
     """The schedules the experiments use (Table 1's and the RoBERTa head's phases)."""
-    from minima.table1 import paper_schedule
+    from minima.experiments.table1 import paper_schedule
 
     assert paper_schedule("MNIST", 10, small=True).events == {5 + 10 * k: 1 for k in range(10)}
     assert paper_schedule("AG News", 100, small=False).events == {5 + 10 * k: 10 for k in range(10)}

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
 
-from minima.heads import GrowingHead, ModelNotFound, ReferenceHead, growth_plan, install_head, reference_parameters, \
+from minima.experiments.heads import GrowingHead, ModelNotFound, ReferenceHead, growth_plan, install_head, reference_parameters, \
     resolve_model
 
 
@@ -56,7 +56,7 @@ def test_missing_model_is_a_one_line_error(tmp_path, monkeypatch):
 
 
 def test_fine_tuning_grows_the_installed_head_to_the_reference_size():
-    from minima import table2
+    from minima.experiments import table2
 
     texts = [f"the cat number {k} sat on the mat" if k % 2 else f"sat the on {k} cat mat" for k in range(48)]
     y = torch.tensor([k % 2 for k in range(48)])
@@ -71,7 +71,7 @@ def test_fine_tuning_grows_the_installed_head_to_the_reference_size():
 def test_top_layers_on_cached_lower_states_compute_what_the_whole_model_computes(top_layers):
     """The oracle: the full model with the head installed, in eval mode, on the same texts;
     each sentence alone (padded to its own length) and all together (padded to the longest)."""
-    from minima.heads import EncoderTop, encoder_layers, install_head, load_encoder, lower_states
+    from minima.experiments.heads import EncoderTop, encoder_layers, install_head, load_encoder, lower_states
 
     texts = ["the cat sat on the mat", "a", "colourless green ideas sleep furiously today and then", "he is"]
     model, tokenizer, _ = load_encoder("tiny-random-roberta")
@@ -90,8 +90,8 @@ def test_top_layers_on_cached_lower_states_compute_what_the_whole_model_computes
 
 
 def test_fine_tuning_the_top_layers_trains_them_and_grows_the_head():
-    from minima import table2
-    from minima.heads import encoder_layers, load_encoder, lower_states
+    from minima.experiments import table2
+    from minima.experiments.heads import encoder_layers, load_encoder, lower_states
 
     texts = [f"the cat number {k} sat on the mat" if k % 2 else f"sat the on {k} cat mat" for k in range(48)]
     y = torch.tensor([k % 2 for k in range(48)])
@@ -117,7 +117,7 @@ class _RecordingEncoding(dict):
 
 
 def test_features_move_the_tokenizer_tensors_to_the_model_device():
-    from minima.heads import first_token_features
+    from minima.experiments.heads import first_token_features
 
     model = tiny("bert").eval()
     _RecordingEncoding.moved = []
@@ -132,7 +132,7 @@ def test_features_move_the_tokenizer_tensors_to_the_model_device():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_features_on_cuda():
-    from minima.heads import first_token_features, load_encoder
+    from minima.experiments.heads import first_token_features, load_encoder
 
     model, tokenizer, _ = load_encoder("tiny-random-roberta")
     features = first_token_features(model.cuda(), tokenizer, ["a short sentence", "another one"])
@@ -143,8 +143,8 @@ def test_features_on_cuda():
 def test_fine_tuning_the_top_layers_runs_on_cuda():
     """Every tensor follows the model to the GPU (a mismatch raises); dropout draws from another
     generator there, so the two runs agree in shape, not in value."""
-    from minima import table2
-    from minima.heads import load_encoder, lower_states
+    from minima.experiments import table2
+    from minima.experiments.heads import load_encoder, lower_states
 
     texts = [f"the cat number {k} sat on the mat" if k % 2 else f"sat the on {k} cat mat" for k in range(48)]
     y = torch.tensor([k % 2 for k in range(48)])

@@ -7,13 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from minima.landscape import MinimaGraph
+from minima.paths.landscape import MinimaGraph
 from minima.models import mlp
-from minima.energy import ModelEnergy
-from minima.neb import (NEBError, auto_neb, evaluate_path, improved_tangents, insert_pivots,
+from minima.paths.energy import ModelEnergy
+from minima.paths.neb import (NEBError, auto_neb, evaluate_path, improved_tangents, insert_pivots,
                         insertion_points, interpolate, linear_path, respace)
 
-from minima.surfaces import MINIMA, MINIMA_ENERGIES, SADDLE_AB_ENERGY, mueller_brown
+from minima.paths.surfaces import MINIMA, MINIMA_ENERGIES, SADDLE_AB_ENERGY, mueller_brown
 
 MINIMUM_A, MINIMUM_B, MINIMUM_C = MINIMA["A"], MINIMA["B"], MINIMA["C"]
 MINIMUM_B_ENERGY = MINIMA_ENERGIES["B"]
@@ -232,8 +232,8 @@ def test_climbing_image_finds_the_saddle_energy_the_plain_path_misses():
 
 
 def test_paper_cycles_are_the_papers_schedule():
-    from minima.neb import scaled_cycles
-    from minima.papers import AUTONEB_CYCLES as PAPER_CYCLES
+    from minima.paths.neb import scaled_cycles
+    from minima.experiments.papers import AUTONEB_CYCLES as PAPER_CYCLES
 
     assert len(PAPER_CYCLES) == 14 and sum(c["steps"] for c in PAPER_CYCLES) == 16_000
     assert [(c["steps"], c["lr"], c["insert"]) for c in PAPER_CYCLES] == \
@@ -243,7 +243,7 @@ def test_paper_cycles_are_the_papers_schedule():
 
 
 def test_extra_cycles_run_until_the_saddle_has_stopped_moving():
-    from minima.neb import is_converged, saddle_change
+    from minima.paths.neb import is_converged, saddle_change
 
     start, end = t(*MINIMUM_A), t(*MINIMUM_C)
     short = [dict(steps=10, lr=1e-5)] * 3  # far too short: the saddle falls by 3 a cycle (gap about 110)
@@ -259,7 +259,7 @@ def test_extra_cycles_run_until_the_saddle_has_stopped_moving():
 
 
 def test_saddle_change_by_hand():
-    from minima.neb import saddle_change
+    from minima.paths.neb import saddle_change
 
     history = [{"saddle_energy": e} for e in (10.0, 6.0, 5.0, 4.5)]
     assert saddle_change(history) == pytest.approx(1.5) and saddle_change(history, cycles=1) == pytest.approx(0.5)

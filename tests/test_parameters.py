@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from minima.hessian import HessianOperator
+from minima.core.hessian import HessianOperator
 from minima.growing import GrowingNet
 from minima.models import mlp
-from minima.energy import ModelEnergy
-from minima.parameters import FlatView
+from minima.paths.energy import ModelEnergy
+from minima.core.parameters import FlatView
 
 
 def grown_net() -> GrowingNet:

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from minima.data import batches, load
-from minima.flatness import flatness
-from minima.hessian import HessianOperator
+from minima.geometry.flatness import flatness
+from minima.core.hessian import HessianOperator
 from minima.models import mlp
 from minima.train import fit
 

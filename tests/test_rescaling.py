@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from minima.growing import GrowingNet
 from minima.models import mlp
-from minima.rescaling import hidden_neurons, invariance_table, log_uniform, rescale_depths, rescale_neurons
+from minima.geometry.rescaling import hidden_neurons, invariance_table, log_uniform, rescale_depths, rescale_neurons
 
 from test_flatness import toy_data
 

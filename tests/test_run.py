@@ -8,8 +8,8 @@ import sys
 import nbformat
 import pytest
 
-from minima import book, run
-from minima.run import PlanError, Project
+from minima.book import site as book, runner as run
+from minima.book.runner import PlanError, Project
 
 import browser
 
@@ -150,7 +150,7 @@ def test_input_hash_follows_the_data_files_the_run_read(toy, tmp_path):
 
 def test_progress_bars_and_chatter_reach_the_terminal_not_the_page(toy, capfd):
     write_notebook(toy.notebooks / "a_ok.ipynb", "steps = 1", "\n".join([
-        "from minima.progress import progress, terminal_only",
+        "from minima.core.progress import progress, terminal_only",
         "total = sum(progress(range(30000), desc='busy', mininterval=0))",
         "with terminal_only():",
         "    print('load report: 12 weights newly initialised')",

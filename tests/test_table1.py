@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from minima import table1
-from minima.certificate import certify
+from minima.experiments import table1
+from minima.geometry.certificate import certify
 from minima.data import TrainTest, batches
 from minima.train import loss_and_accuracy
 

@@ -1,7 +1,7 @@
 """Tokeniser and vocabulary built from a training split."""
 import torch
 
-from minima.text import Vocabulary, tokenize
+from minima.data.text import Vocabulary, tokenize
 
 
 def test_tokenize_lowercases_and_keeps_contractions():

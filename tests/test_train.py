@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from minima import table1
+from minima.experiments import table1
 from minima.growing import GrowingNet, GrowthSchedule
 from minima.data import TrainTest
 from minima.models import mlp

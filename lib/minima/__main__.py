@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "run":
-        from .run import PlanError, parse_override, run as run_notebooks
+        from .book.runner import PlanError, parse_override, run as run_notebooks
 
         try:
             overrides = dict(parse_override(p) for p in args.params)
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return run_notebooks(args.profile, args.only, overrides, force=args.force)
     if args.command == "book":
-        from .book import BookError, build
+        from .book.site import BookError, build
 
         try:
             index = build()
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"site built: {index}")
         return 0
-    from .run import clean
+    from .book.runner import clean
 
     clean()
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ['architecture', 'mlp', 'plain_mlp_layers', 'stacked_mlp', 'CifarResNet', 'DenseNet', 'ResidualCNN']
+
 ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 
@@ -56,7 +58,7 @@ def stacked_mlp(layers: list[nn.Module], x: torch.Tensor, weights: list[torch.Te
     ``weights[l]``: ``(S, in, out)``, ``biases[l]``: ``(S, 1, out)`` or ``None``, for its ``l``-th
     ``nn.Linear``; ``x``: flat inputs ``(B, in)`` shared by all, or ``(S, B, in)``. Returns the
     logits ``(S, B, out)``. Used to train seeds side by side (:func:`minima.train.fit_together`)
-    and to evaluate every pivot of an NEB path (:class:`minima.energy.ModelEnergy`)."""
+    and to evaluate every pivot of an NEB path (:class:`minima.paths.energy.ModelEnergy`)."""
     h = x if x.dim() == 3 else x.expand(len(weights[0]), *x.shape)
     linear = 0
     for module in layers:

@@ -5,8 +5,8 @@ or AdamW), its learning-rate milestones and its minibatch order, stepping one ep
 with growth at the start of an epoch; it trains on any ``loss_on(index)``, so a model fed by
 tensors and a transformer fed by tokenised sentences share it. On top of it: :func:`fit`
 (Table 1's stopping rule, 100 % training accuracy once growth is over; also notebook 20 and
-the Table 2 heads), :func:`minima.barriers.train_minimum` (He et al.'s recipe until a
-certified minimum) and :func:`minima.table2.fine_tune_top` (fine-tuning). :func:`fit_together`
+the Table 2 heads), :func:`minima.experiments.barriers.train_minimum` (He et al.'s recipe until a
+certified minimum) and :func:`minima.experiments.table2.fine_tune_top` (fine-tuning). :func:`fit_together`
 trains several seeds of one MLP side by side in stacked tensors.
 """
 from __future__ import annotations
@@ -21,6 +21,8 @@ from torch import nn
 
 from .growing import GrowingNet, GrowthSchedule
 from .models import plain_mlp_layers, stacked_mlp
+
+__all__ = ['TrainResult', 'Trainer', 'TrainingError', 'fit', 'fit_together', 'loss_and_accuracy', 'tensor_loss']
 
 
 class TrainingError(RuntimeError):

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import DataError, batches, load
-from ..flatness import flatness
-from ..hessian import HessianOperator
-from ..spectrum import lanczos, power_iteration
+from ..geometry.flatness import flatness
+from ..core.hessian import HessianOperator
+from ..core.spectrum import lanczos, power_iteration
 from ..models import mlp
 from . import devices, table, timeit
 

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import mlp
-from ..energy import ModelEnergy
-from ..neb import auto_neb
+from ..paths.energy import ModelEnergy
+from ..paths.neb import auto_neb
 from . import devices, paired, table
 
 

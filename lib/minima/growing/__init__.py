@@ -7,7 +7,7 @@
 - :mod:`~minima.growing.schedules`: when to grow, fan-ins for a parameter budget, counts.
 """
 from .dag import Dag, GrowthError, Insertion
-from .kernel import double_backward
+from ..core.autograd import double_backward
 from .network import ACTIVATIONS, GrowingNet
 from .schedules import GrowthSchedule, fan_in_for_budget, fully_connected_parameters
 

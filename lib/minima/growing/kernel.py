@@ -17,36 +17,14 @@ computation on plain differentiable ops, for Hessian-vector products and ``torch
 from __future__ import annotations
 
 import contextlib
-import threading
 from typing import TYPE_CHECKING
 
 import torch
 
+from ..core.autograd import double_backward, double_backward_active  # noqa: F401 (re-exported)
+
 if TYPE_CHECKING:
     from .network import GrowingNet
-
-
-class _DoubleBackward(threading.local):
-    active = False
-
-
-_double_backward = _DoubleBackward()
-
-
-@contextlib.contextmanager
-def double_backward():
-    """Within this context every GrowingNet runs on plain autograd ops, so that second
-    derivatives (Hessian-vector products) and ``torch.func`` transforms work."""
-    previous, _double_backward.active = _double_backward.active, True
-    try:
-        yield
-    finally:
-        _double_backward.active = previous
-
-
-def double_backward_active() -> bool:
-    """Whether this thread is inside :func:`double_backward`."""
-    return _double_backward.active
 
 
 ACTIVATIONS_INPLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..device import resolve
+from ..core.device import resolve
 from .dag import Dag, GrowthError, Insertion
 from .kernel import FusedDag, Plan, double_backward_active
 

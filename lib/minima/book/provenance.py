@@ -1,6 +1,6 @@
 """Provenance: what each page was computed from, recorded by both sides of the runner.
 
-The batch runner (:mod:`minima.run`) executes a notebook in a kernel of its own; the dataset
+The batch runner (:mod:`minima.book.runner`) executes a notebook in a kernel of its own; the dataset
 loaders (:mod:`minima.data`) run inside that kernel. They meet here: the runner wraps the
 execution in :func:`collecting`, which names a log file in the environment variable
 :data:`ENV` for the kernel it starts, and every :func:`minima.data.load` calls
@@ -11,23 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
 import subprocess
 from pathlib import Path
 
-ENV = "MINIMA_PROVENANCE"
-
-
-def record_load(metadata: dict) -> None:
-    """Append one dataset load to the log the runner asked for (nothing outside a run)."""
-    target = os.environ.get(ENV)
-    if target:
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(metadata) + "\n")
-
+from ..core.source import library_digest  # noqa: F401 (re-exported)
+from ..data.loads import ENV
 
 @contextlib.contextmanager
 def collecting(log: Path):
@@ -43,16 +34,6 @@ def collecting(log: Path):
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = previous
-
-
-def library_digest() -> bytes:
-    """sha256 of every ``.py`` file of the ``minima`` package, with its path: part of a page's
-    input hash and of the no-barriers cache key."""
-    package, digest = Path(__file__).resolve().parent, hashlib.sha256()
-    for source in sorted(package.rglob("*.py")):
-        digest.update(str(source.relative_to(package)).encode())
-        digest.update(source.read_bytes())
-    return digest.digest()
 
 
 def _git(root: Path, *args: str) -> str:

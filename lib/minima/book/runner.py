@@ -37,7 +37,7 @@ import yaml
 from .provenance import box, collecting, library_digest, record
 from .results import atomic_write
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KERNEL_NAME = "minima"
 HIDDEN_TAGS = ("parameters", "injected-parameters")
 
@@ -194,7 +194,7 @@ def plan(project: Project, profile: str, only: list[str] | None = None,
 
 def provenance(project: Project, job: Job, profile: str, datasets: list[dict], wall_s: float,
                status: str = "ok") -> dict:
-    """The provenance record of one executed job (:func:`minima.provenance.record`)."""
+    """The provenance record of one executed job (:func:`minima.book.provenance.record`)."""
     return record(project.root, job.name, profile, job.parameters, datasets, wall_s, status,
                   input_hash(project, job, datasets))
 
@@ -210,7 +210,7 @@ def input_hash(project: Project, job: Job, datasets: list[dict]) -> str:
     folder in use and the *current* md5 of each file in ``datasets`` (the files the run
     read; a file since changed or removed changes the hash).
     """
-    from . import data
+    from .. import data
 
     digest = hashlib.sha256()
     digest.update(job.source.read_bytes())

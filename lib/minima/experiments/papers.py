@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..paths.neb import AUTONEB_CYCLES  # noqa: F401 (the method's schedule, defined with the method)
+
 # Caillon & Cerisara, Table 1: (task, hidden, model, batch) -> test accuracy (%), spectral norm.
 GROWING_TABLE1 = pd.DataFrame([
     ("MNIST", 10, "growing", 10, 84.0, 2.23), ("MNIST", 10, "growing", 100, 77.91, 24.29),
@@ -56,11 +58,3 @@ NO_BARRIERS_TABLE1 = pd.DataFrame([
     ("CIFAR-100", "densenet-100-12-bc", 0.005, 0.031, 6, 1.12, 1.15, 23.7, 25.0),
 ], columns=["dataset", "architecture", "train minima", "train saddles", "factor", "test minima",
             "test saddles", "test error minima %", "test error saddles %"]).set_index(["dataset", "architecture"])
-
-# Draxler et al., section 4: AutoNEB cycles as (count, steps, lr, insert pivots): 4 x 1000 steps
-# at lr 0.1, 2 x 2000 at 0.1 without insertion ("it did not prove necessary"), 4 x 1000 at 0.01,
-# 4 x 1000 at 0.001; SGD with momentum 0.9 and weight decay 1e-4 throughout.
-AUTONEB_CYCLES = [dict(steps=steps, lr=lr, momentum=0.9, weight_decay=1e-4, insert=insert)
-                  for count, steps, lr, insert in ((4, 1000, 0.1, True), (2, 2000, 0.1, False),
-                                                   (4, 1000, 0.01, True), (4, 1000, 0.001, True))
-                  for _ in range(count)]

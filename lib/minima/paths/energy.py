@@ -1,6 +1,6 @@
 """A network's training loss as an energy for NEB: a function of its flat parameters, batched over pivots.
 
-:class:`ModelEnergy` takes the points of :class:`~minima.parameters.FlatView`; all pivots are
+:class:`ModelEnergy` takes the points of :class:`~minima.core.parameters.FlatView`; all pivots are
 evaluated together with ``torch.func.functional_call`` under ``torch.func.vmap``, or for a
 plain MLP with one batched matrix product per layer (no Python loop over pivots), on the
 *same* minibatch for every pivot in a step (so the path's relative energies are not blurred
@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .data import batch_shares
-from .models import plain_mlp_layers, stacked_mlp
+from ..core.batching import batch_shares
+from ..models import plain_mlp_layers, stacked_mlp
 from .neb import NEBError
-from .parameters import FlatView
+from ..core.parameters import FlatView
 
 
 class ModelEnergy:
@@ -70,7 +70,7 @@ class ModelEnergy:
         return torch.randperm(len(self.batches), generator=self._generator).tolist()
 
     def advance(self) -> None:
-        """Move to the next minibatch (called by :func:`minima.neb.relax` once per step)."""
+        """Move to the next minibatch (called by :func:`minima.paths.neb.relax` once per step)."""
         self._cursor += 1
         if self._cursor == len(self._order):
             self._order, self._cursor = self._shuffle(), 0

@@ -1,5 +1,5 @@
-"""The flatness measures of the growing-network paper, on :class:`~minima.hessian.HessianOperator`
-and :func:`~minima.spectrum.lanczos`.
+"""The flatness measures of the growing-network paper, on :class:`~minima.core.hessian.HessianOperator`
+and :func:`~minima.core.spectrum.lanczos`.
 
 - :func:`flatness`: ``"plain"`` lambda_max(H); ``"rsi"`` lambda_max(D H D) with D the Frobenius
   norm of each parameter block (Rangamani et al. 2019); ``"elementwise"``
@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from .certificate import Certificate, Rule, certificate_of
-from .growing import GrowingNet
-from .hessian import FlatnessError, HessianOperator
-from .spectrum import lanczos
+from ..growing import GrowingNet
+from ..core.hessian import FlatnessError, HessianOperator
+from ..core.spectrum import lanczos
 
 
 MEASURES = ("plain", "rsi", "elementwise")
@@ -117,7 +117,7 @@ def certified_measures(model: nn.Module, loss_fn, data: Iterable, seed: int, *,
                        loss_history: Sequence[float] | None = None, rule: Rule = Rule(),
                        measures: Sequence[str] = MEASURES, blocks="depth",
                        certificate: Certificate | None = None) -> tuple[Certificate, dict[str, float]]:
-    """The convergence certificate (:func:`~minima.certificate.certify`) and the flatness
+    """The convergence certificate (:func:`~minima.geometry.certificate.certify`) and the flatness
     measures of a trained model at its current point, on one Hessian operator.
 
     ``plain`` is the certificate's ``lambda_max``: both are the same Lanczos run (the start vector

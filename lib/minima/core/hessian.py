@@ -2,7 +2,7 @@
 
 :class:`HessianOperator` gives ``H v`` (reverse-over-reverse by default, reusing each batch's
 gradient graph across products while the parameters do not change), the loss and the
-full-batch gradient, in the coordinates of :class:`~minima.parameters.FlatView` (only real
+full-batch gradient, in the coordinates of :class:`~minima.core.parameters.FlatView` (only real
 coordinates: the absent edges of a :class:`~minima.growing.GrowingNet` are left out).
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-from .data import batch_shares
-from .growing import double_backward
+from .autograd import double_backward
+from .batching import batch_shares
 from .parameters import FlatView
 
 EVAL_SENSITIVE = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
@@ -71,7 +71,7 @@ class HessianOperator:
         # the modules whose mode changes the loss, found once (the check runs at every product)
         self._sensitive = [(n, m) for n, m in model.named_modules() if isinstance(m, EVAL_SENSITIVE)]
 
-    # -- flat <-> per-parameter (the coordinates of :class:`~minima.parameters.FlatView`)
+    # -- flat <-> per-parameter (the coordinates of :class:`~minima.core.parameters.FlatView`)
     @property
     def params(self) -> list[torch.Tensor]:
         return self.view.parameters()

@@ -33,8 +33,11 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..core.batching import batch_shares
 from .files import DataError, md5sum, read_ag_news_csv, read_cola_tsv, read_idx, require
-from .provenance import record_load
+from .loads import record_load
+
+__all__ = ['DataError', 'Dataset', 'TrainTest', 'batch_shares', 'batches', 'data_root', 'load', 'load_each', 'md5sum', 'stratified_split', 'train_test']
 
 RESPLIT_SEED = 0
 RESPLIT_TRAIN_FRACTION = 0.8
@@ -77,7 +80,7 @@ class Dataset(torch.utils.data.Dataset):
                 "description": self.description, "files": self.files}
 
 
-PROJECT_DATA = Path(__file__).resolve().parents[2] / "data"
+PROJECT_DATA = Path(__file__).resolve().parents[3] / "data"
 
 
 @dataclass
@@ -330,10 +333,3 @@ def load_each(names, load_one: Callable[[str], object]) -> dict:
 def batches(inputs, targets, batch_size: int) -> list[tuple]:
     """Consecutive ``(inputs, targets)`` batches (the last may be smaller); no shuffling."""
     return [(inputs[i: i + batch_size], targets[i: i + batch_size]) for i in range(0, len(targets), batch_size)]
-
-
-def batch_shares(batches) -> list[float]:
-    """Each ``(inputs, targets)`` batch's share of the examples, ``n_b / N``: the weights of a
-    data-set mean taken batch by batch (so an uneven last batch is exact)."""
-    total = sum(len(y) for _, y in batches)
-    return [len(y) / total for _, y in batches]

@@ -14,14 +14,14 @@ import os
 
 import networkx as nx
 
-from .results import atomic_write
+from ..core.io import atomic_write
 
 
 class MinimaGraph:
     """Minima, computed paths, their MST and the pair-suggestion heuristic.
 
     ``paths[(a, b)]`` holds the compact summary of the final path between ``a`` and ``b``
-    (see :meth:`minima.neb.EnergyPath.summary`): saddle energy, dense energies and metrics.
+    (see :meth:`minima.paths.neb.EnergyPath.summary`): saddle energy, dense energies and metrics.
     """
 
     def __init__(self):

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .hessian import HessianOperator
-from .spectrum import lanczos
+from ..core.hessian import HessianOperator
+from ..core.spectrum import lanczos
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def certify(model: nn.Module, loss_fn, data: Iterable, *, loss_history: Sequence
     """Certificate of ``model``'s current point for the data-set mean of ``loss_fn``.
 
     Args:
-        model: in eval mode (see :class:`~minima.hessian.HessianOperator`).
+        model: in eval mode (see :class:`~minima.core.hessian.HessianOperator`).
         loss_fn: ``loss_fn(outputs, targets)`` -> scalar batch mean.
         data: ``(inputs, targets)`` batches: the training set (or the fixed subset the
             Hessian measures use).

@@ -1,7 +1,7 @@
 """Table 1 of the growing-network paper: grown versus fully connected networks.
 
 One *cell* of the table is (task, size, model, batch size, seed): build the model, train
-it with :func:`minima.train.fit`, then certify the final point (:mod:`minima.certificate`)
+it with :func:`minima.train.fit`, then certify the final point (:mod:`minima.geometry.certificate`)
 and measure test accuracy and the three flatness measures there, on one fixed subset of
 the training set. The ``converged`` protocol (:class:`GoOn`) continues a run that the
 certificate does not call a minimum.
@@ -21,14 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .certificate import Certificate, Rule, certify, fits
-from .data import TrainTest, batches, load, train_test
-from .flatness import MEASURES, certified_measures
-from .growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
-from .models import mlp
-from .text import Vocabulary
+from ..geometry.certificate import Certificate, Rule, certify, fits
+from ..data import TrainTest, batches, load, train_test
+from ..geometry.flatness import MEASURES, certified_measures
+from ..growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
+from ..models import mlp
+from ..data.text import Vocabulary
 from .papers import GROWING_INSERTIONS
-from .train import fit, fit_together, loss_and_accuracy
+from ..train import fit, fit_together, loss_and_accuracy
 
 ARCHITECTURES = {"a": (1.0,), "b": (0.8, 0.2), "c": (0.6, 0.3, 0.1)}
 

@@ -1,8 +1,8 @@
 """Nudged elastic band and AutoNEB (Draxler et al. 2018, section 3).
 
 An *energy* maps a batch of points ``(P, D)`` to energies ``(P,)`` and is differentiable:
-an analytic surface (:mod:`minima.surfaces`) or a network's training loss
-(:class:`minima.energy.ModelEnergy`).
+an analytic surface (:mod:`minima.paths.surfaces`) or a network's training loss
+(:class:`minima.paths.energy.ModelEnergy`).
 
 :func:`relax` moves the interior pivots of a path along the energy gradient projected
 perpendicular to the path (tangent of Henkelman & Jonsson 2000) and, with ``spring=None``
@@ -19,10 +19,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from .papers import AUTONEB_CYCLES
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 CYCLE_KEYS = {"steps", "lr", "momentum", "weight_decay", "insert", "climb"}
+
+
+# Draxler et al., section 4: AutoNEB cycles as (count, steps, lr, insert pivots): 4 x 1000 steps
+# at lr 0.1, 2 x 2000 at 0.1 without insertion ("it did not prove necessary"), 4 x 1000 at 0.01,
+# 4 x 1000 at 0.001; SGD with momentum 0.9 and weight decay 1e-4 throughout.
+AUTONEB_CYCLES = [dict(steps=steps, lr=lr, momentum=0.9, weight_decay=1e-4, insert=insert)
+                  for count, steps, lr, insert in ((4, 1000, 0.1, True), (2, 2000, 0.1, False),
+                                                   (4, 1000, 0.01, True), (4, 1000, 0.001, True))
+                  for _ in range(count)]
 
 
 def scaled_cycles(factor: float, cycles: list[dict] | None = None) -> list[dict]:
@@ -301,7 +309,7 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
     Args:
         cycles: per-cycle settings ``{steps, lr, momentum, weight_decay, insert, climb}``
             (missing keys take momentum 0.9, weight decay 0, insert True, climb False);
-            default :data:`minima.papers.AUTONEB_CYCLES`. ``climb=True`` makes the highest pivot a climbing
+            default :data:`AUTONEB_CYCLES`. ``climb=True`` makes the highest pivot a climbing
             image in that cycle (see :func:`relax`): an option for the last cycles, not the
             paper's method.
         n_initial: pivots of the initial straight path, ends included (at least 3).

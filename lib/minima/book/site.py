@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .run import ROOT, Project
+from .runner import ROOT, Project
 
 # an asset of this installation (``make mathjax``), like plotly.min.js, not of the project folder
 MATHJAX_SOURCE = ROOT / ".cache" / "mathjax" / "node_modules" / "mathjax" / "es5"

@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from IPython.display import HTML, display
 
-from .spectrum import density_on_grid
+from ..core.spectrum import density_on_grid
 
 TEMPLATE = "plotly_white"
 
@@ -216,9 +216,9 @@ def spectral_density_figure(spectra: dict[str, tuple], marks: dict[str, float] |
                             points: int = 800, smoothing: float = 1 / 200, title: str | None = None) -> go.Figure:
     """Smoothed spectral densities (log-scaled y) on one grid, with optional vertical marks.
 
-    ``spectra``: ``{name: (nodes, weights)}`` from :func:`minima.spectrum.spectral_density`;
+    ``spectra``: ``{name: (nodes, weights)}`` from :func:`minima.core.spectrum.spectral_density`;
     each is smoothed by a Gaussian of width ``smoothing`` times the joint span of the nodes
-    (:func:`~minima.spectrum.density_on_grid`), on ``points`` eigenvalues 5 % beyond that span.
+    (:func:`~minima.core.spectrum.density_on_grid`), on ``points`` eigenvalues 5 % beyond that span.
     """
     nodes = np.concatenate([np.asarray(n) for n, _ in spectra.values()])
     span = max(float(nodes.max() - nodes.min()), 1e-12)

@@ -6,9 +6,9 @@ Three ways to train, by how much of the encoder learns with the head:
 - :func:`fine_tune` trains the whole model with the head installed, as the paper does (a GPU
   for RoBERTa-large);
 - :func:`fine_tune_top` trains the encoder's top layers with the head on the cached output of
-  the frozen layers below (:func:`minima.heads.lower_states`): the CPU default;
+  the frozen layers below (:func:`minima.experiments.heads.lower_states`): the CPU default;
 - :func:`run_head` trains the head alone on first-token features computed once
-  (:func:`minima.heads.first_token_features`), the encoder frozen.
+  (:func:`minima.experiments.heads.first_token_features`), the encoder frozen.
 
 Every row is measured by :func:`measure`: test accuracy and Matthews correlation, and the
 head's convergence certificate and flatness on the final features.
@@ -21,13 +21,13 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import matthews_corrcoef
 
-from .data import TrainTest, batches
-from .device import resolve
-from .flatness import certified_measures
-from .growing import GrowthSchedule
+from ..data import TrainTest, batches
+from ..core.device import resolve
+from ..geometry.flatness import certified_measures
+from ..growing import GrowthSchedule
 from .heads import EncoderTop, GrowingHead, LowerStates, ReferenceHead, first_token_features, growth_plan, \
     install_head, load_encoder, reference_parameters
-from .train import Trainer, TrainResult, fit
+from ..train import Trainer, TrainResult, fit
 
 RESULT_COLUMNS = ("head", "seed", "accuracy", "mcc", "rsi", "elementwise", "plain", "lambda_min", "lambda_max", "verdict",
                   "parameters", "train_seconds")
@@ -122,7 +122,7 @@ def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.T
     """The paper's setting on a CPU budget: the encoder's top ``top_layers`` layers are
     fine-tuned with the head installed (AdamW, weight decay 0.01, constant learning rate,
     dropout on), the head grown after the given epochs; the layers below stay pretrained and
-    their output (``lower_train``, ``lower_test``: :func:`minima.heads.lower_states` of
+    their output (``lower_train``, ``lower_test``: :func:`minima.experiments.heads.lower_states` of
     ``encoder``, kept on the CPU) is reused, each batch moved to ``device``. Measured like
     :func:`run_head` on the fine-tuned features."""
     device = resolve(device)

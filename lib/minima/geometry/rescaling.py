@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import load
+from ..data import load
 from .flatness import all_measures
-from .growing import GrowingNet, fan_in_for_budget, fully_connected_parameters
-from .models import mlp
-from .train import fit
+from ..growing import GrowingNet, fan_in_for_budget, fully_connected_parameters
+from ..models import mlp
+from ..train import fit
 
 
 def _linears(model: nn.Module) -> list[nn.Linear]:

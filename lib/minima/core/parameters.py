@@ -1,7 +1,7 @@
 """A model's parameters as one flat vector: the coordinates every kernel works in.
 
-The Hessian operator (:mod:`minima.hessian`), the NEB energy (:mod:`minima.energy`) and the
-no-barriers code (:mod:`minima.barriers`) all see a network as a point ``theta`` of shape
+The Hessian operator (:mod:`minima.core.hessian`), the NEB energy (:mod:`minima.paths.energy`) and the
+no-barriers code (:mod:`minima.experiments.barriers`) all see a network as a point ``theta`` of shape
 ``(dim,)``. :class:`FlatView` is the one definition of that point: the chosen parameters in
 ``named_parameters`` order, and of a parameter with a mask (a
 :class:`~minima.growing.GrowingNet`'s ``weight``, whose absent edges are structural zeros) only

@@ -1,7 +1,7 @@
 """The "no barriers" experiment (Draxler et al. 2018, section 4): minima, AutoNEB paths, summary.
 
 For one architecture on one dataset: train several minima from different seeds, connect
-pairs chosen by the MST heuristic (:class:`minima.landscape.MinimaGraph`) with AutoNEB,
+pairs chosen by the MST heuristic (:class:`minima.paths.landscape.MinimaGraph`) with AutoNEB,
 evaluate every final path densely (training loss, test loss, test error) beside the
 straight line between the same minima, and summarise the minimum spanning tree's
 saddles as in the paper's table.
@@ -24,16 +24,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .certificate import certify
-from .data import TrainTest, batches
-from .landscape import MinimaGraph
-from .models import architecture
-from .energy import ModelEnergy
-from .neb import auto_neb, is_converged, linear_path, metric_at_saddle, saddle_change, scaled_cycles
-from .parameters import FlatView
-from .provenance import library_digest
-from .results import atomic_write
-from .train import Trainer, loss_and_accuracy, tensor_loss
+from ..geometry.certificate import certify
+from ..data import TrainTest, batches
+from ..paths.landscape import MinimaGraph
+from ..models import architecture
+from ..paths.energy import ModelEnergy
+from ..paths.neb import auto_neb, is_converged, linear_path, metric_at_saddle, saddle_change, scaled_cycles
+from ..core.parameters import FlatView
+from ..core.io import atomic_write
+from ..core.source import library_digest
+from ..train import Trainer, loss_and_accuracy, tensor_loss
 
 
 @dataclass

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .growing import GrowingNet, fan_in_for_budget
-from .progress import terminal_only
+from ..growing import GrowingNet, fan_in_for_budget
+from ..core.progress import terminal_only
 
 
 class ModelNotFound(RuntimeError):

@@ -1,0 +1,6 @@
+"""The book: the papermill batch runner (:mod:`~minima.book.runner`), page provenance
+(:mod:`~minima.book.provenance`), results files (:mod:`~minima.book.results`), figures
+(:mod:`~minima.book.plots`) and the site build (:mod:`~minima.book.site`). Modules are
+imported by name (``from minima.book import plots``): the runner and the site build need no
+plotting stack."""
+__all__ = ["plots", "provenance", "results", "runner", "site"]
