@@ -1,4 +1,4 @@
-"""The no-barriers experiment: cache keys, resumption, and the summary columns on a hand-built graph."""
+"""The no-barriers experiment: run keys, the run cache, and the summary columns on a hand-built graph."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,6 +9,7 @@ import torch
 from minima.experiments import barriers
 from minima.data import TrainTest
 from minima.paths.landscape import MinimaGraph
+from minima.runs import spec_key
 
 
 def tiny_data():
@@ -19,40 +20,35 @@ def tiny_data():
 
 
 def tiny_settings(**changes):
-    base = barriers.Settings("toy", "mlp-4", seeds=[0, 1], epochs=2, lr=0.1, batch_size=20, neb_batch_size=50,
+    base = barriers.Settings("toy", "mlp-4", seeds=(0, 1), epochs=2, lr=0.1, batch_size=20, neb_batch_size=50,
                              cycle_scale=0.001, max_paths=1, eval_subset=50)
     return dataclasses.replace(base, **changes)
 
 
-def test_every_setting_changes_the_cache_key():
-    base = tiny_settings()
-    for f in dataclasses.fields(base):
-        value = getattr(base, f.name)
-        changed = value + [9] if isinstance(value, list) else (value + "x" if isinstance(value, str) else value * 2 + 1)
-        assert dataclasses.replace(base, **{f.name: changed}).key() != base.key(), f.name
-
-
-def test_a_change_of_the_library_changes_the_cache_key(monkeypatch):
-    before = tiny_settings().key()
-    assert tiny_settings().key() == before
-    monkeypatch.setattr(barriers, "library_digest", lambda: b"another version of the code")
-    assert tiny_settings().key() != before
+def test_minimum_runs_depend_on_the_training_settings_only():
+    """A path setting (max_paths, cycle_scale) must not retrain the minima; a training setting must."""
+    data = tiny_data()
+    keys = [spec_key(r) for r in barriers.minimum_runs(tiny_settings(), data)]
+    assert len(set(keys)) == 2
+    assert [spec_key(r) for r in barriers.minimum_runs(tiny_settings(max_paths=5, cycle_scale=0.5), data)] == keys
+    for change in (dict(epochs=3), dict(lr=0.2), dict(batch_size=10), dict(weight_decay=0.0), dict(architecture="mlp-8")):
+        assert not set(spec_key(r) for r in barriers.minimum_runs(tiny_settings(**change), data)) & set(keys), change
 
 
 def test_cached_minima_and_paths_are_reused_and_changed_settings_recompute(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIMA_RUNS_CACHE", str(tmp_path))
     calls = []
     original = barriers.train_minimum
     monkeypatch.setattr(barriers, "train_minimum", lambda *a, **k: calls.append(1) or original(*a, **k))
     data = tiny_data()
-    graph, found = barriers.explore(tiny_settings(), data, tmp_path)
-    assert len(calls) == 2 and len(graph.paths) == 1 and set(found) == {"0", "1"}
-    saved = MinimaGraph.load(tmp_path / tiny_settings().key() / "graph.json")
-    assert saved.paths.keys() == graph.paths.keys() and "test_minima" in saved.extra
-    assert set(saved.paths[("0", "1")]["certificate_saddle"]) >= {"lambda_min", "lambda_max", "verdict"}
-    again, _ = barriers.explore(tiny_settings(), data, tmp_path)
+    first = barriers.explore(tiny_settings(), data, executor="serial")
+    graph, found = first.graph, first.minima
+    assert len(calls) == 2 and len(graph.paths) == 1 and set(found) == {"0", "1"} and not first.failures
+    assert set(graph.paths[("0", "1")]["certificate_saddle"]) >= {"lambda_min", "lambda_max", "verdict"}
+    again = barriers.explore(tiny_settings(), data, executor="serial")
     assert len(calls) == 2, "cached minima were retrained"
-    assert again.paths[("0", "1")]["saddle_energy"] == graph.paths[("0", "1")]["saddle_energy"]
-    barriers.explore(tiny_settings(epochs=3), data, tmp_path)
+    assert again.graph.paths[("0", "1")]["saddle_energy"] == graph.paths[("0", "1")]["saddle_energy"]
+    barriers.explore(tiny_settings(epochs=3), data, executor="serial")
     assert len(calls) == 4, "a changed setting must retrain"
 
 
@@ -70,7 +66,9 @@ def test_summary_columns_on_a_hand_built_graph():
     graph.add_path("a", "b", path([0.01, 0.05, 0.03], [0.3, 0.40, 0.35], [0.1, 0.12, 0.11], 2.0))
     graph.add_path("b", "c", path([0.03, 0.07, 0.02], [0.35, 0.50, 0.31], [0.11, 0.20, 0.10], 4.0))
     graph.add_path("a", "c", path([0.01, 0.09, 0.02], [0.3, 0.9, 0.31], [0.1, 0.5, 0.10], 9.0))  # not in the MST
-    row = barriers.summary_row(graph, {"a": (0.30, 0.10), "b": (0.35, 0.11), "c": (0.31, 0.10)})
+    minima = {key: barriers.MinimumRecord(torch.zeros(1), (), {}, graph.minima[key], loss, error)
+              for key, (loss, error) in {"a": (0.30, 0.10), "b": (0.35, 0.11), "c": (0.31, 0.10)}.items()}
+    row = barriers.summary_row(barriers.Exploration(tiny_settings(), graph, minima))
     assert row["MST edges"] == 2 and row["paths"] == 3
     assert row["train minima"] == pytest.approx(0.02)
     assert row["train saddles"] == pytest.approx(0.06)  # (0.05 + 0.07) / 2, the MST edges only
@@ -90,16 +88,18 @@ def digits_data(n=400):
     return TrainTest(train.inputs[:n], train.targets[:n], test.inputs, test.targets, 10)
 
 
-def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(tmp_path):
-    settings = barriers.Settings("digits", "mlp-16", seeds=[0, 1, 2], epochs=40, lr=0.2, batch_size=32,
+def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIMA_RUNS_CACHE", str(tmp_path))
+    settings = barriers.Settings("digits", "mlp-16", seeds=(0, 1, 2), epochs=40, lr=0.2, batch_size=32,
                                  neb_batch_size=100, cycle_scale=0.002, max_paths=2, eval_subset=400,
                                  max_epochs=60, max_extra_cycles=3)
-    graph, found = barriers.explore(settings, digits_data(), tmp_path)
+    exploration = barriers.explore(settings, digits_data())
+    graph, found = exploration.graph, exploration.minima
     for record in found.values():
-        certificate = record["certificate"]
+        certificate = record.certificate
         assert certificate["verdict"] == "minimum", certificate
         assert certificate["lambda_min"] / certificate["lambda_max"] >= -0.01
-    rows = barriers.path_rows("mlp-16", graph, found)
+    rows = barriers.path_rows(exploration)
     assert len(rows) == 2  # a tree on three minima
     for row in rows:
         assert set(barriers.PATH_COLUMNS) <= set(row)

@@ -80,7 +80,7 @@ def test_insertion_goes_where_the_excess_is_largest():
     assert insertion_points(path, 9, threshold=0.5, max_insert=2) == [(1, 0.5)]
 
 
-@pytest.mark.parametrize("chunk", ["auto", None, 4, "stacked"])
+@pytest.mark.parametrize("chunk", ["rule", None, 4, "stacked", 0])
 def test_batched_energy_and_gradient_equal_a_per_pivot_loop(chunk):
     torch.manual_seed(0)
     model = mlp(20, [16, 8], 4, bias=True, init_range=0.3, seed=0)

@@ -165,6 +165,57 @@ def test_progress_bars_and_chatter_reach_the_terminal_not_the_page(toy, capfd):
     assert "busy" in capfd.readouterr().err  # the bar went to the terminal that ran the batch
 
 
+def test_a_prose_change_re_executes_the_page_from_the_run_cache(toy, capsys):
+    write_notebook(toy.notebooks / "a_ok.ipynb", "steps = 1", "\n".join([
+        "from minima import runs",
+        "from minima.experiments import table1",
+        "task = table1.image_task('digits')",
+        "specs = [table1.Table1Run(task, 8, 'a', 50, seed, lr=0.05, max_epochs=2, schedule_scale=1.0,",
+        "                          hessian_subset=100, small=True, train_limit=100) for seed in (0, 1)]",
+        "records = runs.run_all(specs)",
+        "print('accuracies', [r.rows[0]['test_accuracy'] for r in records])"]))
+    executor = {"kind": "local", "workers": 2}
+    assert run.run("fast", only=["a_ok"], project=toy, executor=executor) == 0
+    log = toy.root / ".cache" / "runs" / "batches.jsonl"
+    assert json.loads(log.read_text().splitlines()[-1])["executed"] == 2
+    page = nbformat.read(toy.generated / "a_ok.ipynb", as_version=4)
+    assert "local: 2 worker(s) x 1 torch thread(s)" in page.cells[1].source  # the provenance box names it
+    before = json.dumps(page.cells[-1].outputs)
+
+    source = nbformat.read(toy.notebooks / "a_ok.ipynb", as_version=4)
+    source.cells[0].source = "# A test page, reworded"
+    nbformat.write(source, toy.notebooks / "a_ok.ipynb")
+    capsys.readouterr()
+    assert run.run("fast", only=["a_ok"], project=toy, executor=executor) == 0
+    assert "a_ok ok" in capsys.readouterr().out, "the page was re-executed"
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert (last["executed"], last["cached"]) == (0, 2), "its runs came from the cache"
+    assert json.dumps(nbformat.read(toy.generated / "a_ok.ipynb", as_version=4).cells[-1].outputs) == before
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--executor", "cluster"], "invalid choice: 'cluster'"),
+    (["--workers", "-1"], "executor workers must be an integer >= 0, got -1"),
+    (["--threads", "0"], "executor threads must be an integer >= 1, got 0"),
+    (["--executor", "ray", "--address", "127.0.0.1:9"], "cannot reach the Ray cluster at 127.0.0.1:9"),
+])
+def test_cli_refuses_a_bad_executor_before_anything_runs(arguments, message):
+    result = subprocess.run([sys.executable, "-m", "minima", "run", "--profile", "smoke", "--only", "00_data_overview",
+                             *arguments], capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "00_data_overview ..." not in result.stdout
+
+
+def test_plan_prints_every_run_without_running_any(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "minima", "run", "--profile", "smoke", "--only", "40_table1",
+                             "--plan"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "cpus 1" in line]
+    # smoke: per task the small size (growing, a) and the large (growing, a, b, c), 2 batches, 2 seeds
+    assert len(lines) == 2 * (2 + 4) * 2 * 2 and "40_table1: 48 runs" in result.stdout
+    assert not (tmp_path / ".cache").exists(), "planning runs nothing"
+
+
 def test_cli_refuses_unknown_profile():
     result = subprocess.run([sys.executable, "-m", "minima", "run", "--profile", "nope"],
                             capture_output=True, text=True)

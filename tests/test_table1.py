@@ -26,19 +26,18 @@ def text_task():
 
 def test_rows_carry_the_results_columns_and_one_row_checks_by_hand():
     task = digits_task()
-    rows = table1.run_cells(task, 16, "a", 10, [0], lr=0.05, max_epochs=3, schedule_scale=1.0, hessian_subset=150,
+    spec = table1.Table1Run(task, 16, "a", 10, 0, lr=0.05, max_epochs=3, schedule_scale=1.0, hessian_subset=150,
                             small=True, train_limit=150, go_on=table1.GoOn(lr=0.1, max_epochs=8, chunk=5))
-    results = pd.DataFrame(rows)
+    trained = table1.train_run(spec)
+    rows = trained.record.rows
+    results = pd.DataFrame(list(rows))
     assert set(table1.RESULT_COLUMNS) <= set(results.columns)
     assert results.protocol.tolist() == ["paper", "converged"]
     paper, converged = rows
     assert paper["epochs"] == 3 and paper["stopped"] == "max epochs"
     assert converged["epochs"] in (3, 8) and converged["curve"][:3] == paper["curve"]
     # the converged row, recomputed by hand at the model's end point
-    kept = {}
-    rows = table1.run_cells(task, 16, "a", 10, [0], lr=0.05, max_epochs=3, schedule_scale=1.0, hessian_subset=150,
-                            small=True, train_limit=150, go_on=table1.GoOn(lr=0.1, max_epochs=8, chunk=5), keep=kept)
-    net, data = kept[("MNIST", 16, "a", 10, 0)]
+    net = trained.net
     by_hand = certify(net.eval(), F.cross_entropy, batches(task.x_train[:150], task.y_train[:150], 1000),
                       loss_history=[e["loss"] for e in rows[1]["curve"]], seed=0)
     assert rows[1]["train_loss"] == pytest.approx(by_hand.train_loss, rel=1e-9)
@@ -49,10 +48,10 @@ def test_rows_carry_the_results_columns_and_one_row_checks_by_hand():
 
 def test_text_certificates_use_the_embedding_at_the_end_point():
     task = text_task()
-    kept = {}
-    rows = table1.run_cells(task, 4, "a", 4, [0], lr=0.01, max_epochs=2, schedule_scale=1.0, hessian_subset=40,
-                            small=True, go_on=table1.GoOn(lr=0.05, max_epochs=12, chunk=5), keep=kept)
-    net, data = kept[("AG News", 4, "a", 4, 0)]
+    trained = table1.train_run(table1.Table1Run(task, 4, "a", 4, 0, lr=0.01, max_epochs=2, schedule_scale=1.0,
+                                                hessian_subset=40, small=True,
+                                                go_on=table1.GoOn(lr=0.05, max_epochs=12, chunk=5)))
+    rows, net, data = trained.record.rows, trained.net, trained.hessian_data
     assert rows[1]["epochs"] > rows[0]["epochs"], "the converged protocol went on"
     # certified on the features of the trained embedding (not of the paper protocol's end): the
     # certificate's loss is the whole model's training loss at the end point

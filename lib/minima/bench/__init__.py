@@ -15,6 +15,7 @@ BENCHMARKS = {
     "flatness": "minima.bench.flatness",
     "neb": "minima.bench.neb",
     "training": "minima.bench.training",
+    "runs": "minima.bench.runs",
 }
 
 

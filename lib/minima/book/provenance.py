@@ -54,7 +54,7 @@ def device_description() -> str:
 
 
 def record(root: Path, notebook: str, profile: str, parameters: dict, datasets: list[dict], wall_s: float,
-           status: str, inputs_hash: str) -> dict:
+           status: str, inputs_hash: str, executor: str = "") -> dict:
     """The provenance record of one page: profile, parameters, commit, device, versions, the
     datasets its run loaded (deduplicated), wall time, date, status and the hash of its inputs."""
     import importlib.metadata as md
@@ -73,6 +73,7 @@ def record(root: Path, notebook: str, profile: str, parameters: dict, datasets: 
         "git_commit": _git(root, "rev-parse", "HEAD") or "unknown",
         "git_dirty": bool(_git(root, "status", "--porcelain")),
         "device": device_description(),
+        "executor": executor,
         "python": platform.python_version(),
         "versions": versions,
         "datasets": [json.loads(d) for d in sorted(unique)],
@@ -99,6 +100,8 @@ def box(record: dict) -> str:
         f"- **Data actually used:** {data}",
         f"- **Commit:** `{commit}`; **device:** {record['device']}; torch {record['versions']['torch']}, "
         f"Python {record['python']}",
+        f"- **Runs executed by:** {record.get('executor') or 'this notebook'}; cached runs are reused "
+        "(`.cache/runs`, keyed by spec, library source, data, torch version and threads)",
         f"- **Executed:** {record['date']} in {record['wall_time_s']} s; inputs hash "
         f"`{record['input_hash'][:12]}` (notebook, parameters, library source, data checksums)",
         "```",

@@ -24,8 +24,10 @@ source notebooks in ``notebooks/`` one after another into ``book/generated/``:
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -34,6 +36,8 @@ from pathlib import Path
 
 import yaml
 
+from ..runs.batch import ENV_FORCE as FORCE_ENV
+from ..runs.executors import ENV as EXECUTOR_ENV, ExecutorConfig, ExecutorError
 from .provenance import box, collecting, library_digest, record
 from .results import atomic_write
 
@@ -97,10 +101,10 @@ def load_profiles(project: Project) -> dict:
     with open(project.profiles_file, encoding="utf-8") as handle:
         profiles = yaml.safe_load(handle) or {}
     for name, profile in profiles.items():
-        unknown = set(profile or {}) - {"description", "cell_timeout", "notebooks"}
+        unknown = set(profile or {}) - {"description", "cell_timeout", "notebooks", "executor"}
         if unknown:
             raise PlanError(f"profiles.yml: profile {name!r} has unknown keys {sorted(unknown)}; "
-                            "allowed: description, cell_timeout, notebooks")
+                            "allowed: description, cell_timeout, executor, notebooks")
     return profiles
 
 
@@ -190,31 +194,53 @@ def plan(project: Project, profile: str, only: list[str] | None = None,
     return jobs
 
 
+def executor_config(project: Project, profile: str, kind: str | None = None, workers: int | None = None,
+                    threads: int | None = None, address: str | None = None) -> ExecutorConfig:
+    """The executor of a batch: the profile's ``executor:`` entry (``kind``, ``workers``,
+    ``threads``, ``address``), each field overridden by the command line; raises
+    :class:`PlanError` (one line) for a bad choice."""
+    entry = dict((load_profiles(project).get(profile) or {}).get("executor") or {})
+    unknown = set(entry) - {"kind", "workers", "threads", "address"}
+    if unknown:
+        raise PlanError(f"profiles.yml: executor of {profile!r} has unknown keys {sorted(unknown)}; "
+                        "allowed: kind, workers, threads, address")
+    for key, value in (("kind", kind), ("workers", workers), ("threads", threads), ("address", address)):
+        if value is not None:
+            entry[key] = value
+    try:
+        return ExecutorConfig(**entry)
+    except ExecutorError as error:
+        raise PlanError(str(error)) from None
+
+
 # ------------------------------------------------------------------ provenance
 
 def provenance(project: Project, job: Job, profile: str, datasets: list[dict], wall_s: float,
-               status: str = "ok") -> dict:
+               status: str = "ok", executor: ExecutorConfig | None = None) -> dict:
     """The provenance record of one executed job (:func:`minima.book.provenance.record`)."""
+    executor = executor or ExecutorConfig()
     return record(project.root, job.name, profile, job.parameters, datasets, wall_s, status,
-                  input_hash(project, job, datasets))
+                  input_hash(project, job, datasets, executor.threads), executor.describe())
 
 
 def _data_files(datasets: list[dict]) -> list[str]:
     return sorted({path for d in datasets for path in d.get("files", {})})
 
 
-def input_hash(project: Project, job: Job, datasets: list[dict]) -> str:
+def input_hash(project: Project, job: Job, datasets: list[dict], threads: int = 1) -> str:
     """sha256 of everything a page depends on, as hex.
 
-    Notebook source, parameters, every ``.py`` file of the ``minima`` package, the data
-    folder in use and the *current* md5 of each file in ``datasets`` (the files the run
-    read; a file since changed or removed changes the hash).
+    Notebook source, parameters, the torch threads per run (they change float rounding), every
+    ``.py`` file of the ``minima`` package, the data folder in use and the *current* md5 of each
+    file in ``datasets`` (the files the run read; a file since changed or removed changes the
+    hash). Which executor ran the runs is not an input: a run's record does not depend on it.
     """
     from .. import data
 
     digest = hashlib.sha256()
     digest.update(job.source.read_bytes())
     digest.update(json.dumps(job.parameters, sort_keys=True, default=repr).encode())
+    digest.update(f"threads per run {threads}".encode())
     digest.update(library_digest())
     digest.update(str(data.data_root().resolve()).encode())
     for path in _data_files(datasets):
@@ -223,7 +249,7 @@ def input_hash(project: Project, job: Job, datasets: list[dict]) -> str:
     return digest.hexdigest()
 
 
-def up_to_date(project: Project, job: Job) -> bool:
+def up_to_date(project: Project, job: Job, threads: int = 1) -> bool:
     """True when ``job``'s page exists, was computed (not skipped) and its inputs are unchanged."""
     target = project.generated / f"{job.name}.ipynb"
     record_file = project.generated / "provenance" / f"{job.name}.json"
@@ -235,7 +261,7 @@ def up_to_date(project: Project, job: Job) -> bool:
         return False
     if record.get("status") != "ok" or "input_hash" not in record:
         return False
-    return record["input_hash"] == input_hash(project, job, record.get("datasets", []))
+    return record["input_hash"] == input_hash(project, job, record.get("datasets", []), threads)
 
 
 def missing_data_page(executed: Path, message: str):
@@ -283,6 +309,25 @@ def finalise(executed, target: Path, record: dict) -> None:
 
 # ------------------------------------------------------------------ execution
 
+@contextlib.contextmanager
+def _environment(values: dict):
+    """Set (or, for ``None``, unset) environment variables for the kernels started inside."""
+    previous = {key: os.environ.get(key) for key in values}
+    try:
+        for key, value in values.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def kernel_name() -> str:
     """The project's kernel when registered (``make venv`` does it), else this Python's own."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -290,7 +335,8 @@ def kernel_name() -> str:
     return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
 
 
-def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel: str) -> dict:
+def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel: str,
+            executor: ExecutorConfig | None = None, force: bool = False) -> dict:
     """Run one job; returns its provenance record (``status`` ``ok`` or ``skipped: data``) or
     raises :class:`NotebookFailed`."""
     import papermill
@@ -302,7 +348,8 @@ def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel:
     loads = project.scratch / f"{job.name}.datasets.jsonl"
     start = time.perf_counter()
     status, page = "ok", scratch
-    with collecting(loads) as loaded:
+    executor = executor or ExecutorConfig()
+    with collecting(loads) as loaded, _environment({EXECUTOR_ENV: executor.to_env(), FORCE_ENV: "1" if force else None}):
         try:
             papermill.execute_notebook(str(job.source), str(scratch), parameters=job.parameters,
                                        kernel_name=kernel, execution_timeout=cell_timeout,
@@ -320,35 +367,40 @@ def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel:
                 message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 raise NotebookFailed(f"notebook {job.name} failed: {type(error).__name__}: {message}") from None
     datasets = loaded()
-    record = provenance(project, job, profile, datasets, time.perf_counter() - start, status)
+    record = provenance(project, job, profile, datasets, time.perf_counter() - start, status, executor)
     finalise(page, target, record)
     atomic_write(record_file, json.dumps(record, indent=2))
     return record
 
 
 def run(profile: str = "default", only: list[str] | None = None, overrides: dict | None = None,
-        project: Project | None = None, out=None, force: bool = False) -> int:
+        project: Project | None = None, out=None, force: bool = False, executor: dict | None = None) -> int:
     """Validate, then execute every job in order, skipping pages whose inputs are unchanged
-    unless ``force``. Returns a process exit code."""
+    unless ``force`` (which also ignores the run cache). ``executor``: command-line choices
+    (``kind``, ``workers``, ``threads``, ``address``) over the profile's. Returns a process exit
+    code."""
     project, out = project or Project(), out or sys.stdout
     try:
         jobs = plan(project, profile, only, overrides)
-    except PlanError as error:
+        config = executor_config(project, profile, **(executor or {}))
+        if config.kind == "ray":
+            config.make()  # an unreachable cluster is refused before any notebook runs
+    except (PlanError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     cell_timeout = int((load_profiles(project)[profile] or {}).get("cell_timeout", 3600))
     kernel = kernel_name()
-    print(f"profile {profile}: {len(jobs)} notebook(s), kernel {kernel}, cell timeout {cell_timeout} s",
-          file=out, flush=True)
+    print(f"profile {profile}: {len(jobs)} notebook(s), kernel {kernel}, cell timeout {cell_timeout} s; "
+          f"runs: {config.describe()}", file=out, flush=True)
     for number, job in enumerate(jobs, start=1):
         tag = f"[{number}/{len(jobs)}] {job.name}"
-        if not force and up_to_date(project, job):
+        if not force and up_to_date(project, job, config.threads):
             print(f"{tag} up to date (inputs unchanged; --force re-executes)", file=out, flush=True)
             continue
         print(f"{tag} ...", file=out, flush=True)
         start = time.perf_counter()
         try:
-            record = execute(project, job, profile, cell_timeout, kernel)
+            record = execute(project, job, profile, cell_timeout, kernel, config, force)
         except NotebookFailed as error:
             print(f"{tag} FAILED after {time.perf_counter() - start:.1f} s", file=out, flush=True)
             print(f"error: {error}", file=sys.stderr)

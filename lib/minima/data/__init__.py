@@ -106,6 +106,17 @@ class TrainTest:
     vocabulary: int = 0
     comparable: bool = True
 
+    def digest(self) -> str:
+        """sha256 (hex) of the four tensors' bytes: what a run trained and was tested on. Run
+        specs carry it, so that a worker that loads other data refuses to run."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for tensor in (self.x_train, self.y_train, self.x_test, self.y_test):
+            digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
+            digest.update(tensor.detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
+
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data directory: ``root``, else ``$MINIMA_DATA``, else the project's own ``data/``

@@ -1,23 +1,22 @@
 """The "no barriers" experiment (Draxler et al. 2018, section 4): minima, AutoNEB paths, summary.
 
-For one architecture on one dataset: train several minima from different seeds, connect
-pairs chosen by the MST heuristic (:class:`minima.paths.landscape.MinimaGraph`) with AutoNEB,
-evaluate every final path densely (training loss, test loss, test error) beside the
-straight line between the same minima, and summarise the minimum spanning tree's
+For one architecture on one dataset: train several minima from different seeds
+(:class:`MinimumRun`, all at once on the runs executor), connect pairs chosen by the MST
+heuristic (:class:`minima.paths.landscape.MinimaGraph`) with AutoNEB in rounds
+(:class:`PathRun`: the heuristic decides which pairs, the executor relaxes a round's paths
+side by side), evaluate every final path densely (training loss, test loss, test error)
+beside the straight line between the same minima, and summarise the minimum spanning tree's
 saddles as in the paper's table.
 
-Everything expensive is cached under ``cache_dir / key`` where ``key`` hashes every setting
-that affects the result and the library's source: trained minima (``minimum-<seed>.pt``) and the graph with its path
-summaries (``graph.json``, rewritten atomically after every path), so a re-run with the
-same settings reuses them and an interrupted run resumes at the next path.
+Every minimum and path is a run of :mod:`minima.runs`, cached by content under
+``.cache/runs``: a re-run with the same settings reuses them, an interrupted exploration
+resumes with the runs that are missing, and a change to the code that computes them
+recomputes them.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+import functools
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -25,24 +24,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..geometry.certificate import certify
-from ..data import TrainTest, batches
+from ..data import TrainTest, batches, train_test
+from ..runs import Failure, Resources, Spec, run_all
 from ..paths.landscape import MinimaGraph
 from ..models import architecture
 from ..paths.energy import ModelEnergy
 from ..paths.neb import auto_neb, is_converged, linear_path, metric_at_saddle, saddle_change, scaled_cycles
 from ..core.parameters import FlatView
-from ..core.io import atomic_write
-from ..core.source import library_digest
 from ..train import Trainer, loss_and_accuracy, tensor_loss
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     """Everything that determines the minima and the paths of one exploration."""
 
     dataset: str
     architecture: str
-    seeds: list = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    seeds: tuple = (0, 1, 2, 3, 4)
     epochs: int = 10
     lr: float = 0.05
     batch_size: int = 128
@@ -56,12 +54,42 @@ class Settings:
     max_epochs: int = 0  # > epochs: a minimum not certified after `epochs` goes on at the last rate up to this
     max_extra_cycles: int = 0  # AutoNEB cycles added until the path-convergence rule holds
 
-    def key(self) -> str:
-        """The cache folder's name: a hash of these settings and of the library's source, so
-        minima and paths are recomputed after any change to the code that made them."""
-        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode())
-        digest.update(library_digest())
-        return digest.hexdigest()[:16]
+
+@dataclass(frozen=True)
+class DataRef:
+    """A dataset of the registry as a worker loads it (:func:`minima.data.train_test`), with the
+    digest of the driver's tensors: a worker with other files refuses, and the data's content
+    is part of every run's cache key."""
+
+    dataset: str
+    digest: str
+
+    @classmethod
+    def of(cls, dataset: str) -> "DataRef":
+        return cls(dataset, _load(dataset).digest())
+
+    def load(self) -> TrainTest:
+        data = _load(self.dataset)
+        if data.digest() != self.digest:
+            raise RuntimeError(f"{self.dataset} here differs from the driver's (data digest); point MINIMA_DATA "
+                               "at the same files on every machine")
+        return data
+
+
+@functools.lru_cache(maxsize=4)
+def _load(dataset: str) -> TrainTest:
+    """Each worker process loads a dataset once."""
+    return train_test(dataset)
+
+
+def _loaded(data: "DataRef | TrainTest") -> TrainTest:
+    """A spec's data: loaded by reference, or a :class:`TrainTest` carried whole (small or
+    synthetic data)."""
+    return data.load() if isinstance(data, DataRef) else data
+
+
+def _name(data: "DataRef | TrainTest") -> str:
+    return data.dataset if isinstance(data, DataRef) else (data.name or "data")
 
 
 RECIPE_KEYS = ("epochs", "lr", "batch_size", "max_epochs")
@@ -82,9 +110,9 @@ def recipe(architecture_name: str, defaults: dict, overrides: dict[str, dict]) -
     return merged
 
 
-def make_model(settings: Settings, data: TrainTest) -> nn.Module:
+def make_model(architecture_name: str, data: TrainTest) -> nn.Module:
     shape = data.x_train.shape[1:]
-    return architecture(settings.architecture, data.n_classes, in_channels=shape[0], n_inputs=int(np.prod(shape)))
+    return architecture(architecture_name, data.n_classes, in_channels=shape[0], n_inputs=int(np.prod(shape)))
 
 
 def error_rate(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -93,134 +121,220 @@ def error_rate(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- minima
 
-def train_minimum(settings: Settings, data: TrainTest, seed: int) -> tuple[nn.Module, list[float], dict]:
+@dataclass(frozen=True)
+class MinimumRecord:
+    """A trained minimum: its flat parameters ``point`` ``(D,)``, the full training loss after
+    every epoch (``curve``, for the first-passage plot), its certificate
+    (:meth:`~minima.geometry.certificate.Certificate.as_row`), its training loss on the
+    evaluation subset (the graph's node energy, as paths are evaluated) and its test loss and
+    error (fraction) on the whole test split."""
+
+    point: torch.Tensor
+    curve: tuple
+    certificate: dict
+    train_energy: float
+    test_loss: float
+    test_error: float
+
+
+@dataclass(frozen=True)
+class MinimumRun(Spec):
+    """Train one minimum (:func:`train_minimum`) and evaluate it as the paths are evaluated."""
+
+    data: "DataRef | TrainTest"
+    architecture: str
+    seed: int
+    epochs: int
+    lr: float
+    batch_size: int
+    weight_decay: float
+    max_epochs: int
+    eval_subset: int
+    neb_batch_size: int
+
+    def label(self) -> str:
+        return f"{_name(self.data)} {self.architecture} minimum {self.seed}"
+
+    def resources(self) -> Resources:
+        return Resources(cpus=1, gpus=0.0 if self.architecture.startswith("mlp") else 0.25,
+                         estimate_s=max(self.epochs, self.max_epochs) * 0.5)
+
+    def run(self) -> MinimumRecord:
+        data = _loaded(self.data)
+        model, curve, certificate = train_minimum(self, data, self.seed)
+        point = FlatView(model).point()
+        energy, metrics = _energy(self.architecture, data, self.neb_batch_size, self.eval_subset)
+        return MinimumRecord(point, tuple(curve), certificate, float(energy.data_mean(point[None])[0]),
+                             float(metrics["test loss"](point[None])[0]), float(metrics["test error"](point[None])[0]))
+
+
+def train_minimum(run: MinimumRun, data: TrainTest, seed: int) -> tuple[nn.Module, list[float], dict]:
     """SGD with momentum 0.9 and weight decay, learning rate divided by 10 at 50 % and 75 % of
-    ``settings.epochs`` (He et al.'s recipe, scaled). When the convergence certificate (on the
+    ``run.epochs`` (He et al.'s recipe, scaled). When the convergence certificate (on the
     whole training set) is not ``minimum`` by then, training goes on at the
-    last rate, 5 epochs at a time, until it is or ``settings.max_epochs`` epochs in all. The
+    last rate, 5 epochs at a time, until it is or ``run.max_epochs`` epochs in all. The
     certificate is of the objective SGD minimised, the loss plus the weight-decay term.
     Returns the model (eval mode), the full training loss after every epoch (for the
     first-passage plot) and the certificate (:meth:`Certificate.as_row`)."""
     torch.manual_seed(seed)
-    model = make_model(settings, data)
-    trainer = Trainer(model, tensor_loss(model, data.x_train, data.y_train), len(data.y_train), lr=settings.lr,
-                      batch_size=settings.batch_size, generator=torch.Generator().manual_seed(seed), momentum=0.9,
-                      weight_decay=settings.weight_decay, milestones=[int(settings.epochs * 0.5), int(settings.epochs * 0.75)])
+    model = make_model(run.architecture, data)
+    trainer = Trainer(model, tensor_loss(model, data.x_train, data.y_train), len(data.y_train), lr=run.lr,
+                      batch_size=run.batch_size, generator=torch.Generator().manual_seed(seed), momentum=0.9,
+                      weight_decay=run.weight_decay, milestones=[int(run.epochs * 0.5), int(run.epochs * 0.75)])
     curve, certificate = [], None
-    while certificate is None or (certificate.verdict != "minimum" and len(curve) < settings.max_epochs):
-        for _ in range(settings.epochs if not curve else min(5, settings.max_epochs - len(curve))):
+    while certificate is None or (certificate.verdict != "minimum" and len(curve) < run.max_epochs):
+        for _ in range(run.epochs if not curve else min(5, run.max_epochs - len(curve))):
             trainer.epoch()
             curve.append(loss_and_accuracy(model, data.x_train, data.y_train, batch_size=1000)[0])
-        certificate = _certify(model, settings, data, seed, loss_history=curve)
+        certificate = _certify(model, run.weight_decay, data, seed, loss_history=curve)
     return model, curve, certificate.as_row()
 
 
-def _certify(model: nn.Module, settings: Settings, data: TrainTest, seed: int, loss_history=None):
+def _certify(model: nn.Module, weight_decay: float, data: TrainTest, seed: int, loss_history=None):
     """The certificate of ``model`` (put in eval mode) for the objective SGD minimised: the mean
     loss over the whole training set plus the weight-decay term."""
     model.eval()
     return certify(model, F.cross_entropy, batches(data.x_train, data.y_train, 2000), loss_history=loss_history,
-                   seed=seed, weight_decay=settings.weight_decay)
+                   seed=seed, weight_decay=weight_decay)
 
 
-class Cache:
-    """Files of one exploration under ``root / settings.key()``; writes are atomic."""
-
-    def __init__(self, root: str | os.PathLike, settings: Settings):
-        self.dir = Path(root) / settings.key()
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
-
-    def minimum(self, seed: int) -> Path:
-        return self.dir / f"minimum-{seed}.pt"
-
-    @property
-    def graph(self) -> Path:
-        return self.dir / "graph.json"
-
-    def save(self, path: Path, obj) -> None:
-        atomic_write(path, lambda handle: torch.save(obj, handle))
-
-
-def minima(settings: Settings, data: TrainTest, cache: Cache, progress=None) -> dict[str, dict]:
-    """``{seed: {"point": flat parameters, "curve": losses per epoch, "certificate": dict}}``,
-    trained or from the cache."""
-    found = {}
-    for seed in settings.seeds:
-        file = cache.minimum(seed)
-        if file.exists():
-            record = torch.load(file)
-        else:
-            model, curve, certificate = train_minimum(settings, data, seed)
-            record = {"point": FlatView(model).point(), "curve": curve,
-                      "certificate": certificate}
-            cache.save(file, record)
-        found[str(seed)] = record
-        if progress:
-            progress(f"minimum {seed}")
-    return found
+def _energy(architecture_name: str, data: TrainTest, neb_batch_size: int, eval_subset: int):
+    """The AutoNEB energy of the architecture on ``data`` (training batches of ``neb_batch_size``,
+    dense evaluation on the first ``eval_subset`` training examples) and the test metrics."""
+    template = make_model(architecture_name, data)
+    train_batches = batches(data.x_train, data.y_train, neb_batch_size)
+    eval_batches = batches(data.x_train[:eval_subset], data.y_train[:eval_subset], 1000)
+    test_batches = batches(data.x_test, data.y_test, 1000)
+    energy = ModelEnergy(template, F.cross_entropy, train_batches, eval_batches=eval_batches, seed=0)
+    metrics = {"test loss": lambda pts: energy.data_mean(pts, batches=test_batches),
+               "test error": lambda pts: energy.data_mean(pts, metric=error_rate, batches=test_batches)}
+    return energy, metrics
 
 
 # ----------------------------------------------------------------------------- paths
+
+@dataclass(frozen=True)
+class PathRun(Spec):
+    """One AutoNEB path between the minima ``a`` and ``b`` (flat points ``start``, ``end``), with
+    the straight line between them, the path-convergence rule and the saddle's certificate.
+    Returns the path's summary (:meth:`minima.paths.neb.EnergyPath.summary` with ``straight``,
+    ``converged`` and ``certificate_saddle``)."""
+
+    data: "DataRef | TrainTest"
+    architecture: str
+    a: str
+    b: str
+    start: torch.Tensor
+    end: torch.Tensor
+    neb_batch_size: int
+    cycle_scale: float
+    n_initial: int
+    max_insert: int
+    eval_subset: int
+    max_extra_cycles: int
+    weight_decay: float
+
+    def label(self) -> str:
+        return f"{_name(self.data)} {self.architecture} path {self.a}-{self.b}"
+
+    def resources(self) -> Resources:
+        return self.resources_of(self)
+
+    @staticmethod
+    def resources_of(settings) -> Resources:
+        """The resources of a path of ``settings`` (anything with ``architecture`` and
+        ``cycle_scale``): known before its pair is."""
+        return Resources(cpus=1, gpus=0.0 if settings.architecture.startswith("mlp") else 0.5,
+                         estimate_s=sum(c["steps"] for c in scaled_cycles(settings.cycle_scale)) * 0.02)
+
+    def run(self) -> dict:
+        data = _loaded(self.data)
+        energy, metrics = _energy(self.architecture, data, self.neb_batch_size, self.eval_subset)
+        path = auto_neb(energy, self.start, self.end, cycles=scaled_cycles(self.cycle_scale), n_initial=self.n_initial,
+                        max_insert=self.max_insert, metrics=metrics, max_extra_cycles=self.max_extra_cycles)
+        straight = linear_path(energy, self.start, self.end, n=len(path.pivots), metrics=metrics)
+        summary = path.summary()
+        summary["straight"] = straight.summary()
+        summary["converged"] = is_converged(path)
+        summary["certificate_saddle"] = _certify(FlatView(energy.model).load(path.dense_point(path.saddle_index)),
+                                                 self.weight_decay, data, 0).as_row()
+        return summary
+
+
+@dataclass
+class Exploration:
+    """The outcome of :func:`explore`: the settings, the graph of minima and paths, the minima's
+    records by key (``str(seed)``) and the runs that failed (shown on the page)."""
+
+    settings: Settings
+    graph: MinimaGraph
+    minima: dict[str, MinimumRecord]
+    failures: list = field(default_factory=list)
+
+    @property
+    def test_at_minima(self) -> dict[str, tuple[float, float]]:
+        """``{minimum: (test loss, test error)}``."""
+        return {key: (m.test_loss, m.test_error) for key, m in self.minima.items()}
+
 
 def certificate_at(template: nn.Module, point: torch.Tensor, settings: Settings, data: TrainTest, seed: int = 0) -> dict:
     """The convergence certificate (:meth:`Certificate.as_row`) at ``point``, exactly as the
     minima are certified in :func:`train_minimum`: the whole training set, the objective with
     the weight-decay term. At a saddle its verdict is expected to be ``negative curvature``."""
-    return _certify(FlatView(template).load(point), settings, data, seed).as_row()
+    return _certify(FlatView(template).load(point), settings.weight_decay, data, seed).as_row()
 
 
-def explore(settings: Settings, data: TrainTest, cache_dir: str | os.PathLike, progress=None) -> tuple[MinimaGraph, dict]:
-    """Train (or load) the minima, then connect pairs suggested by the MST heuristic until the
-    tree is stable or ``max_paths`` paths exist. Returns the graph and the minima records."""
-    cache = Cache(cache_dir, settings)
-    found = minima(settings, data, cache, progress)
-    template = make_model(settings, data)
-    train_batches = batches(data.x_train, data.y_train, settings.neb_batch_size)
-    eval_batches = batches(data.x_train[: settings.eval_subset], data.y_train[: settings.eval_subset], 1000)
-    test_batches = batches(data.x_test, data.y_test, 1000)
-    energy = ModelEnergy(template, F.cross_entropy, train_batches, eval_batches=eval_batches, seed=0)
-    metrics = {"test loss": lambda pts: energy.data_mean(pts, batches=test_batches),
-               "test error": lambda pts: energy.data_mean(pts, metric=error_rate, batches=test_batches)}
-    graph = MinimaGraph.load(cache.graph) if cache.graph.exists() else MinimaGraph()
-    for key, record in found.items():
-        if key not in graph.minima:
-            graph.add_minimum(key, float(energy.data_mean(record["point"][None])[0]))
+def minimum_runs(settings: Settings, data: DataRef) -> list[MinimumRun]:
+    return [MinimumRun(data, settings.architecture, seed, settings.epochs, settings.lr, settings.batch_size,
+                       settings.weight_decay, settings.max_epochs, settings.eval_subset, settings.neb_batch_size)
+            for seed in settings.seeds]
+
+
+def path_run(settings: Settings, data: DataRef, a: str, b: str, found: dict[str, MinimumRecord]) -> PathRun:
+    return PathRun(data, settings.architecture, a, b, found[a].point, found[b].point, settings.neb_batch_size,
+                   settings.cycle_scale, settings.n_initial, settings.max_insert, settings.eval_subset,
+                   settings.max_extra_cycles, settings.weight_decay)
+
+
+def explore(settings: Settings, data: "DataRef | TrainTest | None" = None, executor=None) -> Exploration:
+    """Train the minima (one batch of runs), then connect the pairs that the MST heuristic
+    proposes, a round at a time (:meth:`MinimaGraph.suggest_pairs`), until the tree is stable
+    or ``max_paths`` paths exist. ``data``: the dataset's reference (default: ``settings.dataset``
+    from the registry) or a :class:`TrainTest` carried whole by every spec; ``executor``: as for
+    :func:`minima.runs.run_all`."""
+    data = data or DataRef.of(settings.dataset)
+    where = f"{settings.dataset} {settings.architecture}"
+    records = run_all(minimum_runs(settings, data), executor, desc=f"{where}: minima")
+    graph, found, failed = MinimaGraph(), {}, [r for r in records if isinstance(r, Failure)]
+    for seed, record in zip(settings.seeds, records):
+        if not isinstance(record, Failure):
+            found[str(seed)] = record
+            graph.add_minimum(str(seed), record.train_energy)
     while len(graph.paths) < settings.max_paths:
-        pair = graph.suggest_pair()
-        if pair is None:
+        pairs = graph.suggest_pairs(settings.max_paths - len(graph.paths))
+        if not pairs:
             break
-        a, b = pair
-        start, end = found[a]["point"], found[b]["point"]
-        path = auto_neb(energy, start, end, cycles=scaled_cycles(settings.cycle_scale), n_initial=settings.n_initial,
-                        max_insert=settings.max_insert, metrics=metrics, max_extra_cycles=settings.max_extra_cycles)
-        straight = linear_path(energy, start, end, n=len(path.pivots), metrics=metrics)
-        summary = path.summary()
-        summary["straight"] = straight.summary()
-        summary["converged"] = is_converged(path)
-        summary["certificate_saddle"] = certificate_at(template, path.dense_point(path.saddle_index), settings, data)
-        graph.add_path(a, b, summary)
-        graph.save(cache.graph)
-        if progress:
-            progress(f"path {a}-{b}: saddle {path.saddle_energy:.4g}")
-    tests = graph.extra.setdefault("test_minima", {})
-    for key, record in found.items():  # test metrics at the minima, kept in the graph file
-        if key not in tests:
-            point = record["point"][None]
-            tests[key] = (float(metrics["test loss"](point)[0]), float(metrics["test error"](point)[0]))
-    graph.save(cache.graph)
-    return graph, found
+        summaries = run_all([path_run(settings, data, a, b, found) for a, b in pairs], executor,
+                            desc=f"{where}: {len(pairs)} path(s)")
+        for (a, b), summary in zip(pairs, summaries):
+            if isinstance(summary, Failure):
+                failed.append(summary)
+                graph.mark_tried(a, b)
+            else:
+                graph.add_path(a, b, summary)
+    return Exploration(settings, graph, found, failed)
 
 
 # ----------------------------------------------------------------------------- the summary table
 
-def summary_row(graph: MinimaGraph, test_at_minima: dict[str, tuple[float, float]]) -> dict:
+def summary_row(exploration: Exploration) -> dict:
     """The paper's columns for one architecture, from the MST of saddle energies.
 
-    ``test_at_minima[key] = (test loss, test error)`` of each minimum. Minima columns average
+    Minima columns average
     over all minima; saddle columns over the MST edges, at each path's saddle (the highest
     point of the training loss), with test loss and error taken at that same point.
     """
+    graph, test_at_minima = exploration.graph, exploration.test_at_minima
     tree = graph.mst()
     edges = [tuple(sorted(e)) for e in tree.edges]
     paths = [graph.paths[e] for e in edges]
@@ -244,18 +358,19 @@ PATH_COLUMNS = ("dataset", "architecture", "pair", "train_loss_start", "train_lo
                 "lambda_max_saddle", "grad_norm_saddle", "cycles", "saddle_change_last_cycles")
 
 
-def path_rows(architecture_name: str, graph: MinimaGraph, found: dict, dataset: str = "") -> list[dict]:
+def path_rows(exploration: Exploration) -> list[dict]:
     """One row per MST edge (:data:`PATH_COLUMNS` and a few more): the two minima's losses and
     certificates, the saddle (training loss, position along the path, test error there, the
     extreme Hessian eigenvalues and gradient norm of its certificate), the
     straight-line barrier, and the path's convergence (cycles run, saddle change over the last
     two cycles, whether that is within 5 % of the saddle-minus-minimum gap). Test errors in %."""
     rows = []
+    graph, found, tests = exploration.graph, exploration.minima, exploration.test_at_minima
     for a, b in sorted(tuple(sorted(e)) for e in graph.mst().edges):
         path = graph.paths[(a, b)]  # keys are sorted pairs
-        start, end = found[a]["certificate"], found[b]["certificate"]
-        tests = graph.extra["test_minima"]
-        rows.append({"dataset": dataset, "architecture": architecture_name, "pair": f"{a}-{b}",
+        start, end = found[a].certificate, found[b].certificate
+        rows.append({"dataset": exploration.settings.dataset, "architecture": exploration.settings.architecture,
+                     "pair": f"{a}-{b}",
                      "train_loss_start": graph.minima[a], "train_loss_end": graph.minima[b],
                      "train_loss_saddle": path["saddle_energy"], "saddle_position": path["saddle_position"],
                      "straight_barrier": max(path["straight"]["energies"]),

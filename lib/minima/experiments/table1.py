@@ -1,10 +1,12 @@
 """Table 1 of the growing-network paper: grown versus fully connected networks.
 
-One *cell* of the table is (task, size, model, batch size, seed): build the model, train
-it with :func:`minima.train.fit`, then certify the final point (:mod:`minima.geometry.certificate`)
+One *run* of the table is (task, size, model, batch size, seed), a :class:`Table1Run` spec
+executed by :func:`minima.runs.run_all`: build the model, train it with
+:func:`minima.train.fit`, then certify the final point (:mod:`minima.geometry.certificate`)
 and measure test accuracy and the three flatness measures there, on one fixed subset of
 the training set. The ``converged`` protocol (:class:`GoOn`) continues a run that the
-certificate does not call a minimum.
+certificate does not call a minimum. :func:`plan` lists every run of the table from a
+notebook's parameters; :func:`results_table` turns the records into the results file.
 
 Architectures are given as fractions of the hidden budget ``H``, as in the paper:
 ``a`` one layer of ``H``, ``b`` ``0.8H`` then ``0.2H``, ``c`` ``0.6H, 0.3H, 0.1H``
@@ -13,6 +15,7 @@ The grown network ends with exactly the parameter count of architecture ``a``.
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, replace
@@ -22,13 +25,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..geometry.certificate import Certificate, Rule, certify, fits
-from ..data import TrainTest, batches, load, train_test
+from ..data import TrainTest, batches, load, load_each, train_test
 from ..geometry.flatness import MEASURES, certified_measures
 from ..growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
 from ..models import mlp
 from ..data.text import Vocabulary
 from .papers import GROWING_INSERTIONS
-from ..train import fit, fit_together, loss_and_accuracy
+from ..core.hessian import HessianOperator
+from ..core.spectrum import spectral_density
+from ..runs import Resources, Spec
+from ..train import fit, loss_and_accuracy
 
 ARCHITECTURES = {"a": (1.0,), "b": (0.8, 0.2), "c": (0.6, 0.3, 0.1)}
 
@@ -114,69 +120,179 @@ def per_batch(value, batch_size: int):
     return value
 
 
-def run_cells(task: TrainTest, hidden: int, model: str, batch_size: int, seeds: list[int], *, lr: float,
-              max_epochs: int, schedule_scale: float, hessian_subset: int, small: bool, measures=MEASURES,
-              train_limit: int = 0, keep: dict | None = None, together: bool = True,
-              go_on: GoOn | None = None, rule: Rule = Rule()) -> list[dict]:
-    """Train one model per seed and certify and measure each at its final point.
+@dataclass(frozen=True)
+class TaskRef:
+    """The data of a run, as a worker loads it: ``kind`` ``"image"`` (:func:`image_task`) or
+    ``"text"`` (:func:`text_task` with ``embedding_dim``) of the registry's ``dataset``, and the
+    :meth:`~minima.data.TrainTest.digest` of the tensors the driver loaded: a worker whose
+    files give other tensors refuses to run (a cluster node with other data under
+    ``MINIMA_DATA``), and the digest puts the data's content in the run's cache key."""
 
-    Returns one row per seed and protocol: ``protocol="paper"`` (the paper's stopping rule:
-    100 % training accuracy once growth is over, or ``max_epochs``) and, when ``go_on`` is
-    given, ``protocol="converged"`` (the same run continued until certified, see :class:`GoOn`;
-    the same point as the paper row when that was already a minimum).
+    kind: str
+    dataset: str
+    embedding_dim: int = 0
+    digest: str = ""
 
-    Fully connected networks on images are trained side by side (:func:`minima.train.fit_together`,
-    the same runs as one :func:`minima.train.fit` per seed up to float32 rounding) when
-    ``together``; grown networks (each seed grows its own structure) and text models (each
-    has its own embedding) are trained one after another. ``train_limit > 0`` trains on the
-    first examples only. When ``keep`` is a dict, the first seed's ``(network part, Hessian
-    data)`` at its last end point is stored under ``(task, hidden, model, batch, seed)``.
-    """
-    x_train, y_train = (task.x_train[:train_limit], task.y_train[:train_limit]) if train_limit else \
+    @classmethod
+    def of(cls, task: TrainTest, kind: str, dataset: str, embedding_dim: int = 0) -> "TaskRef":
+        return cls(kind, dataset, embedding_dim, task.digest())
+
+    def load(self) -> TrainTest:
+        task = _load_task(self.kind, self.dataset, self.embedding_dim)
+        if self.digest and task.digest() != self.digest:
+            raise RuntimeError(f"{self.dataset} here differs from the driver's (data digest); point MINIMA_DATA "
+                               "at the same files on every machine")
+        return task
+
+
+@functools.lru_cache(maxsize=4)
+def _load_task(kind: str, dataset: str, embedding_dim: int) -> TrainTest:
+    """Each worker process loads a dataset once, however many runs it executes."""
+    return image_task(dataset) if kind == "image" else text_task(dataset, embedding_dim)
+
+
+@dataclass(frozen=True)
+class Table1Record:
+    """What one :class:`Table1Run` produced: its results rows (``protocol`` ``paper``, then
+    ``converged`` when that protocol ran; columns :data:`RESULT_COLUMNS` and more) and, when
+    asked, the spectral density of the network part's Hessian at the last end point
+    (``(nodes, weights)``, :func:`minima.core.spectrum.spectral_density`)."""
+
+    rows: tuple
+    density: tuple | None = None
+
+
+@dataclass(frozen=True)
+class Table1Run(Spec):
+    """One run of Table 1: build ``model`` (``"growing"`` or an architecture of
+    :data:`ARCHITECTURES`) with ``hidden`` units for ``seed``, train it by the paper's protocol on
+    the first ``train_limit`` training examples (0: all), certify and measure its end point;
+    with ``go_on`` continue it by the ``converged`` protocol (:class:`GoOn`). Every run trains
+    alone (one model per process), so its numbers do not depend on the other runs."""
+
+    task: "TaskRef | TrainTest"  # a TrainTest is carried whole (small or synthetic data)
+    hidden: int
+    model: str
+    batch: int
+    seed: int
+    lr: float
+    max_epochs: int
+    schedule_scale: float
+    hessian_subset: int
+    small: bool
+    train_limit: int = 0
+    go_on: GoOn | None = None
+    rule: Rule = Rule()
+    measures: tuple = tuple(MEASURES)
+    density: bool = False
+
+    def label(self) -> str:
+        name = self.task.dataset if isinstance(self.task, TaskRef) else self.task.name
+        return f"{name} {self.hidden} {self.model} batch {self.batch} seed {self.seed}"
+
+    def resources(self) -> Resources:
+        # one SGD step costs about (batch-independent dispatch + batch x hidden work); a rough
+        # CPU-second estimate for --plan, not a measurement
+        steps = (self.train_limit or 10_000) / self.batch * (self.go_on.max_epochs if self.go_on else self.max_epochs)
+        return Resources(cpus=1, estimate_s=steps * (2e-4 + 2e-6 * self.batch * self.hidden / 100))
+
+    def run(self) -> Table1Record:
+        return train_run(self).record
+
+
+@dataclass
+class TrainedRun:
+    """A run's record with the trained model (``full``), its network part (``net``: the Hessian's
+    parameters) and the Hessian data at the last end point, for callers that inspect them."""
+
+    record: Table1Record
+    full: nn.Module
+    net: nn.Module
+    hessian_data: list
+
+
+def train_run(spec: Table1Run) -> TrainedRun:
+    """Execute ``spec`` (what :meth:`Table1Run.run` does) and keep the trained model."""
+    task = spec.task.load() if isinstance(spec.task, TaskRef) else spec.task
+    x_train, y_train = (task.x_train[:spec.train_limit], task.y_train[:spec.train_limit]) if spec.train_limit else \
         (task.x_train, task.y_train)
-    built = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        full, net, grower, schedule, fan_ins = build(task, model, hidden, seed, small)
-        if schedule is not None:
-            schedule = schedule.scaled(schedule_scale)
-            if schedule.last_epoch >= max_epochs:
-                raise ValueError(f"the growth schedule ends at epoch {schedule.last_epoch} but training stops after "
-                                 f"{max_epochs}; raise max_epochs or lower schedule_scale")
-        built.append((seed, full, net, grower, schedule, fan_ins))
-    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-    side_by_side = together and model != "growing" and not task.vocabulary and len(seeds) > 1
+    torch.manual_seed(spec.seed)
+    full, net, grower, schedule, fan_ins = build(task, spec.model, spec.hidden, spec.seed, spec.small)
+    if schedule is not None:
+        schedule = schedule.scaled(spec.schedule_scale)
+    generator = torch.Generator().manual_seed(spec.seed)
     start = time.perf_counter()
-    if side_by_side:
-        results = fit_together([b[1] for b in built], x_train, y_train, lr=lr, batch_size=batch_size,
-                               max_epochs=max_epochs, generators=generators)
-        seconds = [(time.perf_counter() - start) / len(seeds)] * len(seeds)  # the wall time, split evenly
-    else:
-        results, seconds = [], []
-        for (seed, full, net, grower, schedule, fan_ins), generator in zip(built, generators):
-            start = time.perf_counter()
-            results.append(fit(full, x_train, y_train, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
-                               generator=generator, growing=grower, schedule=schedule, fan_ins=fan_ins))
-            seconds.append(time.perf_counter() - start)
-    rows = []
-    for (seed, full, net, grower, *_), result, train_seconds, generator in zip(built, results, seconds, generators):
-        key = (task.name, hidden, model, batch_size, seed)
-        hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
-        common = {"task": task.name, "hidden": hidden, "model": model, "batch": batch_size, "seed": seed,
-                  "parameters": sum(p.numel() for p in net.parameters()) if grower is None else grower.num_parameters(),
-                  "depth": int(grower.depth.max()) if grower is not None else len(ARCHITECTURES.get(model, ())) + 1,
-                  "samples/s": result.samples_per_second * (len(seeds) if side_by_side else 1),
-                  "trained": f"{len(seeds)} side by side" if side_by_side else "alone"}
-        paper = {**common, "protocol": "paper", "stopped": result.stopped, "train s": train_seconds,
-                 **_measure(task, full, net, hessian_data, result.epochs, seed, measures, rule)}
-        rows.append(paper)
-        if go_on is not None:
-            converged, hessian_data = _go_on(task, full, net, x_train, y_train, hessian_data, hessian_subset,
-                                             result, paper, generator, batch_size, seed, measures, rule, go_on)
-            rows.append({**common, **converged})
-        if keep is not None and seed == seeds[0]:
-            keep[key] = (net, hessian_data)  # the last protocol's end point
-    return rows
+    result = fit(full, x_train, y_train, lr=spec.lr, batch_size=spec.batch, max_epochs=spec.max_epochs,
+                 generator=generator, growing=grower, schedule=schedule, fan_ins=fan_ins)
+    train_seconds = time.perf_counter() - start
+    hessian_data = _hessian_data(task, full, x_train, y_train, spec.hessian_subset)
+    common = {"task": task.name, "hidden": spec.hidden, "model": spec.model, "batch": spec.batch, "seed": spec.seed,
+              "parameters": sum(p.numel() for p in net.parameters()) if grower is None else grower.num_parameters(),
+              "depth": int(grower.depth.max()) if grower is not None else len(ARCHITECTURES.get(spec.model, ())) + 1,
+              "samples/s": result.samples_per_second, "threads": torch.get_num_threads()}
+    paper = {**common, "protocol": "paper", "stopped": result.stopped, "train s": train_seconds,
+             **_measure(task, full, net, hessian_data, result.epochs, spec.seed, spec.measures, spec.rule)}
+    rows = [paper]
+    if spec.go_on is not None:
+        converged, hessian_data = _go_on(task, full, net, x_train, y_train, hessian_data, spec.hessian_subset, result,
+                                         paper, generator, spec.batch, spec.seed, spec.measures, spec.rule, spec.go_on)
+        rows.append({**common, **converged})
+    density = None
+    if spec.density:
+        op = HessianOperator(net, F.cross_entropy, hessian_data)
+        density = spectral_density(op.matvec, op.dim, n_vectors=2, n_steps=30, generator=torch.Generator().manual_seed(0))
+    return TrainedRun(Table1Record(tuple(rows), density), full, net, hessian_data)
+
+
+def load_tasks(names, mnist_dataset: str, text_dataset: str, embedding_dim: int) -> dict[str, TaskRef]:
+    """The references of the tasks ``names`` (``"MNIST"``, ``"AG News"``) whose data is present,
+    loaded once here (a missing dataset is named on the page, :func:`minima.data.load_each`)."""
+    def ref(name: str) -> TaskRef:
+        kind, dataset = ("image", mnist_dataset) if name == "MNIST" else ("text", text_dataset)
+        size = embedding_dim if kind == "text" else 0
+        return TaskRef.of(_load_task(kind, dataset, size), kind, dataset, size)
+
+    return load_each(names, ref)
+
+
+def plan(tasks: dict[str, TaskRef], sizes: dict, batch_sizes: dict, seeds, *, learning_rates: dict,
+         max_epochs: dict, schedule_scale: dict, train_examples: dict, converged_lr: dict, converged_max_epochs: dict,
+         hessian_subset: int) -> list[Table1Run]:
+    """Every run of Table 1, from a notebook's parameters (each a dict keyed by task name;
+    ``converged_max_epochs`` values may be dicts by batch size, :func:`per_batch`): the small
+    size with the grown network and architecture ``a``, the large one with ``a``, ``b``, ``c``,
+    both batch sizes, every seed. The first seed's grown and ``a`` runs at the large size and
+    the small batch also compute their spectral density (the page's figure). Refuses a growth
+    schedule that ends after training stops, before anything runs."""
+    specs = []
+    for name, ref in tasks.items():
+        task = ref.load()
+        for k, hidden in enumerate(sizes[name]):
+            small = k == 0
+            for model in (["growing", "a"] if small else ["growing", "a", "b", "c"]):
+                if model == "growing":
+                    last = paper_schedule(task.name, hidden, small).scaled(schedule_scale[name]).last_epoch
+                    if last >= max_epochs[name]:
+                        raise ValueError(f"{name}: the growth schedule ends at epoch {last} but training stops after "
+                                         f"{max_epochs[name]}; raise max_epochs or lower schedule_scale")
+                for batch in batch_sizes[name]:
+                    for seed in seeds:
+                        specs.append(Table1Run(
+                            ref, hidden, model, batch, seed, lr=learning_rates[name], max_epochs=max_epochs[name],
+                            schedule_scale=schedule_scale[name], hessian_subset=hessian_subset, small=small,
+                            train_limit=train_examples[name],
+                            go_on=GoOn(converged_lr[name], per_batch(converged_max_epochs[name], batch)),
+                            density=(not small and model in ("growing", "a") and batch == batch_sizes[name][0]
+                                     and seed == seeds[0])))
+    return specs
+
+
+def results_table(records) -> "pd.DataFrame":
+    """The per-run results table (one row per run and protocol) of the successful records, in
+    spec order; failures are left out (:func:`minima.runs.failures` lists them)."""
+    import pandas as pd
+
+    return pd.DataFrame([row for record in records if isinstance(record, Table1Record) for row in record.rows])
 
 
 def _hessian_data(task: TrainTest, full, x_train, y_train, hessian_subset: int) -> list:

@@ -15,18 +15,27 @@ head's convergence certificate and flatness on the final features.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import matthews_corrcoef
 
-from ..data import TrainTest, batches
 from ..core.device import resolve
+from ..core.io import atomic_write
+from ..core.progress import progress
+from ..data import TrainTest, batches, load
 from ..geometry.flatness import certified_measures
 from ..growing import GrowthSchedule
-from .heads import EncoderTop, GrowingHead, LowerStates, ReferenceHead, first_token_features, growth_plan, \
-    install_head, load_encoder, reference_parameters
+from ..runs import Resources, RunCache, Spec, run_all, spec_key
+from ..runs.batch import missing
+from .heads import EncoderTop, GrowingHead, LowerStates, ReferenceHead, encoder_layers, first_token_features, \
+    growth_plan, install_head, load_encoder, lower_states, reference_parameters
 from ..train import Trainer, TrainResult, fit
 
 RESULT_COLUMNS = ("head", "seed", "accuracy", "mcc", "rsi", "elementwise", "plain", "lambda_min", "lambda_max", "verdict",
@@ -171,3 +180,158 @@ def _features(model: EncoderTop, lower: LowerStates, count: int, device, batch_s
     trained top layers (run on ``device``)."""
     index = torch.arange(min(count, len(lower)))
     return torch.cat([model.features(*(t.to(device) for t in lower.batch(part))).cpu() for part in index.split(batch_size)])
+
+
+# ----------------------------------------------------------------------------- runs
+
+@dataclass(frozen=True)
+class Table2Setup:
+    """What every head run of one table shares: the encoder (``model``), how much of it trains
+    with the head (``trainable_layers``: 0 frozen, ``k`` the top ``k`` layers, -1 or all: the
+    whole model), the tokenizer's ``max_length``, the first ``train_limit`` training sentences
+    (0: all) and the digest of CoLA's sentences and labels as the driver read them.
+
+    The frozen part's output (first-token features, or the input of the top layers) is the same
+    for every head and seed: the driver computes it once per setup (:func:`frozen_inputs`) and
+    the runs read it from a file beside the run cache."""
+
+    model: str
+    trainable_layers: int
+    max_length: int
+    train_limit: int
+    layers: int
+    data_digest: str
+
+    @property
+    def mode(self) -> str:
+        if self.trainable_layers == 0:
+            return "frozen"
+        return "whole" if self.trainable_layers < 0 or self.trainable_layers >= self.layers else "top"
+
+    def inputs_file(self, cache: RunCache) -> Path:
+        return cache.root / "inputs" / f"{spec_key(self)}.pt"
+
+
+def cola(train_limit: int = 0):
+    """``(train texts, train labels, test texts, test labels, classes, description, digest)`` of CoLA."""
+    train, test = load("cola", "train"), load("cola", "test")
+    texts, labels = (train.inputs[:train_limit], train.targets[:train_limit]) if train_limit else \
+        (list(train.inputs), train.targets)
+    digest = hashlib.sha256(json.dumps([list(texts), list(test.inputs)]).encode())
+    digest.update(labels.numpy().tobytes() + test.targets.numpy().tobytes())
+    return list(texts), labels, list(test.inputs), test.targets, len(train.classes), train.description, \
+        digest.hexdigest()
+
+
+def setup_for(model: str, trainable_layers: int, max_length: int, train_limit: int):
+    """``(Table2Setup, encoder, tokenizer, description)``: the setup of a table and its loaded encoder."""
+    encoder, tokenizer, description = _encoder(model)
+    digest = cola(train_limit)[-1]
+    layers = len(encoder_layers(encoder))
+    return Table2Setup(model, trainable_layers, max_length, train_limit, layers, digest), encoder, tokenizer, \
+        description
+
+
+@functools.lru_cache(maxsize=2)
+def _encoder(model: str):
+    """Each process loads an encoder once (seeded: a random test encoder is the same everywhere)."""
+    return load_encoder(model)
+
+
+def frozen_inputs(setup: Table2Setup, cache: RunCache | None = None) -> dict:
+    """The frozen part's output for ``setup``, computed once and kept in a file beside the run
+    cache (written atomically): ``{"x_train", "x_test"}`` first-token features ``(N, H)`` for a
+    frozen encoder, ``{"lower_train", "lower_test"}`` :class:`LowerStates` for the top layers,
+    ``{}`` for the whole model."""
+    if setup.mode == "whole":
+        return {}
+    cache = cache or RunCache()
+    path = setup.inputs_file(cache)
+    if path.exists():
+        return torch.load(path, weights_only=False)
+    texts, _, test_texts, _, _, _, digest = cola(setup.train_limit)
+    if digest != setup.data_digest:
+        raise RuntimeError("CoLA here differs from the driver's (data digest); point MINIMA_DATA at the same files")
+    encoder, tokenizer, _ = _encoder(setup.model)
+    if setup.mode == "frozen":
+        inputs = {"x_train": first_token_features(encoder, tokenizer, texts, max_length=setup.max_length),
+                  "x_test": first_token_features(encoder, tokenizer, test_texts, max_length=setup.max_length)}
+    else:
+        inputs = {"lower_train": lower_states(encoder, tokenizer, texts, setup.trainable_layers,
+                                              max_length=setup.max_length),
+                  "lower_test": lower_states(encoder, tokenizer, test_texts, setup.trainable_layers,
+                                             max_length=setup.max_length)}
+    atomic_write(path, lambda handle: torch.save(inputs, handle))
+    return inputs
+
+
+@dataclass(frozen=True)
+class HeadRun(Spec):
+    """One head (``"growing"`` or ``"reference"``) and seed of Table 2, trained as ``setup`` says;
+    returns the table's row (:func:`measure`)."""
+
+    setup: Table2Setup
+    kind: str
+    seed: int
+    epochs: int
+    batch_size: int
+    lr: float
+    phases: tuple
+    hessian_subset: int
+    # where frozen_inputs() left the frozen part's output (the run cache's root): a location,
+    # not an input, so it is not part of the run's key
+    inputs_dir: str = field(default="", metadata={"key": False})
+
+    def label(self) -> str:
+        return f"CoLA {self.kind} head seed {self.seed}"
+
+    def resources(self) -> Resources:
+        per_epoch = {"frozen": 2.0, "top": 150.0, "whole": 3600.0}[self.setup.mode]
+        return Resources(cpus=1, gpus=0.0 if self.setup.mode != "whole" else 1.0, estimate_s=per_epoch * self.epochs)
+
+    def run(self) -> dict:
+        setup = self.setup
+        texts, y_train, test_texts, y_test, classes, _, digest = cola(setup.train_limit)
+        if digest != setup.data_digest:
+            raise RuntimeError("CoLA here differs from the driver's (data digest); point MINIMA_DATA at the same files")
+        settings = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, phases=list(self.phases),
+                        hessian_subset=self.hessian_subset)
+        if setup.mode == "whole":
+            return fine_tune(self.kind, setup.model, texts, y_train, test_texts, y_test, self.seed,
+                             max_length=setup.max_length, progress=_epochs_bar(self), **settings)
+        inputs = frozen_inputs(setup, RunCache(self.inputs_dir) if self.inputs_dir else None)
+        if setup.mode == "frozen":
+            features = TrainTest(inputs["x_train"], y_train, inputs["x_test"], y_test, classes)
+            return run_head(self.kind, features, self.seed, **settings)
+        encoder, _, _ = _encoder(setup.model)
+        return fine_tune_top(self.kind, encoder, inputs["lower_train"], y_train, inputs["lower_test"], y_test, self.seed,
+                             top_layers=setup.trainable_layers, progress=_epochs_bar(self), **settings)
+
+
+def _epochs_bar(run: HeadRun):
+    """A terminal bar over the run's epochs (a fine-tuning takes minutes)."""
+    bar = progress(total=run.epochs, desc=run.label(), mininterval=1, leave=False)
+
+    def report(epoch: dict) -> None:
+        bar.update()
+        bar.set_postfix_str(f"loss {epoch['loss']:.3f}")
+        if bar.n >= run.epochs:
+            bar.close()
+    return report
+
+
+def plan(setup: Table2Setup, seeds, *, epochs: int, batch_size: int, lr: float, phases, hessian_subset: int,
+         cache: RunCache | None = None) -> list[HeadRun]:
+    """The head runs of Table 2: the grown and the reference head for every seed."""
+    root = str((cache or RunCache()).root)
+    return [HeadRun(setup, kind, seed, epochs, batch_size, lr, tuple(phases), hessian_subset, root)
+            for seed in seeds for kind in ("growing", "reference")]
+
+
+def run_heads(specs: list[HeadRun], executor=None, cache: RunCache | None = None) -> list:
+    """Execute the head runs: the frozen part's output is computed once here (unless every run is
+    cached already), then the runs go to the executor (:func:`minima.runs.run_all`)."""
+    cache = cache or RunCache()
+    if specs and missing(specs, executor, cache):
+        frozen_inputs(specs[0].setup, cache)
+    return run_all(specs, executor, cache=cache, desc="Table 2 heads")

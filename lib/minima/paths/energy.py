@@ -32,19 +32,18 @@ class ModelEnergy:
         chunk: pivots per vmapped call (``None``: all at once). ``"stacked"``: for a plain
             MLP (``nn.Sequential`` of ``Flatten``, ``Linear`` and elementwise activations)
             every layer of every pivot in one batched matrix product, without ``vmap``'s
-            per-call overhead. ``"auto"`` (default) times energy-and-gradient for each of
-            ``None, 8, 4``, ``"stacked"`` (MLPs only) and ``0`` (a plain loop over pivots)
-            at the first call with a given number of pivots (up to 16; more pivots reuse the
-            choice for 16) and keeps the fastest batched mode when it beats the loop by
-            10 %, else the loop (see :meth:`_calibrate`): convolutions under ``vmap`` become
-            grouped convolutions, which on a CPU can be slower than a loop. The choice
-            changes speed only, not values beyond rounding.
+            per-call overhead. ``0``: a plain loop over pivots. ``"rule"`` (default) picks by
+            a fixed rule, never by timing (a choice made by timing would make a path's
+            rounding depend on the machine's load): ``"stacked"`` for a plain MLP, else
+            ``vmap`` over all pivots on CUDA and the plain loop on a CPU (convolutions under
+            ``vmap`` become grouped convolutions, which on a CPU are slower than a loop).
+            The modes agree to float rounding (tested), not bit for bit.
 
     ``energy(points)`` maps ``(P, D)`` to ``(P,)`` on the current batch, differentiable in points.
     """
 
     def __init__(self, model: nn.Module, loss_fn, batches, eval_batches=None, seed: int = 0,
-                 chunk: int | str | None = "auto"):
+                 chunk: int | str | None = "rule"):
         self.model = model
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -62,7 +61,6 @@ class ModelEnergy:
         self._mlp = plain_mlp_layers(model)
         if chunk == "stacked" and self._mlp is None:
             raise NEBError("chunk='stacked' needs a plain MLP (nn.Sequential of Flatten, Linear and activations)")
-        self._calibrated: dict[int, int | str | None] = {}  # min(pivots, 16) -> chosen mode
         self._generator = torch.Generator().manual_seed(seed)
         self._order, self._cursor = self._shuffle(), 0
 
@@ -90,7 +88,7 @@ class ModelEnergy:
     def _batched_as(self, points: torch.Tensor, x, y, metric, chunk: int | None) -> torch.Tensor:
         if chunk is None and len(points) > 64:
             chunk = 64  # bound the memory of dense evaluations
-        if chunk == 0:  # calibrated: a plain loop beats vmap for this model and device
+        if chunk == 0:  # a plain loop over pivots
             return torch.stack([self._loss_at(p, x, y, metric) for p in points])
         if chunk == "stacked":
             return self._stacked_loss(points, x, y, metric)
@@ -112,33 +110,12 @@ class ModelEnergy:
         return torch.stack([fn(outputs, y) for outputs in h])
 
     def _chunk_for(self, points: torch.Tensor, x, y) -> int | str | None:
-        """The chunk size; with ``chunk="auto"`` measured once per number of pivots (up to 16;
-        more pivots take the choice made for 16), on the first call that needs it."""
-        if self.chunk != "auto":
+        """The batching mode: ``chunk`` as given, or the fixed rule of ``chunk="rule"``."""
+        if self.chunk != "rule":
             return self.chunk
-        key = min(len(points), 16)
-        if key not in self._calibrated:
-            self._calibrated[key] = self._calibrate(points[:key], x, y)
-        return self._calibrated[key]
-
-    def _calibrate(self, points: torch.Tensor, x, y, rounds: int = 3, margin: float = 0.9) -> int | str | None:
-        """Time energy-and-gradient of ``points`` for each mode, round-robin (so that load from
-        other processes hits all modes alike), best of ``rounds``; keep the fastest vmap mode
-        only if it beats the plain loop (``0``) by ``1 - margin``, else the loop, so that a
-        noisy measurement cannot make the batched path slower than the loop it replaces."""
-        import time
-
-        leaf = points.detach().requires_grad_(True)
-        modes = [m for m in (None, 8, 4, 0) if not m or m < len(leaf)] + (["stacked"] if self._mlp else [])
-        timings = {m: float("inf") for m in modes}
-        for _ in range(rounds):
-            for mode in modes:
-                start = time.perf_counter()
-                with torch.enable_grad():
-                    torch.autograd.grad(self._batched_as(leaf, x, y, None, mode).sum(), leaf)
-                timings[mode] = min(timings[mode], time.perf_counter() - start)
-        best = min((m for m in modes if m != 0), key=timings.get, default=0)
-        return best if timings[best] < margin * timings[0] else 0
+        if self._mlp is not None:
+            return "stacked"
+        return None if self.device.type == "cuda" else 0
 
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         x, y = self.batches[self._order[self._cursor]]

@@ -78,23 +78,56 @@ class MinimaGraph:
         Then: cut the MST at its highest edge not yet exhausted, and pick the untried pair
         across the cut with the lowest higher-minimum energy.
         """
+        pairs = self.suggest_pairs(1)
+        return pairs[0] if pairs else None
+
+    def suggest_pairs(self, limit: int) -> list[tuple[str, str]]:
+        """Up to ``limit`` pairs to connect at once: a round of the heuristic, for an executor
+        that relaxes several paths side by side. The choice depends only on the graph, never on
+        which paths finish first.
+
+        While the graph is disconnected the round is what :meth:`suggest_pair` would choose
+        one after another, each chosen pair counted as joining its two components (that phase
+        uses the minima's energies only, so the round equals the sequential choices). Once it
+        is connected, one pair per MST edge from the highest down: the pair :meth:`suggest_pair`
+        would pick across that edge's cut, skipping cuts that a pair of this round already
+        crosses (their new saddle could change the tree).
+        """
+        pairs: list[tuple[str, str]] = []
+        tried = set(self.tried)
         tree = self.mst()
-        candidates = []
         components = list(nx.connected_components(tree))
         if len(components) > 1:
             label = {node: k for k, comp in enumerate(components) for node in comp}
-            candidates = [(a, b) for a in self.minima for b in self.minima
-                          if a < b and label[a] != label[b] and frozenset((a, b)) not in self.tried]
-            return self._best(candidates)
-        for u, v, w in sorted(tree.edges(data="weight"), key=lambda e: -e[2]):
+            while len(pairs) < limit and len(set(label.values())) > 1:
+                best = self._best([(a, b) for a in self.minima for b in self.minima
+                                   if a < b and label[a] != label[b] and frozenset((a, b)) not in tried])
+                if best is None:
+                    break
+                pairs.append(best)
+                tried.add(frozenset(best))
+                merged, into = label[best[1]], label[best[0]]
+                label = {node: into if k == merged else k for node, k in label.items()}
+            return pairs
+        for u, v, w in sorted(tree.edges(data="weight"), key=lambda e: (-e[2], tuple(sorted((e[0], e[1]))))):
+            if len(pairs) >= limit:
+                break
             cut = tree.copy()
             cut.remove_edge(u, v)
             side = nx.node_connected_component(cut, u)
+            if any((a in side) != (b in side) for a, b in pairs):
+                continue
             across = [(a, b) for a in side for b in self.minima if b not in side]
-            untried = [tuple(sorted(p)) for p in across if frozenset(p) not in self.tried]
-            if untried:
-                return self._best(untried)
-        return None
+            untried = [tuple(sorted(p)) for p in across if frozenset(p) not in tried]
+            best = self._best(untried)
+            if best is not None:
+                pairs.append(best)
+                tried.add(frozenset(best))
+        return pairs
+
+    def mark_tried(self, a: str, b: str) -> None:
+        """A pair whose path could not be computed (its run failed): not suggested again."""
+        self.tried.add(frozenset((str(a), str(b))))
 
     def _best(self, pairs):
         if not pairs:

@@ -1,0 +1,88 @@
+"""``python -m minima run --profile NAME --plan``: every run the selected notebooks would
+dispatch, with its resources and a cost estimate, without running anything.
+
+Each experiment notebook has a planner here that builds its runs from the notebook's
+parameters (its defaults, then the profile's, then the command line's) with the same library
+calls the notebook makes. Estimates are each spec's :meth:`~minima.runs.Spec.resources`:
+rough CPU-core seconds, stated as such, never measurements. A no-barriers path's pair is
+chosen while the batch runs (the tree heuristic reads the minima's energies), so its paths
+are counted as ``max_paths`` runs of one estimate.
+"""
+from __future__ import annotations
+
+import sys
+
+from ..data import DataError
+from ..experiments import barriers, table1, table2
+from ..runs import Resources
+from .runner import PlanError, Project, executor_config, notebook_defaults, plan
+
+
+def _table1(p: dict) -> list[tuple[str, Resources]]:
+    refs = table1.load_tasks(p["tasks"], p["mnist_dataset"], p["text_dataset"], p["embedding_dim"])
+    specs = table1.plan(refs, p["sizes"], p["batch_sizes"], p["seeds"], learning_rates=p["learning_rates"],
+                        max_epochs=p["max_epochs"], schedule_scale=p["schedule_scale"],
+                        train_examples=p["train_examples"], converged_lr=p["converged_lr"],
+                        converged_max_epochs=p["converged_max_epochs"], hessian_subset=p["hessian_subset"])
+    return [(s.label(), s.resources()) for s in specs]
+
+
+def _no_barriers(p: dict) -> list[tuple[str, Resources]]:
+    rows = []
+    for dataset in p["datasets"]:
+        data = barriers.DataRef.of(dataset)
+        for arch in p["architectures"]:
+            recipe = barriers.recipe(arch, dict(epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"],
+                                                max_epochs=p["max_epochs"]), p["recipes"])
+            settings = barriers.Settings(dataset, arch, seeds=tuple(p["seeds"]), neb_batch_size=p["neb_batch_size"],
+                                         cycle_scale=p["cycle_scale"], max_insert=p["max_insert"],
+                                         max_paths=p["max_paths"], eval_subset=p["eval_subset"],
+                                         max_extra_cycles=p["max_extra_cycles"], **recipe)
+            rows += [(s.label(), s.resources()) for s in barriers.minimum_runs(settings, data)]
+            path = barriers.PathRun.resources_of(settings)
+            rows += [(f"{dataset} {arch} path {k + 1} of at most {settings.max_paths} (pair chosen by the tree)", path)
+                     for k in range(settings.max_paths)]
+    return rows
+
+
+def _table2(p: dict) -> list[tuple[str, Resources]]:
+    setup = table2.setup_for(p["model"], p["trainable_layers"], p["max_length"], p["train_limit"])[0]
+    specs = table2.plan(setup, p["seeds"], epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"],
+                        phases=p["phases"], hessian_subset=p["hessian_subset"])
+    return [(s.label(), s.resources()) for s in specs]
+
+
+PLANNERS = {"40_table1": _table1, "50_no_barriers": _no_barriers, "60_table2": _table2}
+
+
+def print_plan(profile: str, only=None, overrides=None, executor: dict | None = None, project: Project | None = None,
+               out=None) -> int:
+    """Print the runs of every selected notebook (a planner's notebooks; the others dispatch no
+    runs) and their estimated cost; returns a process exit code."""
+    project, out = project or Project(), out or sys.stdout
+    try:
+        jobs = plan(project, profile, only, overrides)
+        config = executor_config(project, profile, **(executor or {}))
+    except PlanError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"profile {profile}; runs would execute on: {config.describe()}", file=out)
+    print("estimates: rough CPU-core seconds from each run's spec (Spec.resources), not measurements", file=out)
+    for job in jobs:
+        planner = PLANNERS.get(job.name)
+        if planner is None:
+            print(f"\n{job.name}: no runs (executes in its own kernel)", file=out)
+            continue
+        parameters = {**notebook_defaults(job.source), **job.parameters}
+        try:
+            rows = planner(parameters)
+        except (DataError, OSError, ValueError, RuntimeError) as error:
+            print(f"\n{job.name}: cannot plan here: {str(error).splitlines()[0]}", file=out)
+            continue
+        cpu = sum(r.estimate_s * r.cpus for _, r in rows)
+        gpu = sum(r.estimate_s * r.gpus for _, r in rows)
+        print(f"\n{job.name}: {len(rows)} runs, about {cpu / 3600:.2f} CPU-core hours"
+              + (f", {gpu / 3600:.2f} GPU-hours if each GPU run took its CPU estimate" if gpu else ""), file=out)
+        for label, r in rows:
+            print(f"  {label:<72} cpus {r.cpus}  gpus {r.gpus:g}  ~{r.estimate_s:,.0f} s", file=out)
+    return 0
