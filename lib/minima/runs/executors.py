@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass
 from typing import Iterable, Iterator
@@ -178,6 +179,7 @@ class RayCluster:
         if ray.is_initialized():
             return
         env = {"env_vars": {"OMP_NUM_THREADS": str(self.config.threads)}}
+        self._reachable(self.config.address)
         try:
             if self.config.address:
                 ray.init(address=self.config.address, runtime_env=env, log_to_driver=False,
@@ -189,6 +191,19 @@ class RayCluster:
             where = self.config.address or "a local cluster"
             raise ExecutorError(f"cannot reach the Ray cluster at {where} ({str(error).splitlines()[0]}); start it "
                                 "with `ray start --head` or choose --executor local") from None
+
+    @staticmethod
+    def _reachable(address: str | None, timeout: float = 5.0) -> None:
+        """Refuse an address whose port does not answer within ``timeout`` seconds (``ray.init``
+        itself retries for minutes); ``None`` and ``"auto"`` (a cluster on this machine) pass."""
+        if not address or address == "auto":
+            return
+        host, _, port = address.split("://")[-1].rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+        except (OSError, ValueError) as error:
+            raise ExecutorError(f"cannot reach the Ray cluster at {address} ({error}); start it with "
+                                "`ray start --head` or choose --executor local") from None
 
     def map(self, specs: list[Spec], log: str | None = None) -> Iterator[tuple[int, tuple]]:
         import ray
