@@ -277,13 +277,6 @@ class Exploration:
         return {key: (m.test_loss, m.test_error) for key, m in self.minima.items()}
 
 
-def certificate_at(template: nn.Module, point: torch.Tensor, settings: Settings, data: TrainTest, seed: int = 0) -> dict:
-    """The convergence certificate (:meth:`Certificate.as_row`) at ``point``, exactly as the
-    minima are certified in :func:`train_minimum`: the whole training set, the objective with
-    the weight-decay term. At a saddle its verdict is expected to be ``negative curvature``."""
-    return _certify(FlatView(template).load(point), settings.weight_decay, data, seed).as_row()
-
-
 def minimum_runs(settings: Settings, data: DataRef) -> list[MinimumRun]:
     return [MinimumRun(data, settings.architecture, seed, settings.epochs, settings.lr, settings.batch_size,
                        settings.weight_decay, settings.max_epochs, settings.eval_subset, settings.neb_batch_size)
