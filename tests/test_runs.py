@@ -131,8 +131,21 @@ def test_keys_follow_every_field_tensors_by_content_and_the_library_source(digit
     other = table1.image_task("digits")
     other.x_train[0, 0] += 1.0
     assert runs.run_key(table1.Table1Run(**{**spec.__dict__, "task": other}), 1) != key, "data by content"
-    monkeypatch.setattr(runs.cache, "_SOURCE", b"another version of the code")
+    monkeypatch.setitem(runs.cache._SOURCES, "minima.experiments.table1", b"another version of the code")
     assert runs.run_key(spec, 1) != key
+
+
+def test_a_run_depends_on_the_modules_its_spec_imports_and_no_others():
+    from minima.core.source import PACKAGE, import_closure
+
+    def files(module):
+        return {str(p.relative_to(PACKAGE)) for p in import_closure(module)}
+    table1_files, barriers_files = files("minima.experiments.table1"), files("minima.experiments.barriers")
+    assert {"experiments/table1.py", "growing/dag.py", "geometry/flatness.py", "train.py",
+            "runs/spec.py", "data/text.py"} <= table1_files, "direct and transitive imports"
+    assert {"experiments/barriers.py", "paths/neb.py", "paths/energy.py", "geometry/certificate.py"} <= barriers_files
+    assert "experiments/barriers.py" not in table1_files, "editing the no-barriers code keeps Table 1 cached"
+    assert not any(name.startswith("book/") for name in table1_files | barriers_files), "figures change no number"
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """The run cache: one file per run, content-addressed, under ``.cache/runs/`` by default.
 
 A run's key (:func:`run_key`) hashes its spec (fields, tensors by content: data digests are
-spec fields), the source of the library below the book (every ``.py`` of ``minima`` except
-``book/``, ``bench/`` and ``__main__``: figures and the runner do not change a number), the
-torch version and the threads per run. The driver writes each record atomically as it
+spec fields), the source of the library modules that compute it (the spec's module and every
+``minima`` module it imports, :func:`minima.core.source.import_closure`: editing the
+no-barriers code or a figure leaves Table 1's runs cached; a spec defined outside the package
+depends on every module below the book), the torch version and the threads per run. The driver writes each record atomically as it
 arrives, so an interrupted batch keeps every finished run and resumes with the missing ones.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pickle
 from pathlib import Path
 
 from ..core.io import atomic_write
-from ..core.source import library_digest
+from ..core.source import closure_digest, library_digest
 from .spec import Spec, spec_key
 
 ENV_DIR = "MINIMA_RUNS_CACHE"
@@ -27,15 +28,16 @@ def default_dir() -> Path:
     return Path(os.environ.get(ENV_DIR) or Path.cwd() / ".cache" / "runs")
 
 
-_SOURCE: bytes | None = None
+_SOURCES: dict[str, bytes] = {}
 
 
-def source_digest() -> bytes:
-    """The digest of the library source that computes runs (read once per process)."""
-    global _SOURCE
-    if _SOURCE is None:
-        _SOURCE = library_digest(exclude=NOT_IN_KEY)
-    return _SOURCE
+def source_digest(module: str) -> bytes:
+    """The digest of the library source that computes the runs of specs defined in ``module``
+    (read once per process and module)."""
+    if module not in _SOURCES:
+        inside = module.split(".")[0] == "minima"
+        _SOURCES[module] = closure_digest(module) if inside else library_digest(exclude=NOT_IN_KEY)
+    return _SOURCES[module]
 
 
 def run_key(spec: Spec, threads: int) -> str:
@@ -44,7 +46,7 @@ def run_key(spec: Spec, threads: int) -> str:
     import torch
 
     digest = hashlib.sha256(spec_key(spec).encode())
-    digest.update(source_digest())
+    digest.update(source_digest(type(spec).__module__))
     digest.update(f"torch {torch.__version__}; threads {threads}".encode())
     return digest.hexdigest()
 
