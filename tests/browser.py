@@ -16,6 +16,25 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome:", "chrome-untrusted:", "devtools:")
 
 
+# Tables whose right edge (or that of the scrolling box holding them) passes the article's.
+OVERFLOWING_TABLES = """
+const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+const limit = article.getBoundingClientRect().right + 1;
+const found = [];
+document.querySelectorAll('table').forEach((table, index) => {
+  let box = table.parentElement, scrolls = false;
+  while (box && box !== article && box !== document.body) {
+    const overflow = getComputedStyle(box).overflowX;
+    if (overflow === 'auto' || overflow === 'scroll') { scrolls = true; break; }
+    box = box.parentElement;
+  }
+  const edge = (scrolls ? box : table).getBoundingClientRect().right;
+  if (edge > limit) found.push(`table ${index} (${table.className || 'no class'}) ${Math.round(edge - limit)} px too wide`);
+});
+return found;
+"""
+
+
 def available() -> str | None:
     """None when the check can run, else the reason it cannot."""
     for path in (CHROMIUM, CHROMEDRIVER):
@@ -31,7 +50,9 @@ def available() -> str | None:
 def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30.0) -> dict:
     """Open ``page`` over file:// with the network cut off; report what drew and what was requested.
 
-    Returns ``{"plotly_svgs": int, "math": int, "requests": [urls], "external": [urls]}``.
+    Returns ``{"plotly_svgs": int, "math": int, "requests": [urls], "external": [urls],
+    "overflowing": [tables]}``: ``overflowing`` names each table that runs past the right edge of
+    the page's article, unless it sits in a box of its own that scrolls.
     """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -57,6 +78,7 @@ def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30
             pass  # reported as zero below
         svgs = driver.execute_script(count_svgs)
         math = driver.execute_script("return document.querySelectorAll('mjx-container').length")
+        overflowing = driver.execute_script(OVERFLOWING_TABLES)
         if screenshot is not None:
             driver.save_screenshot(str(screenshot))
         requests = []
@@ -68,7 +90,8 @@ def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
     external = [url for url in requests if not url.startswith(LOCAL_SCHEMES)]
-    return {"plotly_svgs": svgs, "math": math, "requests": requests, "external": external}
+    return {"plotly_svgs": svgs, "math": math, "requests": requests, "external": external,
+            "overflowing": overflowing}
 
 
 if __name__ == "__main__":

@@ -4,10 +4,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
+from minima import claims
 from minima.book import site as book, runner as run
 from minima.book.runner import PlanError, Project
 
@@ -162,7 +165,9 @@ def test_progress_bars_and_chatter_reach_the_terminal_not_the_page(toy, capfd):
     assert "result 449985000" in outputs
     for trace in ("busy", "it/s", "load report", "a library warning"):
         assert trace not in outputs, trace
-    assert "busy" in capfd.readouterr().err  # the bar went to the terminal that ran the batch
+    terminal = capfd.readouterr().err
+    assert "busy" in terminal  # the bar went to the terminal that ran the batch
+    assert "without encryption" not in terminal, "kernels talk over IPC: no transport warning per notebook"
 
 
 def test_a_prose_change_re_executes_the_page_from_the_run_cache(toy, capsys):
@@ -233,6 +238,7 @@ def test_smoke_profile_builds_the_site_and_it_renders_offline(project_copy, real
     pages = ["intro.html", "reproduction_notes.html", "generated/00_data_overview.html"]
     for page in pages:
         assert (html / page).exists(), page
+    check_ledger(project_copy, html)
     overview = (html / "generated" / "00_data_overview.html").read_text()
     assert "Provenance of this page" in overview and "mnist-10k" in overview
     assert "https://cdn" not in overview
@@ -250,6 +256,44 @@ def test_smoke_profile_builds_the_site_and_it_renders_offline(project_copy, real
     assert report["external"] == [], f"requests left the machine: {report['external']}"
     math = browser.inspect_page(html / "intro.html")
     assert math["math"] > 0 and math["external"] == [], "MathJax did not typeset offline"
+    for page in ("generated/90_claims.html", "generated/40_table1.html", "generated/50_no_barriers.html"):
+        report = browser.inspect_page(html / page)
+        assert report["overflowing"] == [], f"{page}: {report['overflowing']}"
+        assert report["external"] == [], f"{page}: requests left the machine: {report['external']}"
+
+
+def ledger_row_by_hand(results: pd.DataFrame, task: str, hidden: int, protocol: str, measure: str) -> tuple[int, int, float]:
+    """growing.flatter for one scope, recomputed without minima.claims: (n, k, p) over the pairs of
+    certified runs, grown against each twin at the same batch and seed."""
+    from scipy.stats import binomtest
+
+    part = results[(results.task == task) & (results.hidden == hidden) & (results.protocol == protocol)]
+    n = k = 0
+    for _, twin in part[part.model != "growing"].iterrows():
+        grown = part[(part.model == "growing") & (part.batch == twin.batch) & (part.seed == twin.seed)].iloc[0]
+        if grown.verdict == "minimum" and twin.verdict == "minimum":
+            n += 1
+            k += int(grown[measure] < twin[measure])
+    return n, k, (binomtest(k, n, 0.5, alternative="greater").pvalue if n else float("nan"))
+
+
+def check_ledger(project_copy: Path, html: Path) -> None:
+    """The smoke build's ledger: claims.csv with its columns, one row recomputed by hand from
+    40_table1.csv, the ledger page and the landing page's short version."""
+    results = project_copy / "book" / "generated" / "results"
+    ledger = pd.read_csv(results / "claims.csv")
+    assert list(ledger.columns[:len(claims.COLUMNS)]) == list(claims.COLUMNS)
+    assert set(ledger.claim) == {c.id for c in claims.CLAIMS}, "every claim has a row"
+    assert set(ledger.verdict) <= set(claims.VERDICTS)
+    table1 = pd.read_csv(results / "40_table1.csv")
+    row = ledger[(ledger.claim == "growing.flatter") & (ledger.measure == "rsi")].iloc[0]
+    task, hidden = row.scope.rsplit("-", 1)
+    n, k, p = ledger_row_by_hand(table1, task, int(hidden), row.protocol, "rsi")
+    assert (row.n, row.k) == (n, k) and (row.p_value == pytest.approx(p) or n == 0), (row.to_dict(), n, k, p)
+    page = (html / "generated" / "90_claims.html").read_text()
+    assert "minima-ledger" in page and "growing.flatter" in page and "The papers" in page
+    intro = (html / "intro.html").read_text()
+    assert "has not been computed" not in intro and any(v in intro for v in ("holds", "inconclusive", "fails"))
 
 
 @pytest.mark.slow

@@ -340,3 +340,22 @@ def first_passage(curve: list[float], saddle: float, title: str) -> go.Figure:
         fig.add_vline(x=below, line_dash="dot", annotation_text=f"first below: epoch {below}")
     fig.update_layout(title=title, xaxis_title="epoch", yaxis=dict(type="log", title="training loss"), height=400)
     return fig
+
+
+def capacity(table, paper_factors=None, title: str = "Barriers against capacity") -> go.Figure:
+    """The capacity sweep (:func:`minima.experiments.barriers.capacity_table`): per architecture
+    against hidden width (log axis), the saddle / higher-minimum ratio and the saddle's share of
+    the way to the loss at initialisation (medians over paths, log axis). ``paper_factors``: the
+    paper's saddle / minimum factors (CIFAR), drawn as dotted lines for scale."""
+    fig = go.Figure()
+    for dataset, part in table.groupby("dataset", sort=False):
+        part = part.sort_values("hidden")
+        fig.add_trace(go.Scatter(x=part.hidden, y=part["saddle / higher minimum"], mode="lines+markers",
+                                 name=f"{dataset}: saddle / higher minimum"))
+        fig.add_trace(go.Scatter(x=part.hidden, y=part["share of the way to initialisation"], mode="lines+markers",
+                                 name=f"{dataset}: share of the way to initialisation"))
+    for label, factor in (paper_factors or {}).items():
+        fig.add_hline(y=factor, line_dash="dot", line_color="grey", annotation_text=label, annotation_position="right")
+    fig.update_layout(title=title, height=440, xaxis=dict(type="log", title="hidden units"),
+                      yaxis=dict(type="log", title="median over paths"))
+    return fig

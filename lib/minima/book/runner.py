@@ -335,6 +335,20 @@ def kernel_name() -> str:
     return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
 
 
+def ipc_kernel_manager() -> type:
+    """A kernel manager whose kernels talk over local IPC sockets instead of TCP ports: nothing
+    listens on the network, so there is nothing to encrypt and ipykernel has no warning to print
+    for every notebook."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc"
+    return IPCKernelManager
+
+
 def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel: str,
             executor: ExecutorConfig | None = None, force: bool = False) -> dict:
     """Run one job; returns its provenance record (``status`` ``ok`` or ``skipped: data``) or
@@ -353,7 +367,8 @@ def execute(project: Project, job: Job, profile: str, cell_timeout: int, kernel:
         try:
             papermill.execute_notebook(str(job.source), str(scratch), parameters=job.parameters,
                                        kernel_name=kernel, execution_timeout=cell_timeout,
-                                       progress_bar=False, cwd=str(project.root), log_output=False)
+                                       progress_bar=False, cwd=str(project.root), log_output=False,
+                                       kernel_manager_class=ipc_kernel_manager())
         except Exception as error:  # a cell raised, or kernel death, timeout, missing kernel: same contract
             missing_data = isinstance(error, papermill.PapermillExecutionError) and error.ename == "DataError"
             if missing_data:  # not a failure: the page says what is missing and the batch goes on

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .ledger import placeholder_summary
 from .runner import ROOT, Project
 
 # an asset of this installation (``make mathjax``), like plotly.min.js, not of the project folder
@@ -48,6 +49,7 @@ def build(project: Project | None = None) -> Path:
     prepare_static(project)
     if not any(project.generated.glob("*.ipynb")):
         raise BookError("no executed notebooks in book/generated; run 'python -m minima run' first")
+    placeholder_summary(project.generated / "claims_summary.md")  # the landing page includes it
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(project.book),
                "--config", str(root / "_config.yml"), "--path-output", str(root)]
     if subprocess.run(command, cwd=root).returncode != 0:

@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.hessian import HessianOperator
 from ..geometry.certificate import certify
+from ..geometry.symmetries import SymmetryError, complement_eigenvalues, trivial_basis, trivial_directions
 from ..data import TrainTest, batches, train_test
 from ..runs import Failure, Resources, Spec, run_all
 from ..paths.landscape import MinimaGraph
@@ -53,6 +55,8 @@ class Settings:
     eval_subset: int = 2000  # training examples for dense path evaluation and Hessians
     max_epochs: int = 0  # > epochs: a minimum not certified after `epochs` goes on at the last rate up to this
     max_extra_cycles: int = 0  # AutoNEB cycles added until the path-convergence rule holds
+    pairs: str = "tree"  # "tree": the paper's MST heuristic picks the pairs; "all": every pair of minima
+    spectrum_max_params: int = 8000  # the exact Hessian off the trivial symmetries up to this many parameters
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,10 @@ class MinimumRecord:
     """A trained minimum: its flat parameters ``point`` ``(D,)``, the full training loss after
     every epoch (``curve``, for the first-passage plot), its certificate
     (:meth:`~minima.geometry.certificate.Certificate.as_row`), its training loss on the
-    evaluation subset (the graph's node energy, as paths are evaluated) and its test loss and
-    error (fraction) on the whole test split."""
+    evaluation subset (the graph's node energy, as paths are evaluated), the same loss at its
+    initialisation (``init_energy``: the paper compares saddles with it) and its test loss and
+    error (fraction) on the whole test split, and ``symmetry``: the Hessian of the data loss
+    off the trivial symmetries (:func:`symmetry_spectrum`; empty when not computed)."""
 
     point: torch.Tensor
     curve: tuple
@@ -135,6 +141,8 @@ class MinimumRecord:
     train_energy: float
     test_loss: float
     test_error: float
+    init_energy: float
+    symmetry: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,7 @@ class MinimumRun(Spec):
     max_epochs: int
     eval_subset: int
     neb_batch_size: int
+    spectrum_max_params: int = 0
 
     def label(self) -> str:
         return f"{_name(self.data)} {self.architecture} minimum {self.seed}"
@@ -161,23 +170,27 @@ class MinimumRun(Spec):
 
     def run(self) -> MinimumRecord:
         data = _loaded(self.data)
-        model, curve, certificate = train_minimum(self, data, self.seed)
+        model, curve, certificate, initial = train_minimum(self, data, self.seed)
         point = FlatView(model).point()
         energy, metrics = _energy(self.architecture, data, self.neb_batch_size, self.eval_subset)
         return MinimumRecord(point, tuple(curve), certificate, float(energy.data_mean(point[None])[0]),
-                             float(metrics["test loss"](point[None])[0]), float(metrics["test error"](point[None])[0]))
+                             float(metrics["test loss"](point[None])[0]), float(metrics["test error"](point[None])[0]),
+                             float(energy.data_mean(initial[None])[0]),
+                             symmetry_spectrum(model, data, self.weight_decay, self.spectrum_max_params))
 
 
-def train_minimum(run: MinimumRun, data: TrainTest, seed: int) -> tuple[nn.Module, list[float], dict]:
+def train_minimum(run: MinimumRun, data: TrainTest, seed: int) -> tuple[nn.Module, list[float], dict, torch.Tensor]:
     """SGD with momentum 0.9 and weight decay, learning rate divided by 10 at 50 % and 75 % of
     ``run.epochs`` (He et al.'s recipe, scaled). When the convergence certificate (on the
     whole training set) is not ``minimum`` by then, training goes on at the
     last rate, 5 epochs at a time, until it is or ``run.max_epochs`` epochs in all. The
     certificate is of the objective SGD minimised, the loss plus the weight-decay term.
     Returns the model (eval mode), the full training loss after every epoch (for the
-    first-passage plot) and the certificate (:meth:`Certificate.as_row`)."""
+    first-passage plot), the certificate (:meth:`Certificate.as_row`) and the flat point at
+    initialisation ``(D,)``."""
     torch.manual_seed(seed)
     model = make_model(run.architecture, data)
+    initial = FlatView(model).point().clone()
     trainer = Trainer(model, tensor_loss(model, data.x_train, data.y_train), len(data.y_train), lr=run.lr,
                       batch_size=run.batch_size, generator=torch.Generator().manual_seed(seed), momentum=0.9,
                       weight_decay=run.weight_decay, milestones=[int(run.epochs * 0.5), int(run.epochs * 0.75)])
@@ -187,7 +200,7 @@ def train_minimum(run: MinimumRun, data: TrainTest, seed: int) -> tuple[nn.Modul
             trainer.epoch()
             curve.append(loss_and_accuracy(model, data.x_train, data.y_train, batch_size=1000)[0])
         certificate = _certify(model, run.weight_decay, data, seed, loss_history=curve)
-    return model, curve, certificate.as_row()
+    return model, curve, certificate.as_row(), initial
 
 
 def _certify(model: nn.Module, weight_decay: float, data: TrainTest, seed: int, loss_history=None):
@@ -196,6 +209,58 @@ def _certify(model: nn.Module, weight_decay: float, data: TrainTest, seed: int, 
     model.eval()
     return certify(model, F.cross_entropy, batches(data.x_train, data.y_train, 2000), loss_history=loss_history,
                    seed=seed, weight_decay=weight_decay)
+
+
+def symmetry_spectrum(model: nn.Module, data: TrainTest, weight_decay: float, max_params: int) -> dict:
+    """The Hessian of the mean training loss (whole training set, no weight decay) at ``model``,
+    restricted to the orthogonal complement of the trivial directions: the rescaling of each
+    hidden unit and the logit shifts (:func:`minima.geometry.symmetries.trivial_basis`) and, as
+    data-null directions, the first-layer weights of inputs that are zero in every training
+    example (their curvature is zero whatever the network). Exact (every eigenvalue) for
+    networks of at most ``max_params`` parameters, else ``{}`` (not computed).
+
+    Returns ``n_params``, ``n_trivial`` (symmetry directions), ``n_inert`` (data-null ones),
+    ``lambda_max_data``, ``smallest_nontrivial`` (the smallest |eigenvalue| off them, relative to
+    ``lambda_max_data``) and ``nontrivial_vanishing``: how many have |eigenvalue| at most
+    ``weight_decay``, the shift that the training objective adds to every eigenvalue (a
+    curvature below it is invisible at the minimum SGD found)."""
+    params = sum(p.numel() for p in model.parameters())
+    if params > max_params or not architecture_is_mlp(model):
+        return {}
+    model.eval()
+    operator = HessianOperator(model, F.cross_entropy, batches(data.x_train, data.y_train, 2000))
+    symmetric = trivial_basis(model)
+    inert = inert_input_directions(model, data.x_train)
+    basis, _ = torch.linalg.qr(torch.cat([symmetric, inert], dim=1))
+    eigenvalues = complement_eigenvalues(operator, basis, max_dim=max_params).abs()
+    lambda_max = float(eigenvalues.max())
+    return {"n_params": params, "n_trivial": int(symmetric.shape[1]), "n_inert": int(inert.shape[1]),
+            "lambda_max_data": lambda_max, "smallest_nontrivial": float(eigenvalues.min()) / lambda_max,
+            "nontrivial_vanishing": int((eigenvalues <= weight_decay).sum()), "vanishing_threshold": weight_decay}
+
+
+def architecture_is_mlp(model: nn.Module) -> bool:
+    try:
+        trivial_directions(model)
+    except SymmetryError:
+        return False
+    return True
+
+
+def inert_input_directions(model: nn.Module, x_train: torch.Tensor) -> torch.Tensor:
+    """Unit vectors ``(D, k)`` on the first-layer weights of every input that is zero in all of
+    ``x_train`` (MNIST's border pixels), one per input and hidden unit, in FlatView order."""
+    first = next(m for m in model if isinstance(m, nn.Linear))
+    dead = torch.nonzero((x_train.reshape(len(x_train), -1) == 0).all(dim=0)).flatten()
+    offset = 0
+    for name, parameter in model.named_parameters():
+        if parameter is first.weight:
+            break
+        offset += parameter.numel()
+    rows = torch.arange(first.out_features)[:, None] * first.in_features + dead[None, :]
+    directions = torch.zeros(sum(p.numel() for p in model.parameters()), rows.numel(), dtype=torch.float64)
+    directions[offset + rows.reshape(-1), torch.arange(rows.numel())] = 1.0
+    return directions
 
 
 def _energy(architecture_name: str, data: TrainTest, neb_batch_size: int, eval_subset: int):
@@ -279,7 +344,8 @@ class Exploration:
 
 def minimum_runs(settings: Settings, data: DataRef) -> list[MinimumRun]:
     return [MinimumRun(data, settings.architecture, seed, settings.epochs, settings.lr, settings.batch_size,
-                       settings.weight_decay, settings.max_epochs, settings.eval_subset, settings.neb_batch_size)
+                       settings.weight_decay, settings.max_epochs, settings.eval_subset, settings.neb_batch_size,
+                       settings.spectrum_max_params)
             for seed in settings.seeds]
 
 
@@ -292,9 +358,12 @@ def path_run(settings: Settings, data: DataRef, a: str, b: str, found: dict[str,
 def explore(settings: Settings, data: "DataRef | TrainTest | None" = None, executor=None) -> Exploration:
     """Train the minima (one batch of runs), then connect the pairs that the MST heuristic
     proposes, a round at a time (:meth:`MinimaGraph.suggest_pairs`), until the tree is stable
-    or ``max_paths`` paths exist. ``data``: the dataset's reference (default: ``settings.dataset``
+    or ``max_paths`` paths exist; with ``settings.pairs == "all"``, every pair of minima in one
+    batch instead (the tree is then the MST over all of them). ``data``: the dataset's reference (default: ``settings.dataset``
     from the registry) or a :class:`TrainTest` carried whole by every spec; ``executor``: as for
     :func:`minima.runs.run_all`."""
+    if settings.pairs not in ("tree", "all"):
+        raise ValueError(f"pairs={settings.pairs!r}: choose 'tree' (the paper's heuristic) or 'all'")
     data = data or DataRef.of(settings.dataset)
     where = f"{settings.dataset} {settings.architecture}"
     records = run_all(minimum_runs(settings, data), executor, desc=f"{where}: minima")
@@ -303,8 +372,13 @@ def explore(settings: Settings, data: "DataRef | TrainTest | None" = None, execu
         if not isinstance(record, Failure):
             found[str(seed)] = record
             graph.add_minimum(str(seed), record.train_energy)
-    while len(graph.paths) < settings.max_paths:
-        pairs = graph.suggest_pairs(settings.max_paths - len(graph.paths))
+    rounds = 0
+    while len(graph.paths) < settings.max_paths or settings.pairs == "all":
+        if settings.pairs == "all":  # every pair at once, one round
+            pairs = [] if rounds else [(a, b) for i, a in enumerate(found) for b in list(found)[i + 1:]]
+        else:
+            pairs = graph.suggest_pairs(settings.max_paths - len(graph.paths))
+        rounds += 1
         if not pairs:
             break
         summaries = run_all([path_run(settings, data, a, b, found) for a, b in pairs], executor,
@@ -352,14 +426,15 @@ PATH_COLUMNS = ("dataset", "architecture", "pair", "train_loss_start", "train_lo
 
 
 def path_rows(exploration: Exploration) -> list[dict]:
-    """One row per MST edge (:data:`PATH_COLUMNS` and a few more): the two minima's losses and
+    """One row per path (:data:`PATH_COLUMNS` and a few more; ``in_tree``: an edge of the MST): the two minima's losses and
     certificates, the saddle (training loss, position along the path, test error there, the
     extreme Hessian eigenvalues and gradient norm of its certificate), the
     straight-line barrier, and the path's convergence (cycles run, saddle change over the last
     two cycles, whether that is within 5 % of the saddle-minus-minimum gap). Test errors in %."""
     rows = []
     graph, found, tests = exploration.graph, exploration.minima, exploration.test_at_minima
-    for a, b in sorted(tuple(sorted(e)) for e in graph.mst().edges):
+    tree = {tuple(sorted(e)) for e in graph.mst().edges}
+    for a, b in sorted(graph.paths):
         path = graph.paths[(a, b)]  # keys are sorted pairs
         start, end = found[a].certificate, found[b].certificate
         rows.append({"dataset": exploration.settings.dataset, "architecture": exploration.settings.architecture,
@@ -368,6 +443,9 @@ def path_rows(exploration: Exploration) -> list[dict]:
                      "train_loss_saddle": path["saddle_energy"], "saddle_position": path["saddle_position"],
                      "straight_barrier": max(path["straight"]["energies"]),
                      "test_error_minima": 100 * (tests[a][1] + tests[b][1]) / 2,
+                     "test_loss_minima": (tests[a][0] + tests[b][0]) / 2,
+                     "test_loss_saddle": metric_at_saddle(path, "test loss"),
+                     "train_loss_init": (found[a].init_energy + found[b].init_energy) / 2,
                      "test_error_saddle": 100 * metric_at_saddle(path, "test error"),
                      "lambda_min_start": start["lambda_min"], "lambda_max_start": start["lambda_max"],
                      "lambda_min_end": end["lambda_min"], "lambda_max_end": end["lambda_max"],
@@ -378,5 +456,56 @@ def path_rows(exploration: Exploration) -> list[dict]:
                      "cycles": len(path["history"]) - 1, "saddle_change_last_cycles": saddle_change(path["history"]),
                      "saddle_gap": path["saddle_energy"] - max(graph.minima[a], graph.minima[b]),
                      "path_converged": bool(path.get("converged", False)),
-                     "saddle_at_an_end": path["saddle_position"] in (0.0, 1.0)})
+                     "saddle_at_an_end": path["saddle_position"] in (0.0, 1.0),
+                     "in_tree": (a, b) in tree, "hidden": _width(exploration.settings.architecture)})
     return rows
+
+
+def _width(architecture_name: str) -> float:
+    """The hidden width of ``mlp-H`` (the capacity sweep's axis), else NaN."""
+    return float(architecture_name.split("-")[1]) if architecture_name.startswith("mlp-") else float("nan")
+
+
+MINIMA_COLUMNS = ("dataset", "architecture", "minimum", "epochs", "train_loss", "train_accuracy", "grad_norm",
+                  "lambda_max", "lambda_min", "verdict", "train_energy", "train_loss_init", "test_loss", "test_error")
+
+
+def minima_rows(exploration: Exploration) -> list[dict]:
+    """One row per minimum (:data:`MINIMA_COLUMNS` and the rest of its certificate): epochs
+    trained, the certificate (whole training set, objective with weight decay), the node energy
+    and the loss at initialisation (evaluation subset), test loss and error (%, whole test split)."""
+    return [{"dataset": exploration.settings.dataset, "architecture": exploration.settings.architecture,
+             "minimum": key, "epochs": len(record.curve), **record.certificate, "train_energy": record.train_energy,
+             "train_loss_init": record.init_energy, "test_loss": record.test_loss, "test_error": 100 * record.test_error,
+             "hidden": _width(exploration.settings.architecture), **record.symmetry}
+            for key, record in exploration.minima.items()]
+
+
+def capacity_table(paths, minima):
+    """The capacity sweep, one row per dataset and architecture (hidden width ``hidden``), from the
+    results tables (:func:`path_rows`, :func:`minima_rows` as DataFrames). Over the paths: the
+    saddle's excess over the higher minimum (median and quartiles), the saddle / higher-minimum
+    ratio, the straight-line barrier, the saddle's share of the way from the higher minimum's
+    loss up to the loss at initialisation, test errors at minima and saddles (%); over the
+    minima: how many are certified, and the vanishing non-trivial eigenvalues where counted."""
+    import pandas as pd
+
+    paths = paths.assign(higher=np.maximum(paths.train_loss_start, paths.train_loss_end))
+    paths = paths.assign(excess=paths.train_loss_saddle - paths.higher, ratio=paths.train_loss_saddle / paths.higher,
+                         share=(paths.train_loss_saddle - paths.higher) / (paths.train_loss_init - paths.higher),
+                         rise=paths.test_error_saddle - paths.test_error_minima)
+    rows = []
+    for (dataset, architecture), part in paths.groupby(["dataset", "architecture"], sort=False):
+        found = minima[(minima.dataset == dataset) & (minima.architecture == architecture)]
+        counted = found["nontrivial_vanishing"].dropna() if "nontrivial_vanishing" in found else pd.Series(dtype=float)
+        rows.append({"dataset": dataset, "architecture": architecture, "hidden": part.hidden.iloc[0],
+                     "minima certified": f"{int((found.verdict == 'minimum').sum())} of {len(found)}",
+                     "paths converged": f"{int(part.path_converged.sum())} of {len(part)}",
+                     "saddle excess (median)": part.excess.median(), "excess q25": part.excess.quantile(0.25),
+                     "excess q75": part.excess.quantile(0.75), "saddle / higher minimum": part.ratio.median(),
+                     "straight-line barrier": part.straight_barrier.median(),
+                     "share of the way to initialisation": part.share.median(),
+                     "test error minima %": part.test_error_minima.median(),
+                     "test error saddles %": part.test_error_saddle.median(), "error rise (points)": part.rise.median(),
+                     "vanishing non-trivial eigenvalues": counted.median() if len(counted) else float("nan")})
+    return pd.DataFrame(rows)

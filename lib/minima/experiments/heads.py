@@ -18,6 +18,7 @@ import copy
 import importlib.util
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,17 +157,21 @@ def load_encoder(name: str, labels: int = 2, seed: int = 0):
 
 @contextlib.contextmanager
 def _transformers_quiet():
-    """transformers' own logger (its load report: which head weights are new) at error level."""
-    from transformers.utils import logging as hf_logging
+    """transformers' own logger (its load report: which head weights are new) at error level,
+    and no ``TqdmWarning`` from ``tqdm.auto`` looking for notebook widgets in a kernel: no bar
+    of transformers is drawn here, ours go to the terminal."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        hf_logging.enable_progress_bar()
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            yield
+        finally:
+            hf_logging.set_verbosity(level)
+            hf_logging.enable_progress_bar()
 
 
 def _load(name: str, path, description: str, labels: int):

@@ -1,0 +1,24 @@
+"""What every claim's evidence looks like: one row per comparison, the same for all claims.
+
+A *paired* claim is tested on comparisons (two runs that differ only in what the claim is
+about: the grown network against a fully connected twin at the same task, size, batch, seed
+and protocol); a *trend* claim on single runs (a rank correlation). Evidence builders return
+a DataFrame with :data:`PAIRED` or :data:`TREND` columns; the ledger
+(:mod:`minima.claims.ledger`) turns it into verdicts.
+"""
+from __future__ import annotations
+
+#: a paired comparison: ``value`` is its effect (a ratio or a difference, as the claim says),
+#: ``supports`` whether it agrees with the claim, ``certified`` whether both of its points are
+#: certified (minima, converged paths), ``cluster`` the independent unit it belongs to (its seed)
+PAIRED = ("scope", "protocol", "measure", "cluster", "value", "supports", "certified", "evidence")
+#: a run of a trend claim: ``x`` the measure, ``y`` what it should go with
+TREND = ("scope", "protocol", "measure", "cluster", "x", "y", "certified", "evidence")
+
+
+def frame(rows, columns):
+    """``rows`` (dicts, or a DataFrame) with exactly ``columns``, even when there are none."""
+    import pandas as pd
+
+    table = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    return table.reindex(columns=list(columns)) if len(table) else pd.DataFrame(columns=list(columns))

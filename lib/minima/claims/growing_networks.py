@@ -1,0 +1,158 @@
+"""The evidence for Caillon & Cerisara's claims, from Table 1's and Table 2's results files
+(``40_table1.csv``: one row per run, :data:`minima.experiments.table1.RESULT_COLUMNS`;
+``60_table2.csv``: one row per head and seed) and, for the paper's own numbers, from its
+tables (:mod:`minima.experiments.papers`) put in the same shape.
+
+Flatness ``measure`` is ``rsi`` or ``elementwise`` (the measure invariant for both kinds of
+network, see the Table 1 page); test accuracy is compared in percentage points.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..experiments import papers
+from .evidence import PAIRED, TREND, frame
+
+MEASURES = ("rsi", "elementwise")
+RUN_KEYS = ["protocol", "task", "hidden", "batch", "seed"]
+SIMILAR_ACCURACY_PP = 1.0  # "similar" / "roughly the same" accuracy: within one percentage point
+SMALL_FLATTER_FACTOR = 2.5  # Discussion: "at least 2.5 (up to more than 10) times flatter"
+HEAD_FLATTER_FACTOR = 10.0  # Discussion: "flatter by an order of magnitude"
+
+
+def paper_runs() -> pd.DataFrame:
+    """The paper's Table 1 as a results table: one certified run per cell (seed 0, protocol
+    ``paper``), its spectral norm as ``rsi`` (the same kind of measure), accuracy as a fraction."""
+    table = papers.GROWING_TABLE1.reset_index()
+    return pd.DataFrame({"task": table.task, "hidden": table.hidden, "model": table.model, "batch": table.batch,
+                         "seed": 0, "protocol": "paper", "verdict": "minimum", "rsi": table.spectral_norm,
+                         "elementwise": np.nan, "test_accuracy": table.test_accuracy / 100})
+
+
+def _scope(task, hidden) -> pd.Series:
+    return task.astype(str) + "-" + hidden.astype(str)
+
+
+def _evidence(pairs: pd.DataFrame) -> pd.Series:
+    return ("40_table1.csv: protocol=" + pairs.protocol.astype(str) + ", task=" + pairs.task.astype(str)
+            + ", hidden=" + pairs.hidden.astype(str))
+
+
+def twin_pairs(results: pd.DataFrame) -> pd.DataFrame:
+    """The grown run beside each fully connected twin of the same protocol, task, size, batch
+    and seed: one row per twin, columns suffixed ``_grown`` and ``_twin``."""
+    grown = results[results.model == "growing"]
+    twins = results[results.model != "growing"]
+    return twins.merge(grown, on=RUN_KEYS, suffixes=("_twin", "_grown"))
+
+
+def _paired(pairs: pd.DataFrame, measure: str, value, supports, certified, scope=None) -> pd.DataFrame:
+    return frame(pd.DataFrame({
+        "scope": _scope(pairs.task, pairs.hidden) if scope is None else scope, "protocol": pairs.protocol,
+        "measure": measure, "cluster": pairs.seed, "value": value, "supports": supports,
+        "certified": certified, "evidence": _evidence(pairs)}), PAIRED)
+
+
+def _both_minima(pairs: pd.DataFrame, a: str, b: str) -> pd.Series:
+    return (pairs[f"verdict_{a}"] == "minimum") & (pairs[f"verdict_{b}"] == "minimum")
+
+
+def flatter(results: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: the grown network's minimum is flatter than each fully connected twin's.
+    ``value``: twin / grown flatness (> 1 agrees), per task and size."""
+    pairs = twin_pairs(results)
+    parts = [_paired(pairs, m, pairs[f"{m}_twin"] / pairs[f"{m}_grown"], pairs[f"{m}_twin"] > pairs[f"{m}_grown"],
+                     _both_minima(pairs, "twin", "grown")) for m in MEASURES]
+    return frame(pd.concat(parts, ignore_index=True), PAIRED)
+
+
+def batch_sharper(results: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: a larger batch gives a sharper minimum. Each model and seed at the task's
+    smallest and largest batch; ``value``: large / small flatness (> 1 agrees), per task."""
+    keys = ["protocol", "task", "hidden", "model", "seed"]
+    small = results.loc[results.groupby(keys).batch.idxmin()]
+    large = results.loc[results.groupby(keys).batch.idxmax()]
+    pairs = small.merge(large, on=keys, suffixes=("_small", "_large"))
+    pairs = pairs[pairs.batch_small != pairs.batch_large]
+    parts = [_paired(pairs, m, pairs[f"{m}_large"] / pairs[f"{m}_small"], pairs[f"{m}_large"] > pairs[f"{m}_small"],
+                     _both_minima(pairs, "small", "large"), scope=pairs.task) for m in MEASURES]
+    return frame(pd.concat(parts, ignore_index=True), PAIRED)
+
+
+def _accuracy_gap(pairs: pd.DataFrame) -> pd.Series:
+    return 100 * (pairs.test_accuracy_grown - pairs.test_accuracy_twin)
+
+
+def _size(results: pd.DataFrame, task: str, largest: bool) -> pd.DataFrame:
+    part = results[results.task == task]
+    if not len(part):
+        return part
+    return part[part.hidden == (part.hidden.max() if largest else part.hidden.min())]
+
+
+def more_accurate_large(results: pd.DataFrame, task: str = "MNIST") -> pd.DataFrame:
+    """Discussion: at the larger size the grown network has the higher test accuracy (MNIST).
+    ``value``: grown minus twin test accuracy in points (> 0 agrees)."""
+    pairs = twin_pairs(_size(results, task, largest=True))
+    gap = _accuracy_gap(pairs)
+    return _paired(pairs, "test accuracy", gap, gap > 0, _both_minima(pairs, "twin", "grown"))
+
+
+def similar_accuracy_large(results: pd.DataFrame, task: str = "AG News") -> pd.DataFrame:
+    """Discussion: on AG News the flatter grown minima do not bring better accuracy: "roughly
+    the same performances". ``value``: grown minus twin accuracy in points; agrees when within
+    :data:`SIMILAR_ACCURACY_PP`."""
+    pairs = twin_pairs(_size(results, task, largest=True))
+    gap = _accuracy_gap(pairs)
+    return _paired(pairs, "test accuracy", gap, gap.abs() <= SIMILAR_ACCURACY_PP, _both_minima(pairs, "twin", "grown"))
+
+
+def small_much_flatter(results: pd.DataFrame) -> pd.DataFrame:
+    """Discussion: with 10 hidden units the grown minimum is at least 2.5 times flatter at
+    similar accuracy. At each task's smallest size; ``value``: twin / grown flatness; agrees
+    when it is at least :data:`SMALL_FLATTER_FACTOR` and the accuracies are within
+    :data:`SIMILAR_ACCURACY_PP`."""
+    small = pd.concat([_size(results, task, largest=False) for task in results.task.unique()])
+    pairs = twin_pairs(small)
+    similar = _accuracy_gap(pairs).abs() <= SIMILAR_ACCURACY_PP
+    parts = [_paired(pairs, m, pairs[f"{m}_twin"] / pairs[f"{m}_grown"],
+                     (pairs[f"{m}_twin"] / pairs[f"{m}_grown"] >= SMALL_FLATTER_FACTOR) & similar,
+                     _both_minima(pairs, "twin", "grown")) for m in MEASURES]
+    return frame(pd.concat(parts, ignore_index=True), PAIRED)
+
+
+def flatness_goes_with_accuracy(results: pd.DataFrame) -> pd.DataFrame:
+    """Discussion: a lower spectral norm goes with a higher test accuracy. Every run of a task
+    and size (all models and batches): ``x`` its flatness, ``y`` its test accuracy; the claim
+    is a negative rank correlation."""
+    parts = [pd.DataFrame({"scope": _scope(results.task, results.hidden), "protocol": results.protocol,
+                           "measure": m, "cluster": results.seed, "x": results[m], "y": 100 * results.test_accuracy,
+                           "certified": results.verdict == "minimum", "evidence": _evidence(results)})
+             for m in MEASURES]
+    return frame(pd.concat(parts, ignore_index=True), TREND)
+
+
+def head_flatter(heads: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 and Discussion: the grown head on CoLA is flatter by an order of magnitude with
+    no loss of accuracy. Per seed; ``value``: reference / grown ``rsi``; agrees when at least
+    :data:`HEAD_FLATTER_FACTOR` and the grown head's MCC x 100 is at most
+    :data:`SIMILAR_ACCURACY_PP` below the reference's."""
+    grown, reference = heads[heads["head"] == "growing"], heads[heads["head"] == "reference"]
+    pairs = grown.merge(reference, on="seed", suffixes=("_grown", "_reference"))
+    ratio = pairs.rsi_reference / pairs.rsi_grown
+    no_loss = 100 * (pairs.mcc_grown - pairs.mcc_reference) >= -SIMILAR_ACCURACY_PP
+    return frame(pd.DataFrame({
+        "scope": "CoLA", "protocol": "fine-tuned", "measure": "rsi", "cluster": pairs.seed, "value": ratio,
+        "supports": (ratio >= HEAD_FLATTER_FACTOR) & no_loss,
+        "certified": (pairs.verdict_grown == "minimum") & (pairs.verdict_reference == "minimum"),
+        "evidence": "60_table2.csv: seed=" + pairs.seed.astype(str)}), PAIRED)
+
+
+def paper_head() -> str:
+    """The paper's own Table 2, in the terms of :func:`head_flatter`."""
+    t = papers.GROWING_TABLE2
+    ratio = t.spectral_norm["reference"] / t.spectral_norm["growing"]
+    return (f"{ratio:.1f}x flatter ({t.spectral_norm['growing']:.3g} against {t.spectral_norm['reference']:.3g}), "
+            f"accuracy {t.test_accuracy['growing']} against {t.test_accuracy['reference']}: by its own numbers less "
+            "than the order of magnitude its Discussion states")

@@ -1,0 +1,120 @@
+"""The trivial directions of a ReLU MLP and the Hessian off them, against the exact Hessian."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minima.core.hessian import HessianOperator
+from minima.core.parameters import FlatView
+from minima.geometry.symmetries import (ComplementOperator, SymmetryError, complement_eigenvalues, trivial_basis,
+                                        trivial_directions)
+
+
+@pytest.fixture(scope="module")
+def minimum():
+    """A 4-5-3 ReLU MLP with biases, float64, trained by L-BFGS on 1,000 points with random
+    labels (the minimum of such a loss is finite but flat and slow to reach: the gradient ends
+    near 1e-3, and the tests bound what they check by it)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1000, 4, generator=generator, dtype=torch.float64)
+    y = torch.randint(0, 3, (1000,), generator=generator)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3)).double()
+    optimizer = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=2000, tolerance_grad=1e-13,
+                                  tolerance_change=1e-16, history_size=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+    for _ in range(10):
+        optimizer.step(closure)
+    model.eval()
+    return model, x, y
+
+
+def exact_hessian(model, x, y) -> torch.Tensor:
+    """The oracle: torch.func.hessian of the loss as a function of the flat parameters."""
+    view = FlatView(model)
+    names, shapes, sizes = view.names, view.shapes, view.sizes
+
+    def loss(flat):
+        params = {n: t.reshape(s) for n, t, s in zip(names, torch.split(flat, sizes), shapes)}
+        return F.cross_entropy(torch.func.functional_call(model, params, (x,)), y)
+    return torch.func.hessian(loss)(view.point(dtype=torch.float64))
+
+
+def rescaling_signs(model, unit: int) -> torch.Tensor:
+    """A of the rescaling of hidden ``unit``: +1 on its incoming weights and bias, -1 on its
+    outgoing weights, 0 elsewhere, flat in FlatView order."""
+    parts = []
+    for name, parameter in model.named_parameters():
+        mask = torch.zeros_like(parameter)
+        if name in ("1.weight", "1.bias"):
+            mask[unit] = 1.0
+        elif name == "3.weight":
+            mask[:, unit] = -1.0
+        parts.append(mask.reshape(-1))
+    return torch.cat(parts)
+
+
+def test_trivial_directions_are_orthonormal_of_the_stated_dimension_and_flat(minimum):
+    model, x, y = minimum
+    operator = HessianOperator(model, F.cross_entropy, [(x, y)])
+    gradient = operator.gradient()
+    basis = trivial_basis(model)
+    assert basis.shape == (operator.dim, 5 + 5 + 1), "one rescaling per hidden unit, fan-in + 1 logit shifts"
+    assert torch.allclose(basis.T @ basis, torch.eye(basis.shape[1], dtype=torch.float64), atol=1e-12)
+    hessian = exact_hessian(model, x, y)
+    lambda_max = torch.linalg.eigvalsh(hessian).max()
+    assert gradient.norm() < 1e-2 * lambda_max, "trained close to a critical point"
+    # differentiating the invariance: H v = -A g for a rescaling (A = +1 on the unit's incoming weights
+    # and bias, -1 on its outgoing ones), H v = 0 for a logit shift; at a critical point both vanish
+    directions = trivial_directions(model)
+    for j, v in enumerate(directions.T):
+        signs = rescaling_signs(model, j) if j < 5 else torch.zeros_like(v)
+        torch.testing.assert_close(hessian @ v, -signs * gradient, atol=1e-10, rtol=0)
+    for q in basis.T:
+        assert (hessian @ q).norm() <= 2 * gradient.norm() + 1e-10, "a trivial direction is as flat as the gradient is small"
+        assert (hessian @ q).norm() < 1e-2 * lambda_max
+    # the loss does not change along a finite rescaling of one unit, nor a finite logit shift
+    directions = trivial_directions(model)
+    view, point = FlatView(model), FlatView(model).point(dtype=torch.float64)
+    base = F.cross_entropy(model(x), y).item()
+    with torch.no_grad():
+        unit = point.clone()
+        w_in, b_in, w_out = model[1].weight, model[1].bias, model[3].weight
+        w_in[2] *= 3.0; b_in[2] *= 3.0; w_out[:, 2] /= 3.0
+        assert F.cross_entropy(model(x), y).item() == pytest.approx(base, rel=1e-12)
+        view.load(unit + 0.7 * directions[:, -1])  # every output bias + 0.7
+        assert F.cross_entropy(model(x), y).item() == pytest.approx(base, rel=1e-12)
+        view.load(unit)
+
+
+def test_complement_spectrum_is_the_exact_hessian_restricted_to_the_complement(minimum):
+    model, x, y = minimum
+    operator = HessianOperator(model, F.cross_entropy, [(x, y)])
+    basis = trivial_basis(model)
+    hessian = exact_hessian(model, x, y).numpy()
+    complement = scipy.linalg.null_space(basis.T.numpy())  # independent basis of the complement
+    expected = np.linalg.eigvalsh(complement.T @ hessian @ complement)
+    ours = complement_eigenvalues(operator, basis).numpy()
+    assert ours.shape == (operator.dim - basis.shape[1],)
+    np.testing.assert_allclose(ours, expected, atol=1e-9 * np.abs(expected).max())
+    projector = np.eye(operator.dim) - basis.numpy() @ basis.numpy().T
+    v = torch.randn(operator.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(ComplementOperator(operator, basis).matvec(v).numpy(),
+                               projector @ hessian @ projector @ v.numpy(), atol=1e-10)
+
+
+def test_networks_without_known_symmetries_are_refused(minimum):
+    with pytest.raises(SymmetryError, match="ReLU MLPs"):
+        trivial_directions(nn.Sequential(nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 2)))
+    with pytest.raises(SymmetryError, match="max_dim"):
+        model, x, y = minimum
+        complement_eigenvalues(HessianOperator(model, F.cross_entropy, [(x, y)]), trivial_basis(model), max_dim=10)
