@@ -133,7 +133,8 @@ def test_the_papers_own_numbers_in_the_claims_terms():
 def test_headline_puts_decided_rows_first():
     rows = pd.DataFrame([{"verdict": "inconclusive", "scope": "A", "protocol": "p", "measure": "m"},
                          {"verdict": "holds", "scope": "B", "protocol": "p", "measure": "m"}])
-    assert ledger.headline(rows) == "**holds** (B, p, m); **inconclusive** (A, p, m)"
+    assert ledger.headline(rows) == "**holds** (B, p, m); **inconclusive** in 1 row"
+    assert ledger.headline(rows.iloc[:1]) == "**inconclusive**"
 
 
 def test_ledger_pages_label_link_and_summarise():
@@ -156,3 +157,12 @@ def test_ledger_pages_label_link_and_summarise():
     assert pages.format_effect("growing.accuracy-mnist", 1.234, 0.5, 2.0) == "+1.2 points [+0.5 points, +2 points]"
     assert pages.format_effect("growing.flat-generalises", -0.4, float("nan"), float("nan")) == "rho -0.40"
     assert pages.count_text(verdicts).startswith(f"{len(claims.CLAIMS)} claims in {len(verdicts)} rows")
+
+
+def test_pages_show_human_labels_and_keep_the_formats():
+    from minima.book import tables
+
+    frame = pd.DataFrame({"task": ["MNIST"], "train_loss": [0.000123], "lambda_min": [1e-5], "odd": [1]}).set_index("task")
+    shown = tables.styled(frame, {"train_loss": "{:.2e}"}).to_html()
+    assert "training loss" in shown and "λmin" in shown and "odd" in shown and "1.23e-04" in shown
+    assert "train_loss" not in shown and "lambda_min" not in shown

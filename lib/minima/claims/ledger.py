@@ -126,13 +126,18 @@ def verdicts(tables: dict[str, pd.DataFrame | None], claims=CLAIMS) -> pd.DataFr
 
 
 def headline(rows: pd.DataFrame) -> str:
-    """One claim's verdicts in a line: ``"holds (MNIST-500, converged, rsi); inconclusive (...)"``,
-    decided rows first."""
+    """One claim's verdicts in a line, decided rows named, the others counted:
+    ``"**holds** (MNIST-500, converged, rsi); **inconclusive** in 3 rows"``."""
     parts = []
     for verdict in VERDICTS:
         chosen = rows[rows.verdict == verdict]
-        if len(chosen):
+        if not len(chosen):
+            continue
+        if verdict in ("holds", "fails"):
             where = "; ".join(", ".join(str(v) for v in (r.scope, r.protocol, r.measure) if v)
                               for r in chosen.itertuples())
             parts.append(f"**{verdict}**" + (f" ({where})" if where else ""))
+        else:
+            parts.append(f"**{verdict}**" + (f" in {len(chosen)} row{'s' if len(chosen) > 1 else ''}"
+                                             if len(rows) > 1 else ""))
     return "; ".join(parts)
