@@ -87,7 +87,7 @@ def test_summary_columns_on_a_hand_built_graph():
     graph.add_path("a", "b", path([0.01, 0.05, 0.03], [0.3, 0.40, 0.35], [0.1, 0.12, 0.11], 2.0))
     graph.add_path("b", "c", path([0.03, 0.07, 0.02], [0.35, 0.50, 0.31], [0.11, 0.20, 0.10], 4.0))
     graph.add_path("a", "c", path([0.01, 0.09, 0.02], [0.3, 0.9, 0.31], [0.1, 0.5, 0.10], 9.0))  # not in the MST
-    minima = {key: barriers.MinimumRecord(torch.zeros(1), (), {}, graph.minima[key], loss, error)
+    minima = {key: barriers.MinimumRecord(torch.zeros(1), (), {}, graph.minima[key], loss, error, 2.3)
               for key, (loss, error) in {"a": (0.30, 0.10), "b": (0.35, 0.11), "c": (0.31, 0.10)}.items()}
     row = barriers.summary_row(barriers.Exploration(tiny_settings(), graph, minima))
     assert row["MST edges"] == 2 and row["paths"] == 3
