@@ -17,7 +17,6 @@ from ..core.io import atomic_write
 
 LEDGER_DOC = "90_claims"  # the ledger page, beside the results pages in book/generated
 SUMMARY = Path("book") / "generated" / "claims_summary.md"  # included by the landing page (book/intro.md)
-VERDICT_MARK = {"holds": "holds", "fails": "fails", "inconclusive": "inconclusive", "not tested here": "not tested here"}
 
 
 def _unit(claim_id: str) -> str:
@@ -62,7 +61,7 @@ def ledger_table(verdicts: pd.DataFrame) -> pd.DataFrame:
             "ours": format_effect(r.claim, r.effect, r.ci_low, r.ci_high),
             "agree / certified": counted,
             "p": f"{r.p_value:.2g}" if math.isfinite(r.p_value) else "-",
-            "verdict": f"<b>{VERDICT_MARK[r.verdict]}</b><br><small>{html.escape(r.reason)}</small>",
+            "verdict": f"<b>{r.verdict}</b><br><small>{html.escape(r.reason)}</small>",
             "evidence": _link(r.page, "page") + (f"<br><small>{html.escape(r.evidence)}</small>" if r.evidence else ""),
         })
     return pd.DataFrame(rows)

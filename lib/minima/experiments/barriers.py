@@ -25,7 +25,7 @@ from torch import nn
 
 from ..core.hessian import HessianOperator
 from ..geometry.certificate import certify
-from ..geometry.symmetries import SymmetryError, complement_eigenvalues, trivial_basis, trivial_directions
+from ..geometry.symmetries import SymmetryError, complement_eigenvalues, trivial_basis
 from ..data import TrainTest, batches, train_test
 from ..runs import Failure, Resources, Spec, run_all
 from ..paths.landscape import MinimaGraph
@@ -225,11 +225,14 @@ def symmetry_spectrum(model: nn.Module, data: TrainTest, weight_decay: float, ma
     ``weight_decay``, the shift that the training objective adds to every eigenvalue (a
     curvature below it is invisible at the minimum SGD found)."""
     params = sum(p.numel() for p in model.parameters())
-    if params > max_params or not architecture_is_mlp(model):
+    if params > max_params:
+        return {}
+    try:
+        symmetric = trivial_basis(model)
+    except SymmetryError:  # not a ReLU MLP: its trivial directions are not known here
         return {}
     model.eval()
     operator = HessianOperator(model, F.cross_entropy, batches(data.x_train, data.y_train, 2000))
-    symmetric = trivial_basis(model)
     inert = inert_input_directions(model, data.x_train)
     basis, _ = torch.linalg.qr(torch.cat([symmetric, inert], dim=1))
     eigenvalues = complement_eigenvalues(operator, basis, max_dim=max_params).abs()
@@ -237,14 +240,6 @@ def symmetry_spectrum(model: nn.Module, data: TrainTest, weight_decay: float, ma
     return {"n_params": params, "n_trivial": int(symmetric.shape[1]), "n_inert": int(inert.shape[1]),
             "lambda_max_data": lambda_max, "smallest_nontrivial": float(eigenvalues.min()) / lambda_max,
             "nontrivial_vanishing": int((eigenvalues <= weight_decay).sum()), "vanishing_threshold": weight_decay}
-
-
-def architecture_is_mlp(model: nn.Module) -> bool:
-    try:
-        trivial_directions(model)
-    except SymmetryError:
-        return False
-    return True
 
 
 def inert_input_directions(model: nn.Module, x_train: torch.Tensor) -> torch.Tensor:
