@@ -55,7 +55,7 @@ def test_cached_minima_and_paths_are_reused_and_changed_settings_recompute(tmp_p
 def test_all_pairs_and_the_spectrum_off_the_trivial_symmetries(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIMA_RUNS_CACHE", str(tmp_path))
     data = tiny_data()
-    data.x_train[:, 0, 0, 0] = 0.0  # an input that is zero in every training example: 4 data-null directions
+    data.x_train[:, 0, 0, 0] = 0.0  # an input that is zero in every training example: at least 4 data-null directions
     exploration = barriers.explore(tiny_settings(seeds=(0, 1, 2), pairs="all", max_paths=1), data, executor="serial")
     rows = barriers.path_rows(exploration)
     assert sorted(r["pair"] for r in rows) == ["0-1", "0-2", "1-2"], "n (n - 1) / 2 paths, max_paths aside"
@@ -64,9 +64,10 @@ def test_all_pairs_and_the_spectrum_off_the_trivial_symmetries(tmp_path, monkeyp
     assert len(minima) == 3 and set(barriers.MINIMA_COLUMNS) <= set(minima[0])
     for row in minima:
         assert row["n_params"] == 16 * 4 + 4 + 4 * 2 + 2
-        assert (row["n_trivial"], row["n_inert"]) == (4 + 4 + 1, 4)
+        assert row["n_trivial"] == 4 + 4 + 1 and row["n_null"] >= 4
+        assert row["n_params"] - row["n_trivial"] - row["n_null"] <= row["n_complement"] <= row["n_params"] - row["n_trivial"]
         assert 0 <= row["smallest_nontrivial"] <= 1 and row["lambda_max_data"] > 0
-        assert 0 <= row["nontrivial_vanishing"] <= row["n_params"] - row["n_trivial"] - row["n_inert"]
+        assert 0 <= row["nontrivial_vanishing"] <= row["n_complement"]
     small = barriers.explore(tiny_settings(spectrum_max_params=10), data, executor="serial")
     assert "nontrivial_vanishing" not in barriers.minima_rows(small)[0], "too large for the exact spectrum: not computed"
     with pytest.raises(ValueError, match="pairs='some'"):

@@ -326,3 +326,16 @@ def test_hutchinson_trace_brackets_the_exact_trace_of_a_small_network():
     mean, stderr = hutchinson_trace(operator.matvec, operator.dim, n_samples=300,
                                     generator=torch.Generator().manual_seed(0))
     assert abs(mean - exact) < 4 * stderr and stderr < 0.1 * abs(exact)
+
+
+def test_batched_hessian_columns_equal_one_product_at_a_time():
+    """matmat (vmapped forward-over-reverse, chunked) against matvec (reverse-over-reverse) on
+    two uneven batches; a chunk size that does not divide the columns."""
+    x, y = toy_data(n=50)
+    model = mlp(6, [7], 3, seed=1).double().eval()
+    op = HessianOperator(model, CE, [(x[:33], y[:33]), (x[33:], y[33:])])
+    vectors = torch.randn(op.dim, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    expected = torch.stack([op.matvec(v) for v in vectors.T], dim=1)
+    assert relative(op.matmat(vectors, chunk_size=4), expected) < 1e-12
+    with pytest.raises(FlatnessError, match="pass \\(dim, k\\)"):
+        op.matmat(vectors[:-1])

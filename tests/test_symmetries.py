@@ -10,8 +10,8 @@ from torch import nn
 
 from minima.core.hessian import HessianOperator
 from minima.core.parameters import FlatView
-from minima.geometry.symmetries import (ComplementOperator, SymmetryError, complement_eigenvalues, trivial_basis,
-                                        trivial_directions)
+from minima.geometry.symmetries import (ComplementOperator, SymmetryError, complement_eigenvalues, data_null_directions,
+                                        orthonormal_span, trivial_basis, trivial_directions)
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,32 @@ def test_networks_without_known_symmetries_are_refused(minimum):
     with pytest.raises(SymmetryError, match="max_dim"):
         model, x, y = minimum
         complement_eigenvalues(HessianOperator(model, F.cross_entropy, [(x, y)]), trivial_basis(model), max_dim=10)
+
+
+def test_data_null_directions_leave_the_outputs_unchanged_and_are_counted_exactly():
+    """A 6-5-3 ReLU MLP whose unit 4 never fires, on data where input 0 is never lit and inputs
+    2 and 3 are equal: per live unit, e_0 and e_2 - e_3 (8); the dead unit's 6 weights and bias
+    (7); each output's weight from the dead unit (3)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 6, generator=generator, dtype=torch.float64)
+    x[:, 0], x[:, 3] = 0.0, x[:, 2]
+    y = torch.randint(0, 3, (40,), generator=generator)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)).double().eval()
+    with torch.no_grad():
+        model[1].bias[4] = -100.0
+    null = data_null_directions(model, x)
+    assert null.shape == (FlatView(model).dim, 8 + 7 + 3)
+    torch.testing.assert_close(null.T @ null, torch.eye(null.shape[1], dtype=torch.float64), atol=1e-12, rtol=0)
+    view = FlatView(model)
+    names, shapes, sizes = view.names, view.shapes, view.sizes
+
+    def outputs(flat):
+        params = {n: t.reshape(s) for n, t, s in zip(names, torch.split(flat, sizes), shapes)}
+        return torch.func.functional_call(model, params, (x,)).reshape(-1)
+    jacobian = torch.func.jacrev(outputs)(view.point(dtype=torch.float64))  # (N * C, D), the oracle
+    assert (jacobian @ null).abs().max() < 1e-12 * jacobian.abs().max()
+    hessian = exact_hessian(model, x, y)
+    assert (hessian @ null).abs().max() < 1e-12 * hessian.abs().max()
+    basis = orthonormal_span(torch.cat([trivial_basis(model), null], dim=1))
+    assert basis.shape[1] == torch.linalg.matrix_rank(torch.cat([trivial_directions(model), null], dim=1))

@@ -65,6 +65,12 @@ class FlatView:
                 flat[part].copy_(t.reshape(-1)[index])
         return flat
 
+    def concat(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+        """:meth:`flatten` out of place (one concatenation, in the tensors' dtype), so that it works
+        under ``torch.func.vmap``, where writing into a new vector is not allowed."""
+        return torch.cat([t.reshape(-1) if index is None else t.reshape(-1)[index]
+                          for t, index in zip(tensors, self._indices)])
+
     def unflatten_reused(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """:meth:`unflatten` into one buffer that this view keeps and overwrites at every call
         (when there are no masks and one dtype; else a plain :meth:`unflatten`). For a product

@@ -25,7 +25,8 @@ from torch import nn
 
 from ..core.hessian import HessianOperator
 from ..geometry.certificate import certify
-from ..geometry.symmetries import SymmetryError, complement_eigenvalues, trivial_basis
+from ..geometry.symmetries import (SymmetryError, complement_eigenvalues, data_null_directions, dead_units,
+                                   orthonormal_span, trivial_basis)
 from ..data import TrainTest, batches, train_test
 from ..runs import Failure, Resources, Spec, run_all
 from ..paths.landscape import MinimaGraph
@@ -211,19 +212,27 @@ def _certify(model: nn.Module, weight_decay: float, data: TrainTest, seed: int, 
                    seed=seed, weight_decay=weight_decay)
 
 
+NUMERICAL_ZERO = 1e-6  # |eigenvalue| / lambda_max below which single-precision Hessian products cannot tell it from 0
+
+
 def symmetry_spectrum(model: nn.Module, data: TrainTest, weight_decay: float, max_params: int) -> dict:
     """The Hessian of the mean training loss (whole training set, no weight decay) at ``model``,
-    restricted to the orthogonal complement of the trivial directions: the rescaling of each
-    hidden unit and the logit shifts (:func:`minima.geometry.symmetries.trivial_basis`) and, as
-    data-null directions, the first-layer weights of inputs that are zero in every training
-    example (their curvature is zero whatever the network). Exact (every eigenvalue) for
-    networks of at most ``max_params`` parameters, else ``{}`` (not computed).
+    restricted to the orthogonal complement of the trivial directions (the rescaling of each
+    hidden unit and the logit shifts, :func:`minima.geometry.symmetries.trivial_basis`) and of
+    the data-null ones (changes of weights that leave the outputs on the training set unchanged:
+    inputs zero wherever a unit fires, units that never fire, and more;
+    :func:`~minima.geometry.symmetries.data_null_directions`). Exact
+    (every eigenvalue) for networks of at most ``max_params`` parameters, else ``{}`` (not
+    computed).
 
-    Returns ``n_params``, ``n_trivial`` (symmetry directions), ``n_inert`` (data-null ones),
-    ``lambda_max_data``, ``smallest_nontrivial`` (the smallest |eigenvalue| off them, relative to
-    ``lambda_max_data``) and ``nontrivial_vanishing``: how many have |eigenvalue| at most
-    ``weight_decay``, the shift that the training objective adds to every eigenvalue (a
-    curvature below it is invisible at the minimum SGD found)."""
+    Returns ``n_params``, ``n_trivial`` (symmetry directions), ``n_null`` (data-null ones, some of
+    which may lie in the trivial span), ``dead_units`` (hidden units that never fire), ``n_complement`` (the
+    dimension left), ``lambda_max_data``, ``smallest_nontrivial`` (the smallest |eigenvalue|
+    left, relative to ``lambda_max_data``) and ``nontrivial_vanishing``: how many have
+    |eigenvalue| at most ``vanishing_threshold`` = ``weight_decay``, the curvature that the
+    training objective adds to every direction (a curvature below it is invisible at the minimum
+    SGD found), and ``nontrivial_zero``: how many are at most :data:`NUMERICAL_ZERO` times
+    ``lambda_max_data``."""
     params = sum(p.numel() for p in model.parameters())
     if params > max_params:
         return {}
@@ -233,29 +242,16 @@ def symmetry_spectrum(model: nn.Module, data: TrainTest, weight_decay: float, ma
         return {}
     model.eval()
     operator = HessianOperator(model, F.cross_entropy, batches(data.x_train, data.y_train, 2000))
-    inert = inert_input_directions(model, data.x_train)
-    basis, _ = torch.linalg.qr(torch.cat([symmetric, inert], dim=1))
+    null = data_null_directions(model, data.x_train)
+    basis = orthonormal_span(torch.cat([symmetric, null], dim=1))
     eigenvalues = complement_eigenvalues(operator, basis, max_dim=max_params).abs()
     lambda_max = float(eigenvalues.max())
-    return {"n_params": params, "n_trivial": int(symmetric.shape[1]), "n_inert": int(inert.shape[1]),
-            "lambda_max_data": lambda_max, "smallest_nontrivial": float(eigenvalues.min()) / lambda_max,
-            "nontrivial_vanishing": int((eigenvalues <= weight_decay).sum()), "vanishing_threshold": weight_decay}
-
-
-def inert_input_directions(model: nn.Module, x_train: torch.Tensor) -> torch.Tensor:
-    """Unit vectors ``(D, k)`` on the first-layer weights of every input that is zero in all of
-    ``x_train`` (MNIST's border pixels), one per input and hidden unit, in FlatView order."""
-    first = next(m for m in model if isinstance(m, nn.Linear))
-    dead = torch.nonzero((x_train.reshape(len(x_train), -1) == 0).all(dim=0)).flatten()
-    offset = 0
-    for name, parameter in model.named_parameters():
-        if parameter is first.weight:
-            break
-        offset += parameter.numel()
-    rows = torch.arange(first.out_features)[:, None] * first.in_features + dead[None, :]
-    directions = torch.zeros(sum(p.numel() for p in model.parameters()), rows.numel(), dtype=torch.float64)
-    directions[offset + rows.reshape(-1), torch.arange(rows.numel())] = 1.0
-    return directions
+    return {"n_params": params, "n_trivial": int(symmetric.shape[1]), "n_null": int(null.shape[1]),
+            "dead_units": len(dead_units(model, data.x_train)),
+            "n_complement": int(len(eigenvalues)), "lambda_max_data": lambda_max,
+            "smallest_nontrivial": float(eigenvalues.min()) / lambda_max,
+            "nontrivial_vanishing": int((eigenvalues <= weight_decay).sum()), "vanishing_threshold": weight_decay,
+            "nontrivial_zero": int((eigenvalues <= NUMERICAL_ZERO * lambda_max).sum())}
 
 
 def _energy(architecture_name: str, data: TrainTest, neb_batch_size: int, eval_subset: int):

@@ -17,6 +17,10 @@ an orthonormal basis ``Q`` of them in :class:`~minima.core.parameters.FlatView` 
 :class:`ComplementOperator` is the Hessian on their orthogonal complement,
 ``(I - Q Q^T) H (I - Q Q^T)``, and :func:`complement_eigenvalues` its spectrum (exactly, by
 forming the restricted matrix, for networks small enough).
+
+A trained network on real data has further flat directions that are not symmetries:
+:func:`data_null_directions` finds the changes of weights that leave the outputs on that data
+unchanged (inputs that are zero wherever a unit fires, units that never fire, and more).
 """
 from __future__ import annotations
 
@@ -74,13 +78,82 @@ def trivial_directions(model: nn.Module) -> torch.Tensor:
     return torch.cat(columns, dim=0).T
 
 
-def trivial_basis(model: nn.Module, rtol: float = 1e-10) -> torch.Tensor:
-    """An orthonormal basis ``(D, r)`` of the span of :func:`trivial_directions` (float64),
-    dropping directions that are linear combinations of others (singular values below ``rtol``
-    times the largest): a dead unit with zero weights has no rescaling direction."""
-    directions = trivial_directions(model)
-    u, s, _ = torch.linalg.svd(directions, full_matrices=False)
+def orthonormal_span(columns: torch.Tensor, rtol: float = 1e-10) -> torch.Tensor:
+    """An orthonormal basis ``(D, r)`` of the span of ``columns`` ``(D, k)`` (float64), dropping
+    directions that are linear combinations of others (singular values below ``rtol`` times the
+    largest). Unlike a QR factorisation, a rank-deficient set does not add spurious columns."""
+    if columns.shape[1] == 0:
+        return columns.to(torch.float64)
+    u, s, _ = torch.linalg.svd(columns.to(torch.float64), full_matrices=False)
     return u[:, s > rtol * s.max()]
+
+
+def trivial_basis(model: nn.Module, rtol: float = 1e-10) -> torch.Tensor:
+    """An orthonormal basis ``(D, r)`` of the span of :func:`trivial_directions` (float64): a
+    dead unit with zero weights has no rescaling direction."""
+    return orthonormal_span(trivial_directions(model), rtol)
+
+
+def dead_units(model: nn.Module, x: torch.Tensor) -> list[tuple[int, int]]:
+    """The hidden units of a ReLU MLP that never fire on ``x``: ``(layer, unit)`` pairs, where
+    ``layer`` counts the network's Linear layers from 0 and the unit is one of its outputs."""
+    found = []
+    with torch.no_grad():
+        hidden = x.reshape(len(x), -1).to(_linears(model)[0].weight.dtype)
+        for layer, into in enumerate(_linears(model)[:-1]):
+            pre = torch.nn.functional.linear(hidden, into.weight, into.bias)
+            found += [(layer, unit) for unit in torch.nonzero((pre <= 0).all(dim=0)).flatten().tolist()]
+            hidden = pre.clamp_min(0)
+    return found
+
+
+def data_null_directions(model: nn.Module, x: torch.Tensor, rtol: float = 1e-12) -> torch.Tensor:
+    """Directions along which the network's outputs on ``x`` stay constant, whatever the labels,
+    as orthonormal columns ``(D, k)`` in :class:`FlatView` coordinates (float64).
+
+    For each hidden unit ``j``, a change ``(dw, db)`` of its incoming weights and bias leaves its
+    pre-activation unchanged on every example where it fires when ``dw . h_n + db = 0`` for those
+    ``n`` (``h_n``: the layer's input on example ``n``); on the other examples the unit stays
+    silent. Those changes form the null space of ``[h_n, 1]`` over the examples where ``j``
+    fires: MNIST's border pixels, pixels lit only where the unit is silent, combinations of the
+    few examples that light a rare pixel, and everything of a unit that never fires. For the
+    output layer, the same null space over all examples, for each output's weights. Null spaces
+    are taken from the Gram matrix ``sum_n [h_n, 1]^T [h_n, 1]`` (per unit): eigenvalues at most
+    ``rtol`` times the largest (singular values below ``sqrt(rtol)`` relative) count as zero.
+
+    The outputs on ``x`` are then constant in a neighbourhood along each direction, so the data
+    loss has zero curvature along it. These are not symmetries of the network (other data would
+    move them) but degeneracies of this data at this point; they may overlap the trivial
+    directions (a dead unit's rescaling), so take :func:`orthonormal_span` of the union."""
+    linears = _linears(model)
+    view = FlatView(model)
+    offsets = dict(zip(view.names, (sum(view.sizes[:i]) for i in range(len(view.sizes)))))
+    name_of = {id(p): n for n, p in model.named_parameters()}
+    columns = []
+    with torch.no_grad():
+        hidden = x.reshape(len(x), -1).to(linears[0].weight.dtype)
+        for layer in linears:
+            pre = torch.nn.functional.linear(hidden, layer.weight, layer.bias)
+            inputs = hidden.double()
+            if layer.bias is not None:
+                inputs = torch.cat([inputs, torch.ones(len(inputs), 1, dtype=torch.float64)], dim=1)  # (N, in+1)
+            if layer is linears[-1]:  # every example counts for every output: one Gram, shared
+                gram = (inputs.T @ inputs)[None].expand(layer.out_features, -1, -1)
+            else:
+                fires = (pre > 0).double()  # (N, out)
+                gram = torch.einsum("nj,na,nb->jab", fires, inputs, inputs)  # (out, in+1, in+1)
+            values, vectors = torch.linalg.eigh(gram)
+            null = values <= rtol * values[:, -1:].clamp_min(0)  # (out, in+1); a unit that never fires: all
+            unit, which = torch.nonzero(null, as_tuple=True)
+            found = vectors[unit, :, which]  # (k, in+1): one null vector of unit `unit` per row
+            flat = torch.zeros(len(unit), view.dim, dtype=torch.float64)
+            weight = offsets[name_of[id(layer.weight)]] + unit[:, None] * layer.in_features + torch.arange(layer.in_features)
+            flat.scatter_(1, weight, found[:, :layer.in_features])
+            if layer.bias is not None:
+                flat[torch.arange(len(unit)), offsets[name_of[id(layer.bias)]] + unit] = found[:, -1]
+            columns.append(flat)
+            hidden = pre.clamp_min(0)
+    return torch.cat(columns).T
 
 
 class ComplementOperator:
@@ -107,16 +180,14 @@ class ComplementOperator:
 def complement_eigenvalues(operator: HessianOperator, basis: torch.Tensor, max_dim: int = 6000) -> torch.Tensor:
     """Every eigenvalue of the Hessian restricted to the orthogonal complement of ``basis``,
     ascending, float64 ``(D - r,)``: the matrix ``U^T H U`` for an orthonormal basis ``U`` of the
-    complement, formed from ``D`` Hessian-vector products and symmetrised. Refuses ``D >
+    complement, with ``H`` formed by :meth:`~minima.core.hessian.HessianOperator.to_dense`. Refuses ``D >
     max_dim`` (the matrix would not fit or take too long; use Lanczos on
-    :class:`ComplementOperator` there)."""
+    :class:`ComplementOperator` there). ``basis`` must be orthonormal (:func:`orthonormal_span`)."""
     if operator.dim > max_dim:
         raise SymmetryError(f"the exact Hessian has dimension {operator.dim} > max_dim={max_dim}; use Lanczos on "
                             "ComplementOperator for the extreme eigenvalues instead")
-    eye = torch.eye(operator.dim, dtype=torch.float64, device=operator.device)
-    hessian = torch.stack([operator.matvec(eye[i]) for i in range(operator.dim)], dim=1)
-    hessian = (hessian + hessian.T) / 2
+    hessian = operator.to_dense()
     q = basis.to(device=operator.device, dtype=torch.float64)
-    complement, _ = torch.linalg.qr(torch.cat([q, eye], dim=1))
-    complement = complement[:, q.shape[1]:]
+    full, _ = torch.linalg.qr(q, mode="complete")  # (D, D): the first r columns span Q, the rest its complement
+    complement = full[:, q.shape[1]:]
     return torch.linalg.eigvalsh(complement.T @ hessian @ complement)
