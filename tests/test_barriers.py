@@ -143,3 +143,22 @@ def test_recipes_override_by_architecture_prefix_and_refuse_unknown_keys():
     assert barriers.recipe("resnet-20", defaults, densenet) == defaults
     with pytest.raises(ValueError, match="unknown keys \\['momentum'\\]"):
         barriers.recipe("resnet-20", defaults, {"resnet": {"momentum": 0.8}})
+
+
+def test_architectures_explored_together_equal_each_explored_alone(tmp_path, monkeypatch):
+    """explore_all batches every architecture's runs (tree and all-pairs side by side), from
+    an empty cache each time: the minima and paths are those of each exploration alone."""
+    data = tiny_data()
+    plan = [tiny_settings(seeds=(0, 1, 2), max_paths=2), tiny_settings(architecture="mlp-2", pairs="all")]
+    monkeypatch.setenv("MINIMA_RUNS_CACHE", str(tmp_path / "together"))
+    together = barriers.explore_all(plan, data, executor="serial")
+    monkeypatch.setenv("MINIMA_RUNS_CACHE", str(tmp_path / "alone"))
+    alone = [barriers.explore(settings, data, executor="serial") for settings in plan]
+    for joint, single in zip(together, alone):
+        assert joint.settings == single.settings and set(joint.minima) == set(single.minima)
+        for key in single.minima:
+            assert torch.equal(joint.minima[key].point, single.minima[key].point)
+        assert joint.graph.paths.keys() == single.graph.paths.keys()
+        for pair, path in single.graph.paths.items():
+            assert joint.graph.paths[pair]["saddle_energy"] == path["saddle_energy"]
+    assert len(together[0].graph.paths) == 2 and len(together[1].graph.paths) == 1

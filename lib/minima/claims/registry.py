@@ -131,8 +131,9 @@ CLAIMS: tuple[Claim, ...] = (
           paper=PAPER_NB["no-barriers.below-straight-line"]),
     Claim("no-barriers.vanishing-eigenvalue", NO_BARRIERS, "Abstract",
           "Each minimum has at least one vanishing Hessian eigenvalue besides those of trivial invariances.",
-          "per minimum; agrees when the data-loss Hessian off the trivial symmetry directions (and off the weights of "
-          "inputs that are zero in every example) has an eigenvalue of size at most the weight decay",
+          "per minimum; agrees when the data-loss Hessian off the trivial symmetry directions (and off the data-null "
+          "directions, along which the outputs on the training set do not move) has an eigenvalue of size at most "
+          "the weight decay",
           "median count of vanishing non-trivial eigenvalues",
           ("50_no_barriers_minima",), nb.vanishing_eigenvalue, NB_PAGE,
           paper=PAPER_NB["no-barriers.vanishing-eigenvalue"],

@@ -1,6 +1,6 @@
 """The "no barriers" experiment (Draxler et al. 2018, section 4): minima, AutoNEB paths, summary.
 
-For one architecture on one dataset: train several minima from different seeds
+For one or several architectures on one dataset: train several minima from different seeds
 (:class:`MinimumRun`, all at once on the runs executor), connect pairs chosen by the MST
 heuristic (:class:`minima.paths.landscape.MinimaGraph`) with AutoNEB in rounds
 (:class:`PathRun`: the heuristic decides which pairs, the executor relaxes a round's paths
@@ -16,6 +16,7 @@ recomputes them.
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -347,40 +348,75 @@ def path_run(settings: Settings, data: DataRef, a: str, b: str, found: dict[str,
 
 
 def explore(settings: Settings, data: "DataRef | TrainTest | None" = None, executor=None) -> Exploration:
-    """Train the minima (one batch of runs), then connect the pairs that the MST heuristic
-    proposes, a round at a time (:meth:`MinimaGraph.suggest_pairs`), until the tree is stable
-    or ``max_paths`` paths exist; with ``settings.pairs == "all"``, every pair of minima in one
-    batch instead (the tree is then the MST over all of them). ``data``: the dataset's reference (default: ``settings.dataset``
-    from the registry) or a :class:`TrainTest` carried whole by every spec; ``executor``: as for
-    :func:`minima.runs.run_all`."""
-    if settings.pairs not in ("tree", "all"):
-        raise ValueError(f"pairs={settings.pairs!r}: choose 'tree' (the paper's heuristic) or 'all'")
-    data = data or DataRef.of(settings.dataset)
-    where = f"{settings.dataset} {settings.architecture}"
-    records = run_all(minimum_runs(settings, data), executor, desc=f"{where}: minima")
-    graph, found, failed = MinimaGraph(), {}, [r for r in records if isinstance(r, Failure)]
-    for seed, record in zip(settings.seeds, records):
-        if not isinstance(record, Failure):
-            found[str(seed)] = record
-            graph.add_minimum(str(seed), record.train_energy)
-    rounds = 0
-    while len(graph.paths) < settings.max_paths or settings.pairs == "all":
-        if settings.pairs == "all":  # every pair at once, one round
-            pairs = [] if rounds else [(a, b) for i, a in enumerate(found) for b in list(found)[i + 1:]]
-        else:
-            pairs = graph.suggest_pairs(settings.max_paths - len(graph.paths))
-        rounds += 1
-        if not pairs:
-            break
-        summaries = run_all([path_run(settings, data, a, b, found) for a, b in pairs], executor,
-                            desc=f"{where}: {len(pairs)} path(s)")
-        for (a, b), summary in zip(pairs, summaries):
-            if isinstance(summary, Failure):
-                failed.append(summary)
-                graph.mark_tried(a, b)
+    """One architecture's exploration: :func:`explore_all` of ``[settings]``."""
+    return explore_all([settings], data, executor)[0]
+
+
+def explore_all(settings: list[Settings], data: "DataRef | TrainTest | None" = None,
+                executor=None) -> list[Exploration]:
+    """Explore several architectures (or datasets) together, so that the executor always has
+    the runs of all of them to spread over its workers: every architecture's minima in one batch,
+    then rounds of paths. In each round every exploration proposes its next pairs, and all the
+    proposals run as one batch: with ``pairs == "tree"``, the pairs that the MST heuristic
+    proposes (:meth:`MinimaGraph.suggest_pairs`) until the tree is stable or ``max_paths`` paths
+    exist; with ``pairs == "all"``, every pair of minima in the first round (the tree is then the
+    MST over all of them). A run's record depends only on its spec, so each exploration is the
+    same as when explored alone.
+
+    ``data``: the datasets' reference (default: each ``settings.dataset`` from the registry) or a
+    :class:`TrainTest` carried whole by every spec; ``executor``: as for
+    :func:`minima.runs.run_all`. Returns the explorations in the order of ``settings``."""
+    for one in settings:
+        if one.pairs not in ("tree", "all"):
+            raise ValueError(f"pairs={one.pairs!r}: choose 'tree' (the paper's heuristic) or 'all'")
+    refs = {}
+    for one in settings:
+        if data is None and one.dataset not in refs:
+            refs[one.dataset] = DataRef.of(one.dataset)
+    sources = [data if data is not None else refs[one.dataset] for one in settings]
+    batches_of = [minimum_runs(one, source) for one, source in zip(settings, sources)]
+    records = iter(run_all([spec for specs in batches_of for spec in specs], executor,
+                           desc=f"{_where(settings)}: minima"))
+    explorations = []
+    for one in settings:
+        exploration = Exploration(one, MinimaGraph(), {})
+        for seed in one.seeds:
+            record = next(records)
+            if isinstance(record, Failure):
+                exploration.failures.append(record)
             else:
-                graph.add_path(a, b, summary)
-    return Exploration(settings, graph, found, failed)
+                exploration.minima[str(seed)] = record
+                exploration.graph.add_minimum(str(seed), record.train_energy)
+        explorations.append(exploration)
+    for round_number in itertools.count():
+        proposals = [(exploration, source, a, b) for exploration, source in zip(explorations, sources)
+                     for a, b in _next_pairs(exploration, round_number)]
+        if not proposals:
+            break
+        summaries = run_all([path_run(e.settings, source, a, b, e.minima) for e, source, a, b in proposals], executor,
+                            desc=f"{_where(settings)}: {len(proposals)} path(s)")
+        for (exploration, _, a, b), summary in zip(proposals, summaries):
+            if isinstance(summary, Failure):
+                exploration.failures.append(summary)
+                exploration.graph.mark_tried(a, b)
+            else:
+                exploration.graph.add_path(a, b, summary)
+    return explorations
+
+
+def _next_pairs(exploration: Exploration, round_number: int) -> list[tuple[str, str]]:
+    """The pairs one exploration relaxes in round ``round_number`` (from 0) of :func:`explore_all`."""
+    settings, graph, found = exploration.settings, exploration.graph, list(exploration.minima)
+    if settings.pairs == "all":  # every pair at once, in the first round
+        return [] if round_number else [(a, b) for i, a in enumerate(found) for b in found[i + 1:]]
+    if len(graph.paths) >= settings.max_paths:
+        return []
+    return graph.suggest_pairs(settings.max_paths - len(graph.paths))
+
+
+def _where(settings: list[Settings]) -> str:
+    names = [f"{one.dataset} {one.architecture}" for one in settings]
+    return names[0] if len(names) == 1 else f"{len(names)} architectures"
 
 
 # ----------------------------------------------------------------------------- the summary table
