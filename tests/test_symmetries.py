@@ -11,7 +11,7 @@ from torch import nn
 from minima.core.hessian import HessianOperator
 from minima.core.parameters import FlatView
 from minima.geometry.symmetries import (ComplementOperator, SymmetryError, complement_eigenvalues, data_null_directions,
-                                        orthonormal_span, trivial_basis, trivial_directions)
+                                        dead_units, orthonormal_span, trivial_basis, trivial_directions)
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +133,7 @@ def test_data_null_directions_leave_the_outputs_unchanged_and_are_counted_exactl
     with torch.no_grad():
         model[1].bias[4] = -100.0
     null = data_null_directions(model, x)
+    assert dead_units(model, x) == [(0, 4)]
     assert null.shape == (FlatView(model).dim, 8 + 7 + 3)
     torch.testing.assert_close(null.T @ null, torch.eye(null.shape[1], dtype=torch.float64), atol=1e-12, rtol=0)
     view = FlatView(model)

@@ -186,7 +186,7 @@ class HessianOperator:
         Forward-over-reverse products vectorised with ``torch.func.vmap`` over ``chunk_size``
         columns at a time: one batched pass per data batch and chunk instead of ``k`` passes,
         so the work is matrix-matrix products rather than ``k`` rounds of small operations
-        (``python -m minima.bench hessian`` measures it against ``k`` :meth:`matvec` calls).
+        (``python -m minima.bench flatness`` measures it against ``k`` :meth:`matvec` calls).
         Memory grows with ``chunk_size`` times the activations of one data batch."""
         if vectors.dim() != 2 or vectors.shape[0] != self.dim:
             raise FlatnessError(f"matrix of shape {tuple(vectors.shape)} given to a Hessian of dimension {self.dim}; "

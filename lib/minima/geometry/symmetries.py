@@ -94,17 +94,24 @@ def trivial_basis(model: nn.Module, rtol: float = 1e-10) -> torch.Tensor:
     return orthonormal_span(trivial_directions(model), rtol)
 
 
+def _layers_on(model: nn.Module, x: torch.Tensor) -> list[tuple[nn.Linear, torch.Tensor, torch.Tensor]]:
+    """Each Linear layer of a ReLU MLP with its input ``(N, in)`` and pre-activation ``(N, out)``
+    on the examples ``x``, in order (no gradients)."""
+    layers, linears = [], _linears(model)
+    with torch.no_grad():
+        hidden = x.reshape(len(x), -1).to(linears[0].weight.dtype)
+        for layer in linears:
+            pre = torch.nn.functional.linear(hidden, layer.weight, layer.bias)
+            layers.append((layer, hidden, pre))
+            hidden = pre.clamp_min(0)
+    return layers
+
+
 def dead_units(model: nn.Module, x: torch.Tensor) -> list[tuple[int, int]]:
     """The hidden units of a ReLU MLP that never fire on ``x``: ``(layer, unit)`` pairs, where
     ``layer`` counts the network's Linear layers from 0 and the unit is one of its outputs."""
-    found = []
-    with torch.no_grad():
-        hidden = x.reshape(len(x), -1).to(_linears(model)[0].weight.dtype)
-        for layer, into in enumerate(_linears(model)[:-1]):
-            pre = torch.nn.functional.linear(hidden, into.weight, into.bias)
-            found += [(layer, unit) for unit in torch.nonzero((pre <= 0).all(dim=0)).flatten().tolist()]
-            hidden = pre.clamp_min(0)
-    return found
+    return [(index, unit) for index, (_, _, pre) in enumerate(_layers_on(model, x)[:-1])
+            for unit in torch.nonzero((pre <= 0).all(dim=0)).flatten().tolist()]
 
 
 def data_null_directions(model: nn.Module, x: torch.Tensor, rtol: float = 1e-12) -> torch.Tensor:
@@ -130,29 +137,25 @@ def data_null_directions(model: nn.Module, x: torch.Tensor, rtol: float = 1e-12)
     offsets = dict(zip(view.names, (sum(view.sizes[:i]) for i in range(len(view.sizes)))))
     name_of = {id(p): n for n, p in model.named_parameters()}
     columns = []
-    with torch.no_grad():
-        hidden = x.reshape(len(x), -1).to(linears[0].weight.dtype)
-        for layer in linears:
-            pre = torch.nn.functional.linear(hidden, layer.weight, layer.bias)
-            inputs = hidden.double()
-            if layer.bias is not None:
-                inputs = torch.cat([inputs, torch.ones(len(inputs), 1, dtype=torch.float64)], dim=1)  # (N, in+1)
-            if layer is linears[-1]:  # every example counts for every output: one Gram, shared
-                gram = (inputs.T @ inputs)[None].expand(layer.out_features, -1, -1)
-            else:
-                fires = (pre > 0).double()  # (N, out)
-                gram = torch.einsum("nj,na,nb->jab", fires, inputs, inputs)  # (out, in+1, in+1)
-            values, vectors = torch.linalg.eigh(gram)
-            null = values <= rtol * values[:, -1:].clamp_min(0)  # (out, in+1); a unit that never fires: all
-            unit, which = torch.nonzero(null, as_tuple=True)
-            found = vectors[unit, :, which]  # (k, in+1): one null vector of unit `unit` per row
-            flat = torch.zeros(len(unit), view.dim, dtype=torch.float64)
-            weight = offsets[name_of[id(layer.weight)]] + unit[:, None] * layer.in_features + torch.arange(layer.in_features)
-            flat.scatter_(1, weight, found[:, :layer.in_features])
-            if layer.bias is not None:
-                flat[torch.arange(len(unit)), offsets[name_of[id(layer.bias)]] + unit] = found[:, -1]
-            columns.append(flat)
-            hidden = pre.clamp_min(0)
+    for layer, hidden, pre in _layers_on(model, x):
+        inputs = hidden.double()
+        if layer.bias is not None:
+            inputs = torch.cat([inputs, torch.ones(len(inputs), 1, dtype=torch.float64)], dim=1)  # (N, in+1)
+        if layer is linears[-1]:  # every example counts for every output: one Gram, shared
+            gram = (inputs.T @ inputs)[None].expand(layer.out_features, -1, -1)
+        else:
+            fires = (pre > 0).double()  # (N, out)
+            gram = torch.einsum("nj,na,nb->jab", fires, inputs, inputs)  # (out, in+1, in+1)
+        values, vectors = torch.linalg.eigh(gram)
+        null = values <= rtol * values[:, -1:].clamp_min(0)  # (out, in+1); a unit that never fires: all
+        unit, which = torch.nonzero(null, as_tuple=True)
+        found = vectors[unit, :, which]  # (k, in+1): one null vector of unit `unit` per row
+        flat = torch.zeros(len(unit), view.dim, dtype=torch.float64)
+        weight = offsets[name_of[id(layer.weight)]] + unit[:, None] * layer.in_features + torch.arange(layer.in_features)
+        flat.scatter_(1, weight, found[:, :layer.in_features])
+        if layer.bias is not None:
+            flat[torch.arange(len(unit)), offsets[name_of[id(layer.bias)]] + unit] = found[:, -1]
+        columns.append(flat)
     return torch.cat(columns).T
 
 
