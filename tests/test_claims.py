@@ -166,3 +166,13 @@ def test_pages_show_human_labels_and_keep_the_formats():
     shown = tables.styled(frame, {"train_loss": "{:.2e}"}).to_html()
     assert "training loss" in shown and "λmin" in shown and "odd" in shown and "1.23e-04" in shown
     assert "train_loss" not in shown and "lambda_min" not in shown
+
+
+def test_the_sentence_on_uncertified_points_counts_each_group():
+    from minima.book import tables
+
+    frame = pd.DataFrame({"architecture": ["mlp-2"] * 2 + ["mlp-8"] * 3,
+                          "verdict": ["minimum", "minimum", "not converged", "negative curvature", "minimum"]})
+    assert tables.not_certified(frame, ["architecture"], "minima") == \
+        "2 of 5 minima are not certified minima (mlp-8: 2 of 3, negative curvature, not converged)"
+    assert tables.not_certified(frame[:2], ["architecture"], "minima") == "all 2 minima are certified minima"

@@ -42,3 +42,20 @@ def styled(frame, formats: dict | None = None, **options):
     names (``{"train_loss": "{:.2e}"}``), ``options`` passed to ``Styler.format``."""
     formats = {LABELS.get(k, k): v for k, v in (formats or {}).items()}
     return labelled(frame).style.format(formats or None, **options)
+
+
+def not_certified(frame, by: list[str], noun: str) -> str:
+    """A sentence for a page: how many rows of ``frame`` (a results table with a ``verdict``
+    column) are not certified ``minimum``, per group of the ``by`` columns that has any, with
+    their verdicts: ``"5 of 20 minima are not certified minima (mnist-10k mlp-8: 5 of 5, not
+    converged)"``."""
+    missed = frame.verdict != "minimum"
+    if not missed.any():
+        return f"all {len(frame)} {noun} are certified minima"
+    parts = []
+    for key, group in frame.groupby(by, sort=False):
+        bad = group[group.verdict != "minimum"]
+        if len(bad):
+            name = " ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+            parts.append(f"{name}: {len(bad)} of {len(group)}, {', '.join(sorted(set(bad.verdict)))}")
+    return f"{int(missed.sum())} of {len(frame)} {noun} are not certified minima ({'; '.join(parts)})"
