@@ -103,6 +103,27 @@ def test_summary_columns_on_a_hand_built_graph():
     assert row["error rise %"] == pytest.approx(16.0 - 100 * 0.31 / 3)
 
 
+def test_curvature_table_lists_every_minimum_then_every_saddle_with_where_it_lies():
+    graph = MinimaGraph()
+    for key in "abc":
+        graph.add_minimum(key, 0.1)
+    certificate = lambda low: {"train_loss": 0.2, "grad_norm": 0.01, "lambda_max": 10.0, "lambda_min": low,
+                               "verdict": "minimum" if low >= 0 else "negative curvature"}
+    graph.add_path("b", "a", {"saddle_energy": 0.3, "saddle_position": 0.5, "certificate_saddle": certificate(-2.0)})
+    graph.add_path("b", "c", {"saddle_energy": 0.1, "saddle_position": 1.0, "certificate_saddle": certificate(0.5)})
+    minima = {key: barriers.MinimumRecord(torch.zeros(1), (), certificate(0.1), 0.1, 0.3, 0.1, 2.3) for key in "abc"}
+    table = barriers.curvature_table([barriers.Exploration(tiny_settings(), graph, minima)])
+    assert list(table.columns) == list(barriers.CURVATURE_COLUMNS)
+    assert table.point.tolist() == ["minimum a", "minimum b", "minimum c", "saddle a-b (at 0.50)",
+                                    "saddle b-c (at an end: the higher minimum)"]
+    assert table["lambda_min / lambda_max"].tolist() == pytest.approx([0.01, 0.01, 0.01, -0.2, 0.05])
+    from minima.book import summaries
+
+    assert summaries.interior_saddles_sentence(table) == \
+        "1 of 1 interior saddles have a negative eigenvalue (most negative -2)"
+    assert summaries.interior_saddles_sentence(table.iloc[:3]) == "no saddle lies inside its path"
+
+
 def digits_data(n=400):
     from minima import data as datasets
 

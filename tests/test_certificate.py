@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minima import data
+from minima.core.hessian import HessianOperator
 from minima.geometry.certificate import Rule, certify, judge, plateau
 from minima.core.spectrum import lanczos, spectral_density
 from minima.models import mlp
@@ -44,7 +45,7 @@ def batches():
 
 def test_convex_quadratic_at_its_minimum_is_certified():
     loss, c = quadratic([5.0, 2.0, 1.0, 0.5, 0.1])
-    cert = certify(Point(c).eval(), loss, batches(), loss_history=[0.0] * 12)
+    cert = certify(HessianOperator(Point(c).eval(), loss, batches()), loss_history=[0.0] * 12)
     assert cert.verdict == "minimum" and cert.plateau is True and cert.train_accuracy is None
     assert cert.lambda_max == pytest.approx(5.0, rel=1e-8) and cert.lambda_min == pytest.approx(0.1, abs=1e-5)
     assert cert.grad_norm < 1e-12 and cert.train_loss < 1e-20
@@ -52,14 +53,14 @@ def test_convex_quadratic_at_its_minimum_is_certified():
 
 def test_a_saddle_is_not_a_minimum_even_with_zero_gradient_and_a_plateau():
     loss, c = quadratic([5.0, 2.0, 1.0, -1.0])
-    cert = certify(Point(c).eval(), loss, batches(), loss_history=[0.0] * 12)
+    cert = certify(HessianOperator(Point(c).eval(), loss, batches()), loss_history=[0.0] * 12)
     assert cert.grad_norm < 1e-12 and cert.plateau is True
     assert cert.lambda_min == pytest.approx(-1.0, abs=1e-5) and cert.verdict == "negative curvature"
 
 
 def test_away_from_the_minimum_without_a_plateau_is_not_converged():
     loss, c = quadratic([5.0, 2.0, 1.0])
-    cert = certify(Point(c + 1.0).eval(), loss, batches(), loss_history=list(np.linspace(3, 1, 12)))
+    cert = certify(HessianOperator(Point(c + 1.0).eval(), loss, batches()), loss_history=list(np.linspace(3, 1, 12)))
     assert cert.grad_norm > 0.1 and cert.plateau is False and cert.verdict == "not converged"
 
 
@@ -83,13 +84,13 @@ def test_small_mlp_trained_past_full_accuracy_on_digits_is_a_minimum():
                  target_accuracy=1.01)
     assert result.final["accuracy"] == 1.0
     model.eval()
-    cert = certify(model, F.cross_entropy, data.batches(x, y, 100), loss_history=[e["loss"] for e in result.epochs])
+    cert = certify(HessianOperator(model, F.cross_entropy, data.batches(x, y, 100)), loss_history=[e["loss"] for e in result.epochs])
     assert cert.train_accuracy == 1.0 and cert.train_loss == pytest.approx(result.final["loss"], rel=1e-6)
     assert cert.lambda_max > 0 and cert.lambda_min / cert.lambda_max >= -0.01
     assert cert.verdict == "minimum"
     # the same network at its initialisation is no minimum
     fresh = mlp(64, [16], 10, seed=0, init_range=0.3).double().eval()
-    assert certify(fresh, F.cross_entropy, data.batches(x, y, 100)).verdict != "minimum"
+    assert certify(HessianOperator(fresh, F.cross_entropy, data.batches(x, y, 100))).verdict != "minimum"
 
 
 def test_gradient_norm_matches_autograd_on_the_whole_set():
@@ -99,7 +100,7 @@ def test_gradient_norm_matches_autograd_on_the_whole_set():
     model.zero_grad()
     F.cross_entropy(model(x), y).backward()
     expected = torch.cat([p.grad.flatten() for p in model.parameters()]).norm()
-    cert = certify(model, F.cross_entropy, data.batches(x, y, 64))  # uneven last batch: size-weighted
+    cert = certify(HessianOperator(model, F.cross_entropy, data.batches(x, y, 64)))  # uneven last batch: size-weighted
     assert cert.grad_norm == pytest.approx(float(expected), rel=1e-10)
 
 
@@ -121,8 +122,8 @@ def test_slq_runs_exactly_the_requested_steps():
 
 def test_weight_decay_shifts_the_certified_objective_exactly():
     loss, c = quadratic([5.0, 2.0, -0.05])  # a saddle of the loss alone ...
-    plain = certify(Point(c).eval(), loss, batches(), loss_history=[0.0] * 12)
-    decayed = certify(Point(c).eval(), loss, batches(), loss_history=[0.0] * 12, weight_decay=0.1)
+    plain = certify(HessianOperator(Point(c).eval(), loss, batches()), loss_history=[0.0] * 12)
+    decayed = certify(HessianOperator(Point(c).eval(), loss, batches()), loss_history=[0.0] * 12, weight_decay=0.1)
     assert plain.verdict == "negative curvature"
     assert decayed.lambda_min == pytest.approx(plain.lambda_min + 0.1, abs=1e-6)  # ... H + 0.1 I is positive
     assert decayed.lambda_max == pytest.approx(5.1, rel=1e-8) and decayed.verdict == "minimum"
@@ -134,7 +135,7 @@ def test_certified_measures_equal_separate_certificate_and_measures():
     """One operator for the certificate and the measures, plain read off the certificate: the
     same numbers as certifying and measuring separately (a wrong shared state or a plain from
     another Lanczos run would differ)."""
-    from minima.geometry.flatness import all_measures, certified_measures
+    from minima.geometry.flatness import measure
 
     train = data.load("digits", "train")
     x, y = train.inputs.flatten(1)[:200].double(), train.targets[:200]
@@ -143,8 +144,10 @@ def test_certified_measures_equal_separate_certificate_and_measures():
     model.eval()
     batches = data.batches(x, y, 100)
     history = [3.0, 2.0, 1.0]
-    certificate, values = certified_measures(model, F.cross_entropy, batches, 4, loss_history=history)
-    assert certificate == certify(model, F.cross_entropy, batches, loss_history=history, seed=4)
-    assert values == all_measures(model, F.cross_entropy, batches, 4, blocks="depth")
-    reused, again = certified_measures(model, F.cross_entropy, batches, 4, certificate=certificate)
+    shared = HessianOperator(model, F.cross_entropy, batches)
+    certificate = certify(shared, loss_history=history, seed=4)
+    values = measure(shared, seed=4, blocks="depth", certificate=certificate)
+    assert certificate == certify(HessianOperator(model, F.cross_entropy, batches), loss_history=history, seed=4)
+    assert values == measure(HessianOperator(model, F.cross_entropy, batches), seed=4, blocks="depth")
+    reused, again = certificate, measure(shared, seed=4, blocks="depth", certificate=certificate)
     assert reused is certificate and again == values

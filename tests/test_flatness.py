@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from minima.geometry.flatness import flatness
+from minima.geometry.flatness import measure
 from minima.core.hessian import FlatnessError, HessianOperator
 from minima.core.spectrum import density_on_grid, hutchinson_trace, lanczos, power_iteration, spectral_density
 from minima.growing import GrowingNet, double_backward
@@ -61,7 +61,7 @@ def test_float32_model_agrees_to_1e_4():
     model64 = mlp(6, [8], 3, seed=2).double()
     model32 = mlp(6, [8], 3, seed=2)
     exact = torch.linalg.eigvalsh(exact_hessian(model64, x, y))[-1]
-    value = flatness(model32, CE, [(x.float(), y)], "plain", tol=1e-8)
+    value = measure(HessianOperator(model32, CE, [(x.float(), y)]), "plain", tol=1e-8)["plain"]
     assert abs(value - float(exact)) / float(exact) < 1e-4
 
 
@@ -134,9 +134,9 @@ def test_rsi_is_invariant_to_layerwise_rescaling_plain_is_not():
     x, y = toy_data(n=80, d=6, classes=3)
     model = mlp(6, [7, 5], 3, seed=4).double()
     data = [(x, y)]
-    before = {m: flatness(model, CE, data, m, tol=1e-12, max_iter=200) for m in ("plain", "rsi")}
+    before = {m: measure(HessianOperator(model, CE, data), m, tol=1e-12, max_iter=200)[m] for m in ("plain", "rsi")}
     rescale_layers(model, [2.0, 0.25, 2.0])  # product 1: same function
-    after = {m: flatness(model, CE, data, m, tol=1e-12, max_iter=200) for m in ("plain", "rsi")}
+    after = {m: measure(HessianOperator(model, CE, data), m, tol=1e-12, max_iter=200)[m] for m in ("plain", "rsi")}
     assert after["rsi"] == pytest.approx(before["rsi"], rel=1e-10)
     assert abs(after["plain"] - before["plain"]) / before["plain"] > 0.1
 
@@ -145,12 +145,12 @@ def test_elementwise_is_invariant_to_per_neuron_rescaling_rsi_is_not():
     x, y = toy_data(n=80, d=6, classes=3)
     model = mlp(6, [7], 3, seed=5).double()
     data = [(x, y)]
-    before = {m: flatness(model, CE, data, m, tol=1e-12, max_iter=200) for m in ("elementwise", "rsi")}
+    before = {m: measure(HessianOperator(model, CE, data), m, tol=1e-12, max_iter=200)[m] for m in ("elementwise", "rsi")}
     c = torch.tensor([3.0, 0.5, 1.0, 2.0, 0.2, 1.0, 5.0], dtype=torch.float64)
     with torch.no_grad():  # ReLU is positively homogeneous: scale a neuron's inputs by c, its outputs by 1/c
         model[1].weight.mul_(c[:, None])
         model[3].weight.div_(c[None, :])
-    after = {m: flatness(model, CE, data, m, tol=1e-12, max_iter=200) for m in ("elementwise", "rsi")}
+    after = {m: measure(HessianOperator(model, CE, data), m, tol=1e-12, max_iter=200)[m] for m in ("elementwise", "rsi")}
     assert after["elementwise"] == pytest.approx(before["elementwise"], rel=1e-9)
     # documented limitation: Rangamani's block measure is not per-neuron invariant
     assert abs(after["rsi"] - before["rsi"]) / before["rsi"] > 1e-3
@@ -207,13 +207,13 @@ def test_bad_input_one_line_errors():
     with torch.no_grad():
         model[0].weight[0, 0] = float("nan")
     with pytest.raises(FlatnessError) as error:
-        flatness(model, CE, [(x, y)], "plain")
+        measure(HessianOperator(model, CE, [(x, y)]), "plain")
     assert "\n" not in str(error.value) and ("NaN" in str(error.value) or "nan" in str(error.value))
     bn = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.BatchNorm1d(4)).double()
     with pytest.raises(FlatnessError, match="BatchNorm1d"):
-        flatness(bn, CE, [(x, y)])
+        measure(HessianOperator(bn, CE, [(x, y)]), "rsi")
     with pytest.raises(FlatnessError, match="unknown measure"):
-        flatness(model, CE, [(x, y)], "sharpness")
+        measure(HessianOperator(model, CE, [(x, y)]), "sharpness")
 
 
 def test_depth_blocks_of_a_grown_net_group_weights_by_the_depth_they_feed():
@@ -308,8 +308,8 @@ def test_rsi_and_elementwise_are_lambda_max_of_an_explicit_d_h_d(case):
         for block in depth_blocks(operator):  # which coordinates share a depth: tested above by value
             d_rsi[block] = theta[block].norm()
     blocks = None if case.endswith("None") else "depth"
-    rsi = flatness(model, CE, [(x, y)], "rsi", blocks=blocks, tol=1e-12, max_iter=200)
-    elementwise = flatness(model, CE, [(x, y)], "elementwise", tol=1e-12, max_iter=200)
+    rsi = measure(HessianOperator(model, CE, [(x, y)]), "rsi", blocks=blocks, tol=1e-12, max_iter=200)["rsi"]
+    elementwise = measure(HessianOperator(model, CE, [(x, y)]), "elementwise", tol=1e-12, max_iter=200)["elementwise"]
     assert rsi == pytest.approx(_explicit_scaled_top(H, d_rsi), rel=1e-9)
     assert elementwise == pytest.approx(_explicit_scaled_top(H, theta.abs()), rel=1e-9)
     max_entry = torch.cat([torch.full_like(g, float(g.abs().max())) for g in
@@ -339,3 +339,33 @@ def test_batched_hessian_columns_equal_one_product_at_a_time():
     assert relative(op.matmat(vectors, chunk_size=4), expected) < 1e-12
     with pytest.raises(FlatnessError, match="pass \\(dim, k\\)"):
         op.matmat(vectors[:-1])
+
+
+def test_shifted_and_rescaled_operators_have_the_dense_matrices_spectra():
+    """Oracle: ``eigvalsh`` of ``A + s I`` and of ``D A D`` formed densely. Lanczos runs a
+    shifted operator on ``A`` and shifts the Ritz values: the eigenvalues, the Ritz history and
+    the products must all be those of ``A + s I``."""
+    from minima.core.operators import MatrixFree, Rescaled, Shifted
+
+    g = torch.Generator().manual_seed(3)
+    m = torch.randn(40, 40, generator=g, dtype=torch.float64)
+    a = (m + m.T) / 2
+    d = torch.rand(40, generator=g, dtype=torch.float64) + 0.5
+    base = MatrixFree(lambda v: a @ v, 40)
+    shifted, rescaled = Shifted(base, 0.3), Rescaled(base, d)
+    v = torch.randn(40, generator=g, dtype=torch.float64)
+    assert torch.allclose(shifted @ v, (a + 0.3 * torch.eye(40, dtype=torch.float64)) @ v)
+    assert torch.allclose(rescaled @ v, torch.diag(d) @ a @ torch.diag(d) @ v)
+    exact = torch.linalg.eigvalsh(a + 0.3 * torch.eye(40, dtype=torch.float64))
+    top, _, info = lanczos(shifted, k=2, which="LA", tol=1e-12, generator=torch.Generator().manual_seed(0))
+    assert top.tolist() == pytest.approx(exact[-2:].flip(0).tolist(), rel=1e-10)
+    assert info["ritz_history"][-1] == pytest.approx(top.tolist(), rel=1e-12)
+    bottom, _, _ = lanczos(shifted, which="SA", tol=1e-12, generator=torch.Generator().manual_seed(0))
+    assert float(bottom[0]) == pytest.approx(float(exact[0]), rel=1e-10)
+    unshifted, _, _ = lanczos(base, which="SA", tol=1e-12, generator=torch.Generator().manual_seed(0))
+    assert float(bottom[0]) == float(unshifted[0]) + 0.3, "the same run, shifted exactly"
+    scaled_top, _, _ = lanczos(rescaled, which="LA", tol=1e-12, generator=torch.Generator().manual_seed(0))
+    assert float(scaled_top[0]) == pytest.approx(float(torch.linalg.eigvalsh(torch.diag(d) @ a @ torch.diag(d))[-1]),
+                                                 rel=1e-10)
+    with pytest.raises(TypeError, match="dim"):
+        lanczos(lambda v: a @ v)

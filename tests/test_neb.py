@@ -197,6 +197,14 @@ def test_mst_and_minimax_bounds_on_a_hand_made_graph():
     assert graph.bound("a", "b") == 1.0
 
 
+def test_highest_tree_edge_and_hardest_minimum_to_leave_by_hand():
+    graph = hand_graph()  # tree: a-b 1.0, a-c 2.0, c-d 5.0; the direct b-c (3.0) is not in it
+    assert graph.highest_tree_edge() == ("c", "d")
+    # highest tree edge at each minimum over its energy: a 2.0 / 0.1, b 1.0 / 0.2, c 5.0 / 0.3, d 5.0 / 0.4
+    node, saddle, ratio = graph.highest_escape()
+    assert (node, saddle) == ("a", 2.0) and ratio == pytest.approx(20.0)
+
+
 def test_pair_suggestion_cuts_the_highest_edge_and_stops_when_stable():
     graph = hand_graph()
     # highest MST edge c-d cuts {d} off; untried pairs across: (a,d), (b,d); lowest higher minimum: both 0.4 -> (a,d)

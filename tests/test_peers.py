@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from minima.data import batches, load
-from minima.geometry.flatness import flatness
+from minima.geometry.flatness import measure
 from minima.core.hessian import HessianOperator
 from minima.models import mlp
 from minima.train import fit
@@ -32,7 +32,7 @@ def test_lambda_max_agrees_with_curvlinops_and_scipy_eigsh():
 
     model, x, y = trained_digits_mlp()
     data = batches(x, y, 200)
-    ours = flatness(model, F.cross_entropy, data, "plain", tol=1e-10, max_iter=300)
+    ours = measure(HessianOperator(model, F.cross_entropy, data), "plain", tol=1e-10, max_iter=300)["plain"]
     operator = curvlinops.HessianLinearOperator(model, torch.nn.CrossEntropyLoss(), list(model.parameters()),
                                                 data).to_scipy()
     peer = float(eigsh(operator, k=1, which="LA", tol=1e-12, v0=np.ones(operator.shape[0]))[0][0])

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from minima.experiments import table1
+from minima.core.hessian import HessianOperator
 from minima.geometry.certificate import certify
 from minima.data import TrainTest, batches
 from minima.train import loss_and_accuracy
@@ -38,7 +39,7 @@ def test_rows_carry_the_results_columns_and_one_row_checks_by_hand():
     assert converged["epochs"] in (3, 8) and converged["curve"][:3] == paper["curve"]
     # the converged row, recomputed by hand at the model's end point
     net = trained.net
-    by_hand = certify(net.eval(), F.cross_entropy, batches(task.x_train[:150], task.y_train[:150], 1000),
+    by_hand = certify(HessianOperator(net.eval(), F.cross_entropy, batches(task.x_train[:150], task.y_train[:150], 1000)),
                       loss_history=[e["loss"] for e in rows[1]["curve"]], seed=0)
     assert rows[1]["train_loss"] == pytest.approx(by_hand.train_loss, rel=1e-9)
     assert rows[1]["lambda_max"] == pytest.approx(by_hand.lambda_max, rel=1e-6)

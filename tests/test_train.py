@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from minima.experiments import table1
-from minima.growing import GrowingNet, GrowthSchedule
+from minima.growing import GrowingNet, GrowthPlan, GrowthSchedule
 from minima.data import TrainTest
 from minima.models import mlp
 from minima.train import TrainingError, fit, fit_together
@@ -22,7 +22,7 @@ def test_stops_at_full_training_accuracy_only_after_growth_has_finished():
     net = GrowingNet(5, 2, seed=0, device="cpu", init_range=0.5)
     schedule = GrowthSchedule({1: 1, 6: 1})
     result = fit(net, x, y, lr=0.5, batch_size=20, max_epochs=30, generator=torch.Generator().manual_seed(0),
-                 growing=net, schedule=schedule, fan_ins=[3, 3])
+                 growth=GrowthPlan(net, schedule, (3, 3)))
     assert result.stopped == "100% training accuracy" and result.final["accuracy"] == 1.0
     assert result.final["epoch"] >= 7, "stopped before the last growth step had been trained"
     assert [e["inserted"] for e in result.epochs][:7] == [0, 1, 0, 0, 0, 0, 1]
@@ -63,14 +63,15 @@ def test_every_grown_network_ends_at_its_twins_parameter_count(n_features, n_cla
     task = TrainTest(torch.zeros(1, n_features), torch.zeros(1), torch.zeros(1), torch.zeros(1), n_classes, "t",
                      n_features=n_features)
     for k, hidden in enumerate(sizes):
-        _, net, grower, schedule, fan_ins = table1.build(task, "growing", hidden, seed=0, small=k == 0)
+        growth = table1.build(task, "growing", hidden, seed=0, small=k == 0).growth
+        grower, schedule, fan_ins = growth.net, growth.schedule, list(growth.fan_ins)
         if hidden <= 100:
             grower.grow(hidden, fan_ins)
             assert grower.num_parameters() == sum(p.numel() for p in mlp(n_features, [hidden], n_classes).parameters())
         assert schedule.total == hidden and len(fan_ins) == hidden
         assert task.n_features * n_classes + sum(fan_ins) == sum(p.numel() for p in mlp(n_features, [hidden], n_classes).parameters())
         for arch in ("a", "b", "c"):
-            _, fc, *_ = table1.build(task, arch, hidden, seed=0, small=False)
+            fc = table1.build(task, arch, hidden, seed=0, small=False).net
             widths = [m.out_features for m in fc if isinstance(m, torch.nn.Linear)][:-1]
             assert sum(widths) == hidden, "the fully connected twins keep the number of hidden neurons"
 
@@ -113,3 +114,13 @@ def test_side_by_side_training_refuses_what_it_cannot_stack():
     with pytest.raises(TrainingError, match="model 1 diverged .* at epoch 1, step 0"):
         fit_together([mlp(5, [3], 2, seed=1), model], x, y, lr=0.1, batch_size=10, max_epochs=1,
                      generators=[torch.Generator(), torch.Generator()])
+
+
+def test_a_growth_plan_needs_a_fan_in_per_inserted_neuron():
+    from minima.growing import GrowthError
+
+    net = GrowingNet(5, 2, seed=0, device="cpu")
+    with pytest.raises(GrowthError, match="2 fan-ins for a schedule of 3 insertions"):
+        GrowthPlan(net, GrowthSchedule({1: 2, 3: 1}), (3, 3))
+    plan = GrowthPlan(net, GrowthSchedule({2: 1, 4: 2}), [3, 3, 2])
+    assert plan.fan_ins == (3, 3, 2) and plan.scaled(0.5).schedule.events == {1: 1, 2: 2}

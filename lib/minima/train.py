@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .growing import GrowingNet, GrowthSchedule
+from .growing import GrowthPlan
 from .models import plain_mlp_layers, stacked_mlp
 
 __all__ = ['TrainResult', 'Trainer', 'TrainingError', 'fit', 'fit_together', 'loss_and_accuracy', 'tensor_loss']
@@ -80,17 +80,14 @@ class Trainer:
         optimizer: ``"sgd"`` (with ``momentum`` and ``weight_decay``, default 0: the plain SGD
             of Caillon & Cerisara) or ``"adamw"`` (``weight_decay`` default 0.01).
         milestones: epochs after which the learning rate is divided by 10.
-        growing, schedule, fan_ins: a :class:`~minima.growing.GrowingNet` inside ``model`` grown
-            by ``schedule`` at the start of each epoch, taking ``fan_ins`` in order; the
-            optimiser is adopted so that its state follows the growth.
+        growth: a :class:`~minima.growing.GrowthPlan` whose net is inside ``model``, grown at the
+            start of each epoch as its schedule says; the optimiser is adopted so that its
+            state follows the growth.
     """
 
     def __init__(self, model: nn.Module, loss_on, n: int, *, lr: float, batch_size: int,
                  generator: torch.Generator, optimizer: str = "sgd", momentum: float = 0.0,
-                 weight_decay: float | None = None, milestones=(), growing: GrowingNet | None = None,
-                 schedule: GrowthSchedule | None = None, fan_ins: list[int] | None = None):
-        if schedule is not None and (growing is None or fan_ins is None):
-            raise TrainingError("a growth schedule needs the GrowingNet to grow and its fan-ins")
+                 weight_decay: float | None = None, milestones=(), growth: GrowthPlan | None = None):
         if optimizer == "sgd":
             self.optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                                              weight_decay=weight_decay or 0.0)
@@ -101,10 +98,10 @@ class Trainer:
             raise TrainingError(f"unknown optimizer {optimizer!r}; choose sgd or adamw")
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(milestones), 0.1) \
             if milestones else None
-        if growing is not None:
-            growing.adopt(self.optimizer)
+        if growth is not None:
+            growth.net.adopt(self.optimizer)
         self.model, self.loss_on, self.n, self.batch_size, self.generator = model, loss_on, n, batch_size, generator
-        self.growing, self.schedule, self.fan_ins = growing, schedule, fan_ins
+        self.growth = growth
         self.epochs_done = 0
 
     def epoch(self) -> dict:
@@ -112,8 +109,7 @@ class Trainer:
         ``"inserted"`` (neurons), ``"loss"`` and ``"accuracy"`` (running means over the pass; the
         accuracy ``None`` when ``loss_on`` does not count), ``"seconds"`` (the pass)``}``."""
         epoch = self.epochs_done
-        inserted = self.schedule.on_epoch_start(epoch, self.growing, self.fan_ins, self.growing.generator) \
-            if self.schedule else []
+        inserted = self.growth.on_epoch_start(epoch) if self.growth else []
         self.model.train()
         start, total, correct = time.perf_counter(), 0.0, 0
         for step, index in enumerate(torch.randperm(self.n, generator=self.generator).split(self.batch_size)):
@@ -159,9 +155,8 @@ def loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_size: int, max_epochs: int,
-        generator: torch.Generator, growing: GrowingNet | None = None, schedule: GrowthSchedule | None = None,
-        fan_ins: list[int] | None = None, target_accuracy: float | None = 1.0, optimizer: str = "sgd",
-        momentum: float = 0.0, progress=None) -> TrainResult:
+        generator: torch.Generator, growth: GrowthPlan | None = None, target_accuracy: float | None = 1.0,
+        optimizer: str = "sgd", momentum: float = 0.0, progress=None) -> TrainResult:
     """Train until ``target_accuracy`` on the whole training set once growth has finished, or
     ``max_epochs`` (``target_accuracy=None``: always ``max_epochs``). Plain SGD by default (no
     momentum, no weight decay, as in Caillon & Cerisara); ``optimizer="adamw"`` for transformer
@@ -169,9 +164,9 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
     whole set in eval mode. Embeddings with sparse gradients are supported (SGD handles them).
     """
     trainer = Trainer(model, tensor_loss(model, x, y), len(y), lr=lr, batch_size=batch_size, generator=generator,
-                      optimizer=optimizer, momentum=momentum, growing=growing, schedule=schedule, fan_ins=fan_ins)
+                      optimizer=optimizer, momentum=momentum, growth=growth)
     result = TrainResult()
-    growth_done = schedule.last_epoch if schedule is not None else 0
+    growth_done = growth.schedule.last_epoch if growth is not None else 0
     for epoch in range(max_epochs):
         start = time.perf_counter()
         record = trainer.epoch()

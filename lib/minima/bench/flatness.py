@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import DataError, batches, load
-from ..geometry.flatness import flatness
+from ..geometry.flatness import measure_operator
 from ..core.hessian import HessianOperator
 from ..core.spectrum import lanczos, power_iteration
 from ..models import mlp
@@ -79,13 +79,13 @@ def lanczos_vs_power() -> dict:
     torch.manual_seed(0)
     model = train_quickly(mlp(784, [100], 10, seed=0, init_range=0.05), x, y)
     op = HessianOperator(model, F.cross_entropy, batches(x, y, 1000))
-    reference, _, _ = lanczos(op.matvec, op.dim, tol=1e-12, max_iter=300, generator=torch.Generator().manual_seed(9))
+    reference, _, _ = lanczos(op, tol=1e-12, max_iter=300, generator=torch.Generator().manual_seed(9))
     reference = float(reference[0])
-    _, _, info = lanczos(op.matvec, op.dim, tol=0.0, max_iter=80, generator=torch.Generator().manual_seed(1))
+    _, _, info = lanczos(op, tol=0.0, max_iter=80, generator=torch.Generator().manual_seed(1))
     lanczos_steps = first_within([h[0] for h in info["ritz_history"]], reference)
-    _, _, pinfo = power_iteration(op.matvec, op.dim, tol=0.0, max_iter=300, generator=torch.Generator().manual_seed(1))
+    _, _, pinfo = power_iteration(op, tol=0.0, max_iter=300, generator=torch.Generator().manual_seed(1))
     power_steps = first_within(pinfo["history"], reference)
-    stop_value, _, stop_info = power_iteration(op.matvec, op.dim, tol=1e-3, max_iter=300,
+    stop_value, _, stop_info = power_iteration(op, tol=1e-3, max_iter=300,
                                                generator=torch.Generator().manual_seed(1))
     return {"model": f"MLP 784-100-10 trained 3 epochs on 2,000 {what}", "lambda_max": round(reference, 6),
             "Lanczos matvecs to 1e-4": lanczos_steps, "power matvecs to 1e-4": power_steps,
@@ -105,7 +105,8 @@ def rsi_cost() -> dict:
         torch.autograd.grad(F.cross_entropy(model(xb), yb), params)
     t_grad = time.perf_counter() - start
     start = time.perf_counter()
-    value, info = flatness(model, F.cross_entropy, data, "rsi", return_info=True)
+    top, _, info = lanczos(measure_operator(HessianOperator(model, F.cross_entropy, data), "rsi"), tol=1e-6)
+    value = float(top[0])
     t_rsi = time.perf_counter() - start
     return {"data": f"8,000 {what}", "rsi": round(value, 4), "matvecs": info["matvecs"],
             "rsi seconds": round(t_rsi, 1), "in full-data gradient passes": round(t_rsi / t_grad, 1)}
@@ -168,7 +169,7 @@ def peers() -> list[dict] | str:
     # minima: Lanczos to a relative Ritz residual of 1e-6, gradient graph reused across products
     operator = HessianOperator(model, F.cross_entropy, [(x, y)])
     start = time.perf_counter()
-    value, _, info = lanczos(operator.matvec, operator.dim, tol=1e-6, generator=torch.Generator().manual_seed(0))
+    value, _, info = lanczos(operator, tol=1e-6, generator=torch.Generator().manual_seed(0))
     seconds = time.perf_counter() - start
     v = torch.randn(operator.dim, dtype=torch.float64)
     rows.append({"method": "minima Lanczos (tol 1e-6)", "error": float(value[0]), "products": info["matvecs"],

@@ -20,10 +20,7 @@ from .runner import PlanError, Project, executor_config, notebook_defaults, plan
 
 def _table1(p: dict) -> list[tuple[str, Resources]]:
     refs = table1.load_tasks(p["tasks"], p["mnist_dataset"], p["text_dataset"], p["embedding_dim"])
-    specs = table1.plan(refs, p["sizes"], p["batch_sizes"], p["seeds"], learning_rates=p["learning_rates"],
-                        max_epochs=p["max_epochs"], schedule_scale=p["schedule_scale"],
-                        train_examples=p["train_examples"], converged_lr=p["converged_lr"],
-                        converged_max_epochs=p["converged_max_epochs"], hessian_subset=p["hessian_subset"])
+    specs = table1.plan(refs, table1.Settings.from_parameters(p))
     return [(s.label(), s.resources()) for s in specs]
 
 
@@ -46,9 +43,8 @@ def _no_barriers(p: dict) -> list[tuple[str, Resources]]:
 
 
 def _table2(p: dict) -> list[tuple[str, Resources]]:
-    setup = table2.setup_for(p["model"], p["trainable_layers"], p["max_length"], p["train_limit"])[0]
-    specs = table2.plan(setup, p["seeds"], epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"],
-                        phases=p["phases"], hessian_subset=p["hessian_subset"])
+    settings = table2.Settings.from_parameters(p)
+    specs = table2.plan(table2.setup_for(settings)[0], settings)
     return [(s.label(), s.resources()) for s in specs]
 
 

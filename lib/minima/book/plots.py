@@ -359,3 +359,16 @@ def capacity(table, paper_factors=None, title: str = "Barriers against capacity"
     fig.update_layout(title=title, height=440, xaxis=dict(type="log", title="hidden units"),
                       yaxis=dict(type="log", title="median over paths"))
     return fig
+
+
+def final_rsi(results, task: str) -> go.Figure:
+    """Table 1's rsi at each run's final point for ``task``, by model and size, one trace per
+    protocol and batch (crosses: not a certified minimum)."""
+    sub = results[results.task == task]
+    fig = go.Figure()
+    for (protocol, batch), part in sub.groupby(["protocol", "batch"]):
+        fig.add_trace(go.Scatter(x=part.model + " / " + part.hidden.astype(str), y=part.rsi, mode="markers",
+                                 name=f"{protocol}, batch {batch}",
+                                 marker=dict(size=10, symbol=["circle" if v == "minimum" else "x" for v in part.verdict])))
+    return fig.update_layout(title=f"{task}: rsi at the final point (x: not certified minimum)",
+                             yaxis=dict(type="log", title="rsi"), xaxis_title="model / hidden units", height=420)

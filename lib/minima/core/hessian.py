@@ -15,6 +15,7 @@ from torch import nn
 
 from .autograd import double_backward
 from .batching import batch_shares
+from .operators import LinearOperator
 from .parameters import FlatView
 
 EVAL_SENSITIVE = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
@@ -25,7 +26,7 @@ class FlatnessError(ValueError):
     """Bad input to a Hessian computation; the message is one line."""
 
 
-class HessianOperator:
+class HessianOperator(LinearOperator):
     """Hessian of the data-set mean loss ``L = sum_b (n_b / N) loss_fn(model(x_b), y_b)``.
 
     Args:

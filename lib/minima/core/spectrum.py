@@ -1,4 +1,6 @@
-"""Eigen-solvers on a matrix-free symmetric operator ``matvec: (dim,) -> (dim,)``.
+"""Eigen-solvers on a matrix-free symmetric operator: a
+:class:`~minima.core.operators.LinearOperator`, or a ``matvec: (dim,) -> (dim,)`` callable
+with its ``dim``.
 
 - :func:`lanczos`: extreme eigenpairs with full reorthogonalisation, float64 recurrence,
   stopping on Ritz residuals. :func:`power_iteration` is the common libraries' method, kept
@@ -15,8 +17,10 @@ import numpy as np
 import torch
 
 from .hessian import FlatnessError
+from .operators import LinearOperator, Shifted, as_operator
 
 Matvec = Callable[[torch.Tensor], torch.Tensor]
+Operator = LinearOperator | Matvec
 
 
 def _start_vector(dim: int, generator: torch.Generator | None, device) -> torch.Tensor:
@@ -34,13 +38,17 @@ def _select(theta: np.ndarray, which: str, k: int) -> np.ndarray:
     raise FlatnessError(f"unknown which={which!r}; choose LA, SA or LM")
 
 
-def lanczos(matvec: Matvec, dim: int, k: int = 1, which: str = "LA", tol: float = 1e-8,
+def lanczos(operator: Operator, dim: int | None = None, k: int = 1, which: str = "LA", tol: float = 1e-8,
             max_iter: int | None = None, generator: torch.Generator | None = None, device="cpu",
             v0: torch.Tensor | None = None, abs_tol: float = 0.0):
     """Extreme eigenpairs of a symmetric operator by Lanczos with full reorthogonalisation.
 
     Args:
-        matvec: ``v (dim,) float64 -> A v (dim,)``.
+        operator: a :class:`~minima.core.operators.LinearOperator` (its ``dim`` and ``device``
+            are used), or ``matvec: v (dim,) float64 -> A v (dim,)`` with ``dim`` (and ``device``).
+            A :class:`~minima.core.operators.Shifted` ``A + s I`` is solved on ``A`` and its Ritz
+            values shifted by ``s``: the same Krylov space, so the numbers are ``A``'s plus ``s``
+            exactly, with the residual test made on ``A``'s Ritz values.
         k, which: how many eigenpairs and which end: ``"LA"`` largest algebraic, ``"SA"``
             smallest algebraic, ``"LM"`` largest magnitude.
         tol: stop when every wanted Ritz pair has residual ``||A y - theta y|| <= tol * |theta|``
@@ -61,6 +69,10 @@ def lanczos(matvec: Matvec, dim: int, k: int = 1, which: str = "LA", tol: float 
     """
     if which not in ("LA", "SA", "LM"):
         raise FlatnessError(f"unknown which={which!r}; choose LA, SA or LM")
+    operator, shift = as_operator(operator, dim, device), 0.0
+    while isinstance(operator, Shifted):
+        operator, shift = operator.base, shift + operator.shift
+    matvec, dim, device = operator.matvec, operator.dim, operator.device
     if not 1 <= k <= dim:
         raise FlatnessError(f"k={k} must lie in 1..{dim}")
     max_iter = min(dim, max_iter or 300)
@@ -101,13 +113,14 @@ def lanczos(matvec: Matvec, dim: int, k: int = 1, which: str = "LA", tol: float 
         q_prev, q = q, w / beta
     wanted = _select(theta, which, k)
     vectors = basis[:m].T @ torch.as_tensor(s[:, wanted], dtype=torch.float64, device=basis.device)
-    info = {"matvecs": m, "residuals": residuals.tolist(), "ritz_history": history,
+    info = {"matvecs": m, "residuals": residuals.tolist(),
+            "ritz_history": [[value + shift for value in step] for step in history] if shift else history,
             "converged": bool(np.all(residuals <= np.maximum(tol * np.abs(theta[wanted]), abs_tol))),
-            "ritz_values": theta, "first_components": s[0]}  # all of T's eigenpairs (quadrature)
-    return torch.as_tensor(theta[wanted]), vectors, info
+            "ritz_values": theta + shift, "first_components": s[0]}  # all of T's eigenpairs (quadrature)
+    return torch.as_tensor(theta[wanted] + shift), vectors, info
 
 
-def power_iteration(matvec: Matvec, dim: int, tol: float = 1e-3, max_iter: int = 100,
+def power_iteration(operator: Operator, dim: int | None = None, tol: float = 1e-3, max_iter: int = 100,
                     generator: torch.Generator | None = None, device="cpu"):
     """Dominant eigenpair by power iteration stopped on a relative change of the Rayleigh
     quotient below ``tol`` (PyHessian's rule). Returns ``(eigenvalue, vector, info)``.
@@ -115,6 +128,8 @@ def power_iteration(matvec: Matvec, dim: int, tol: float = 1e-3, max_iter: int =
     Kept for comparison: it converges to the largest *magnitude* eigenvalue, at a rate set
     by the ratio of the top two, and its stopping rule says nothing about the true error.
     """
+    operator = as_operator(operator, dim, device)
+    matvec, dim, device = operator.matvec, operator.dim, operator.device
     v = _start_vector(dim, generator, device)
     value, history = None, []
     for step in range(1, max_iter + 1):
@@ -129,9 +144,11 @@ def power_iteration(matvec: Matvec, dim: int, tol: float = 1e-3, max_iter: int =
     return value, v, {"matvecs": step, "history": history}
 
 
-def hutchinson_trace(matvec: Matvec, dim: int, n_samples: int = 100,
+def hutchinson_trace(operator: Operator, dim: int | None = None, n_samples: int = 100,
                      generator: torch.Generator | None = None, device="cpu") -> tuple[float, float]:
     """Trace estimate ``mean(z^T A z)`` over Rademacher vectors; returns ``(mean, standard error)``."""
+    operator = as_operator(operator, dim, device)
+    matvec, dim, device = operator.matvec, operator.dim, operator.device
     samples = []
     for _ in range(n_samples):
         z = (torch.randint(0, 2, (dim,), generator=generator) * 2 - 1).to(device, torch.float64)
@@ -140,7 +157,7 @@ def hutchinson_trace(matvec: Matvec, dim: int, n_samples: int = 100,
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
 
 
-def spectral_density(matvec: Matvec, dim: int, n_vectors: int = 4, n_steps: int = 60,
+def spectral_density(operator: Operator, dim: int | None = None, n_vectors: int = 4, n_steps: int = 60,
                      generator: torch.Generator | None = None, device="cpu") -> tuple[np.ndarray, np.ndarray]:
     """Stochastic Lanczos quadrature: nodes and weights of the spectral measure.
 
@@ -149,11 +166,12 @@ def spectral_density(matvec: Matvec, dim: int, n_vectors: int = 4, n_steps: int 
     the weights are averaged over vectors. Returns ``(nodes (n_vectors * n_steps,), weights)``.
     Smooth with :func:`density_on_grid` to plot.
     """
+    operator = as_operator(operator, dim, device)
     nodes, weights = [], []
     for _ in range(n_vectors):
-        v0 = _start_vector(dim, generator, device)
+        v0 = _start_vector(operator.dim, generator, operator.device)
         # tol=0: run all n_steps (or until an invariant subspace), no residual test
-        _, _, info = lanczos(matvec, dim, k=1, tol=0.0, max_iter=min(n_steps, dim), v0=v0)
+        _, _, info = lanczos(operator, k=1, tol=0.0, max_iter=min(n_steps, operator.dim), v0=v0)
         nodes.append(info["ritz_values"])
         weights.append(info["first_components"] ** 2 / n_vectors)
     return np.concatenate(nodes), np.concatenate(weights)

@@ -209,8 +209,8 @@ def _certify(model: nn.Module, weight_decay: float, data: TrainTest, seed: int, 
     """The certificate of ``model`` (put in eval mode) for the objective SGD minimised: the mean
     loss over the whole training set plus the weight-decay term."""
     model.eval()
-    return certify(model, F.cross_entropy, batches(data.x_train, data.y_train, 2000), loss_history=loss_history,
-                   seed=seed, weight_decay=weight_decay)
+    return certify(HessianOperator(model, F.cross_entropy, batches(data.x_train, data.y_train, 2000)),
+                   loss_history=loss_history, seed=seed, weight_decay=weight_decay)
 
 
 NUMERICAL_ZERO = 1e-6  # |eigenvalue| / lambda_max below which single-precision Hessian products cannot tell it from 0
@@ -506,6 +506,28 @@ def minima_rows(exploration: Exploration) -> list[dict]:
              "train_loss_init": record.init_energy, "test_loss": record.test_loss, "test_error": 100 * record.test_error,
              "hidden": _width(exploration.settings.architecture), **record.symmetry}
             for key, record in exploration.minima.items()]
+
+
+CURVATURE_COLUMNS = ("dataset", "architecture", "point", "train_loss", "grad_norm", "lambda_max", "lambda_min", "verdict",
+                     "lambda_min / lambda_max")
+
+
+def curvature_table(explorations: list[Exploration]):
+    """The certificate at every minimum, then at every path's saddle (the path's highest point,
+    which is the higher minimum when it lies at an end), of the ``explorations``: one row each
+    with :data:`CURVATURE_COLUMNS` (a DataFrame). A saddle's ``point`` says where it lies."""
+    import pandas as pd
+
+    rows = [{**m, "point": f"minimum {m['minimum']}"} for e in explorations for m in minima_rows(e)]
+    for exploration in explorations:
+        for (a, b), path in sorted(exploration.graph.paths.items()):
+            where = "at an end: the higher minimum" if path["saddle_position"] in (0.0, 1.0) else \
+                f"at {path['saddle_position']:.2f}"
+            rows.append({"dataset": exploration.settings.dataset, "architecture": exploration.settings.architecture,
+                         "point": f"saddle {a}-{b} ({where})", **path["certificate_saddle"]})
+    table = pd.DataFrame(rows)
+    table["lambda_min / lambda_max"] = table.lambda_min / table.lambda_max
+    return table[list(CURVATURE_COLUMNS)]
 
 
 def capacity_table(paths, minima):

@@ -1,12 +1,13 @@
 """Table 1 of the growing-network paper: grown versus fully connected networks.
 
 One *run* of the table is (task, size, model, batch size, seed), a :class:`Table1Run` spec
-executed by :func:`minima.runs.run_all`: build the model, train it with
+executed by :func:`minima.runs.run_all`: build the model (:func:`build`), train it with
 :func:`minima.train.fit`, then certify the final point (:mod:`minima.geometry.certificate`)
 and measure test accuracy and the three flatness measures there, on one fixed subset of
 the training set. The ``converged`` protocol (:class:`GoOn`) continues a run that the
-certificate does not call a minimum. :func:`plan` lists every run of the table from a
-notebook's parameters; :func:`results_table` turns the records into the results file.
+certificate does not call a minimum. :func:`plan` lists every run of the table from its
+:class:`Settings` (notebook 40's parameters); :func:`results_table` turns the records into
+the results file.
 
 Architectures are given as fractions of the hidden budget ``H``, as in the paper:
 ``a`` one layer of ``H``, ``b`` ``0.8H`` then ``0.2H``, ``c`` ``0.6H, 0.3H, 0.1H``
@@ -26,8 +27,8 @@ from torch import nn
 
 from ..geometry.certificate import Certificate, Rule, certify, fits
 from ..data import TrainTest, batches, load, load_each, train_test
-from ..geometry.flatness import MEASURES, certified_measures
-from ..growing import GrowingNet, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
+from ..geometry.flatness import MEASURES, measure
+from ..growing import GrowingNet, GrowthPlan, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
 from ..models import mlp
 from ..data.text import Vocabulary
 from .papers import GROWING_INSERTIONS
@@ -83,20 +84,42 @@ def _embedding(task: TrainTest, seed: int) -> nn.EmbeddingBag:
     return bag
 
 
-def build(task: TrainTest, model: str, hidden: int, seed: int, small: bool):
-    """``(full model, network part, GrowingNet or None, schedule or None, fan-ins or None)``."""
+@dataclass
+class Network:
+    """A model of Table 1 as :func:`build` makes it: ``full`` is what trains (for text, the
+    embedding followed by ``net``), ``net`` the network part whose Hessian is measured, and
+    ``growth`` the :class:`~minima.growing.GrowthPlan` of a grown ``net`` (``None`` for a fully
+    connected one)."""
+
+    full: nn.Module
+    net: nn.Module
+    growth: GrowthPlan | None
+
+    @property
+    def parameters(self) -> int:
+        """The network part's real parameters (a grown net's absent edges are not counted)."""
+        return self.growth.net.num_parameters() if self.growth else sum(p.numel() for p in self.net.parameters())
+
+    @property
+    def depth(self) -> int:
+        """Layers of weights on the longest input-output path."""
+        return int(self.growth.net.depth.max()) if self.growth else sum(isinstance(m, nn.Linear) for m in self.net.modules())
+
+
+def build(task: TrainTest, model: str, hidden: int, seed: int, small: bool) -> Network:
+    """``model`` (``"growing"`` or an architecture of :data:`ARCHITECTURES`) with ``hidden``
+    units for ``task``, initialised from ``seed``; the grown network with the paper's schedule
+    (:func:`paper_schedule`) and fan-ins that end at the parameter count of architecture ``a``."""
     if model == "growing":
         net = GrowingNet(task.n_features, task.n_classes, seed=seed, device="cpu")
         budget = fully_connected_parameters(task.n_features, [hidden], task.n_classes)
-        fan_ins = fan_in_for_budget(task.n_features, task.n_classes, hidden, budget)
-        schedule = paper_schedule(task.name, hidden, small)
-        grower = net
+        growth = GrowthPlan(net, paper_schedule(task.name, hidden, small),
+                            fan_in_for_budget(task.n_features, task.n_classes, hidden, budget))
     else:
         widths = [max(1, round(f * hidden)) for f in ARCHITECTURES[model]]
-        net = mlp(task.n_features, widths, task.n_classes, seed=seed)
-        grower = schedule = fan_ins = None
+        net, growth = mlp(task.n_features, widths, task.n_classes, seed=seed), None
     full = nn.Sequential(_embedding(task, seed), net) if task.vocabulary else net
-    return full, net, grower, schedule, fan_ins
+    return Network(full, net, growth)
 
 
 @dataclass(frozen=True)
@@ -211,37 +234,153 @@ class TrainedRun:
     hessian_data: list
 
 
+@dataclass
+class _Training:
+    """One run in progress: its spec, task and network, the training examples it uses, the
+    generator that orders its batches (shared by both protocols) and the Hessian data at the
+    current point (the network part's inputs on the first ``spec.hessian_subset`` examples)."""
+
+    spec: Table1Run
+    task: TrainTest
+    network: Network
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    generator: torch.Generator
+    hessian_data: list = None
+
+    def refresh_hessian_data(self) -> None:
+        """Recompute the Hessian data at the current point: for text the embedding is held fixed
+        and its output is the network's input."""
+        full = self.network.full
+        full.eval()
+        x = self.x_train[:self.spec.hessian_subset]
+        with torch.no_grad():
+            features = full[0](x) if self.task.vocabulary else x
+        self.hessian_data = batches(features.detach(), self.y_train[:self.spec.hessian_subset], 1000)
+
+    def hessian(self) -> HessianOperator:
+        return HessianOperator(self.network.net, F.cross_entropy, self.hessian_data)
+
+    def measure(self, epochs: list[dict], certificate: Certificate | None = None) -> dict:
+        """Test accuracy, the convergence certificate and the flatness measures at the current
+        point (Hessians of the network part on the Hessian data); ``certificate``: one already
+        made at this point (reused)."""
+        spec, full = self.spec, self.network.full
+        _, test_accuracy = loss_and_accuracy(full, self.task.x_test, self.task.y_test)
+        full.eval()
+        start = time.perf_counter()
+        hessian = self.hessian()
+        certificate = certificate or certify(hessian, loss_history=[e["loss"] for e in epochs], rule=spec.rule,
+                                             seed=spec.seed)
+        values = measure(hessian, spec.measures, seed=spec.seed, blocks="depth", certificate=certificate)
+        return {"epochs": epochs[-1]["epoch"], **certificate.as_row(), **values, "test_accuracy": test_accuracy,
+                "hessian s": time.perf_counter() - start, "curve": list(epochs)}
+
+
 def train_run(spec: Table1Run) -> TrainedRun:
     """Execute ``spec`` (what :meth:`Table1Run.run` does) and keep the trained model."""
     task = spec.task.load() if isinstance(spec.task, TaskRef) else spec.task
     x_train, y_train = (task.x_train[:spec.train_limit], task.y_train[:spec.train_limit]) if spec.train_limit else \
         (task.x_train, task.y_train)
     torch.manual_seed(spec.seed)
-    full, net, grower, schedule, fan_ins = build(task, spec.model, spec.hidden, spec.seed, spec.small)
-    if schedule is not None:
-        schedule = schedule.scaled(spec.schedule_scale)
-    generator = torch.Generator().manual_seed(spec.seed)
+    network = build(task, spec.model, spec.hidden, spec.seed, spec.small)
+    if network.growth is not None:
+        network.growth = network.growth.scaled(spec.schedule_scale)
+    run = _Training(spec, task, network, x_train, y_train, torch.Generator().manual_seed(spec.seed))
     start = time.perf_counter()
-    result = fit(full, x_train, y_train, lr=spec.lr, batch_size=spec.batch, max_epochs=spec.max_epochs,
-                 generator=generator, growing=grower, schedule=schedule, fan_ins=fan_ins)
+    result = fit(network.full, x_train, y_train, lr=spec.lr, batch_size=spec.batch, max_epochs=spec.max_epochs,
+                 generator=run.generator, growth=network.growth)
     train_seconds = time.perf_counter() - start
-    hessian_data = _hessian_data(task, full, x_train, y_train, spec.hessian_subset)
+    run.refresh_hessian_data()
     common = {"task": task.name, "hidden": spec.hidden, "model": spec.model, "batch": spec.batch, "seed": spec.seed,
-              "parameters": sum(p.numel() for p in net.parameters()) if grower is None else grower.num_parameters(),
-              "depth": int(grower.depth.max()) if grower is not None else len(ARCHITECTURES.get(spec.model, ())) + 1,
-              "samples/s": result.samples_per_second, "threads": torch.get_num_threads()}
+              "parameters": network.parameters, "depth": network.depth, "samples/s": result.samples_per_second,
+              "threads": torch.get_num_threads()}
     paper = {**common, "protocol": "paper", "stopped": result.stopped, "train s": train_seconds,
-             **_measure(task, full, net, hessian_data, result.epochs, spec.seed, spec.measures, spec.rule)}
+             **run.measure(result.epochs)}
     rows = [paper]
     if spec.go_on is not None:
-        converged, hessian_data = _go_on(task, full, net, x_train, y_train, hessian_data, spec.hessian_subset, result,
-                                         paper, generator, spec.batch, spec.seed, spec.measures, spec.rule, spec.go_on)
-        rows.append({**common, **converged})
+        rows.append({**common, **_go_on(run, result.epochs, paper)})
     density = None
     if spec.density:
-        op = HessianOperator(net, F.cross_entropy, hessian_data)
-        density = spectral_density(op.matvec, op.dim, n_vectors=2, n_steps=30, generator=torch.Generator().manual_seed(0))
-    return TrainedRun(Table1Record(tuple(rows), density), full, net, hessian_data)
+        density = spectral_density(run.hessian(), n_vectors=2, n_steps=30, generator=torch.Generator().manual_seed(0))
+    return TrainedRun(Table1Record(tuple(rows), density), network.full, network.net, run.hessian_data)
+
+
+def _go_on(run: _Training, paper_epochs: list[dict], paper_row: dict) -> dict:
+    """The ``converged`` row: continue the run from the paper protocol's end point (see
+    :class:`GoOn`), leaving ``run``'s Hessian data at the final point. For text the Hessian data
+    is recomputed after training: the embedding that feeds the network part trains too."""
+    if paper_row["verdict"] == "minimum":
+        return {**paper_row, "protocol": "converged", "stopped": "certified minimum (paper protocol)"}
+    spec, go_on = run.spec, run.spec.go_on
+    epochs, seconds, verdict = list(paper_epochs), paper_row["train s"], paper_row["verdict"]
+    stale = False  # True once the text model's embedding has trained past the Hessian data
+    certificate = None  # the last one, while it is of the current point
+    while verdict != "minimum" and epochs[-1]["epoch"] < go_on.max_epochs:
+        certificate = None
+        start = time.perf_counter()
+        more = fit(run.network.full, run.x_train, run.y_train, lr=go_on.lr, batch_size=spec.batch,
+                   generator=run.generator, max_epochs=min(go_on.chunk, go_on.max_epochs - epochs[-1]["epoch"]),
+                   target_accuracy=math.inf)
+        seconds += time.perf_counter() - start
+        epochs += [{**e, "epoch": e["epoch"] + epochs[-1]["epoch"]} for e in more.epochs]
+        losses = [e["loss"] for e in epochs]
+        stale = stale or bool(run.task.vocabulary)
+        if fits(epochs[-1]["accuracy"], losses, spec.rule):  # the Hessian only when the certificate can pass
+            if stale:  # refreshed only when read: most chunks of a long run end without a certificate
+                run.refresh_hessian_data()
+                stale = False
+            certificate = certify(run.hessian(), loss_history=losses, rule=spec.rule, seed=spec.seed)
+            verdict = certificate.verdict
+    if stale:
+        run.refresh_hessian_data()
+    row = run.measure(epochs, certificate)
+    stopped = "certified minimum" if row["verdict"] == "minimum" else f"cap of {go_on.max_epochs} epochs"
+    return {**row, "protocol": "converged", "stopped": stopped, "train s": seconds}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Table 1 as notebook 40's parameters set it. Every field but the last three is a dict keyed
+    by task name (``"MNIST"``, ``"AG News"``); ``converged_max_epochs`` values may be dicts by
+    batch size (:func:`per_batch`).
+
+    ``sizes``: hidden units of the small and the large network; ``batch_sizes``: the paper's two;
+    ``learning_rates``, ``max_epochs``: the paper's protocol (SGD; stop at 100 % training
+    accuracy or after ``max_epochs``); ``schedule_scale``: factor on the growth epochs;
+    ``train_examples``: the first N training examples (0: all, the trim); ``converged_lr``,
+    ``converged_max_epochs``: the ``converged`` protocol (:class:`GoOn`); ``seeds``: one run per
+    seed and cell; ``hessian_subset``: the first training examples on which certificates and
+    Hessians are taken; ``rule``: the certificate's thresholds."""
+
+    sizes: dict
+    batch_sizes: dict
+    learning_rates: dict
+    max_epochs: dict
+    schedule_scale: dict
+    train_examples: dict
+    converged_lr: dict
+    converged_max_epochs: dict
+    seeds: tuple
+    hessian_subset: int
+    rule: Rule = Rule()
+
+    @classmethod
+    def from_parameters(cls, parameters: dict) -> "Settings":
+        """The settings among a notebook's ``parameters`` (other names are ignored)."""
+        import dataclasses
+
+        names = {f.name for f in dataclasses.fields(cls)}
+        chosen = {k: v for k, v in parameters.items() if k in names}
+        return cls(**{**chosen, "seeds": tuple(chosen["seeds"])})
+
+    def train_count(self, name: str, task: TrainTest) -> int:
+        """How many training examples task ``name`` uses (the trim, at most the split's size)."""
+        return min(self.train_examples[name] or len(task.y_train), len(task.y_train))
+
+    def cap(self, name: str, batch: int) -> int:
+        """The ``converged`` protocol's cap on epochs for task ``name`` at ``batch``."""
+        return per_batch(self.converged_max_epochs[name], batch)
 
 
 def load_tasks(names, mnist_dataset: str, text_dataset: str, embedding_dim: int) -> dict[str, TaskRef]:
@@ -255,34 +394,32 @@ def load_tasks(names, mnist_dataset: str, text_dataset: str, embedding_dim: int)
     return load_each(names, ref)
 
 
-def plan(tasks: dict[str, TaskRef], sizes: dict, batch_sizes: dict, seeds, *, learning_rates: dict,
-         max_epochs: dict, schedule_scale: dict, train_examples: dict, converged_lr: dict, converged_max_epochs: dict,
-         hessian_subset: int) -> list[Table1Run]:
-    """Every run of Table 1, from a notebook's parameters (each a dict keyed by task name;
-    ``converged_max_epochs`` values may be dicts by batch size, :func:`per_batch`): the small
-    size with the grown network and architecture ``a``, the large one with ``a``, ``b``, ``c``,
-    both batch sizes, every seed. The first seed's grown and ``a`` runs at the large size and
-    the small batch also compute their spectral density (the page's figure). Refuses a growth
-    schedule that ends after training stops, before anything runs."""
-    specs = []
+def plan(tasks: dict[str, TaskRef], settings: Settings) -> list[Table1Run]:
+    """Every run of Table 1: the small size with the grown network and architecture ``a``, the
+    large one with ``a``, ``b``, ``c``, both batch sizes, every seed. The first seed's grown and
+    ``a`` runs at the large size and the small batch also compute their spectral density (the
+    page's figure). Refuses a growth schedule that ends after training stops, before anything
+    runs."""
+    specs, seeds = [], tuple(settings.seeds)
     for name, ref in tasks.items():
         task = ref.load()
-        for k, hidden in enumerate(sizes[name]):
+        max_epochs, scale = settings.max_epochs[name], settings.schedule_scale[name]
+        for k, hidden in enumerate(settings.sizes[name]):
             small = k == 0
             for model in (["growing", "a"] if small else ["growing", "a", "b", "c"]):
                 if model == "growing":
-                    last = paper_schedule(task.name, hidden, small).scaled(schedule_scale[name]).last_epoch
-                    if last >= max_epochs[name]:
+                    last = paper_schedule(task.name, hidden, small).scaled(scale).last_epoch
+                    if last >= max_epochs:
                         raise ValueError(f"{name}: the growth schedule ends at epoch {last} but training stops after "
-                                         f"{max_epochs[name]}; raise max_epochs or lower schedule_scale")
-                for batch in batch_sizes[name]:
+                                         f"{max_epochs}; raise max_epochs or lower schedule_scale")
+                for batch in settings.batch_sizes[name]:
                     for seed in seeds:
                         specs.append(Table1Run(
-                            ref, hidden, model, batch, seed, lr=learning_rates[name], max_epochs=max_epochs[name],
-                            schedule_scale=schedule_scale[name], hessian_subset=hessian_subset, small=small,
-                            train_limit=train_examples[name],
-                            go_on=GoOn(converged_lr[name], per_batch(converged_max_epochs[name], batch)),
-                            density=(not small and model in ("growing", "a") and batch == batch_sizes[name][0]
+                            ref, hidden, model, batch, seed, lr=settings.learning_rates[name], max_epochs=max_epochs,
+                            schedule_scale=scale, hessian_subset=settings.hessian_subset, small=small,
+                            train_limit=settings.train_examples[name],
+                            go_on=GoOn(settings.converged_lr[name], settings.cap(name, batch)), rule=settings.rule,
+                            density=(not small and model in ("growing", "a") and batch == settings.batch_sizes[name][0]
                                      and seed == seeds[0])))
     return specs
 
@@ -293,63 +430,6 @@ def results_table(records) -> "pd.DataFrame":
     import pandas as pd
 
     return pd.DataFrame([row for record in records if isinstance(record, Table1Record) for row in record.rows])
-
-
-def _hessian_data(task: TrainTest, full, x_train, y_train, hessian_subset: int) -> list:
-    """Batches of the network part's inputs on the first ``hessian_subset`` training examples;
-    for text the embedding is held fixed and its output is the network's input."""
-    full.eval()
-    x = x_train[:hessian_subset]
-    with torch.no_grad():
-        features = full[0](x) if task.vocabulary else x
-    return batches(features.detach(), y_train[:hessian_subset], 1000)
-
-
-def _measure(task: TrainTest, full, net, hessian_data: list, epochs: list[dict], seed: int, measures,
-             rule: Rule, certificate: Certificate | None = None) -> dict:
-    """Test accuracy, the convergence certificate and the flatness measures of one trained model
-    (Hessians of the network part on ``hessian_data``); ``certificate``: one already made at
-    this point (reused)."""
-    _, test_accuracy = loss_and_accuracy(full, task.x_test, task.y_test)
-    full.eval()
-    start = time.perf_counter()
-    certificate, values = certified_measures(net, F.cross_entropy, hessian_data, seed,
-                                             loss_history=[e["loss"] for e in epochs], rule=rule, measures=measures,
-                                             certificate=certificate)
-    return {"epochs": epochs[-1]["epoch"], **certificate.as_row(), **values, "test_accuracy": test_accuracy,
-            "hessian s": time.perf_counter() - start, "curve": list(epochs)}
-
-
-def _go_on(task: TrainTest, full, net, x_train, y_train, hessian_data: list, hessian_subset: int, result,
-           paper_row: dict, generator, batch_size: int, seed: int, measures, rule: Rule,
-           go_on: GoOn) -> tuple[dict, list]:
-    """The ``converged`` row and its Hessian data: continue ``full`` from the paper protocol's
-    end point (see :class:`GoOn`). For text the Hessian data is recomputed after training:
-    the embedding that feeds the network part trains too."""
-    if paper_row["verdict"] == "minimum":
-        return {**paper_row, "protocol": "converged", "stopped": "certified minimum (paper protocol)"}, hessian_data
-    epochs, seconds, verdict = list(result.epochs), paper_row["train s"], paper_row["verdict"]
-    stale = False  # True once the text model's embedding has trained past hessian_data
-    certificate = None  # the last one, while it is of the current point
-    while verdict != "minimum" and epochs[-1]["epoch"] < go_on.max_epochs:
-        certificate = None
-        start = time.perf_counter()
-        more = fit(full, x_train, y_train, lr=go_on.lr, batch_size=batch_size, generator=generator,
-                   max_epochs=min(go_on.chunk, go_on.max_epochs - epochs[-1]["epoch"]), target_accuracy=math.inf)
-        seconds += time.perf_counter() - start
-        epochs += [{**e, "epoch": e["epoch"] + epochs[-1]["epoch"]} for e in more.epochs]
-        losses = [e["loss"] for e in epochs]
-        stale = stale or bool(task.vocabulary)
-        if fits(epochs[-1]["accuracy"], losses, rule):  # the Hessian only when the certificate can pass
-            if stale:  # refreshed only when read: most chunks of a long run end without a certificate
-                hessian_data, stale = _hessian_data(task, full, x_train, y_train, hessian_subset), False
-            certificate = certify(net, F.cross_entropy, hessian_data, loss_history=losses, rule=rule, seed=seed)
-            verdict = certificate.verdict
-    if stale:
-        hessian_data = _hessian_data(task, full, x_train, y_train, hessian_subset)
-    row = _measure(task, full, net, hessian_data, epochs, seed, measures, rule, certificate)
-    stopped = "certified minimum" if row["verdict"] == "minimum" else f"cap of {go_on.max_epochs} epochs"
-    return {**row, "protocol": "converged", "stopped": stopped, "train s": seconds}, hessian_data
 
 
 # ----------------------------------------------------------------------------- the claims

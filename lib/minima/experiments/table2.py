@@ -10,8 +10,9 @@ Three ways to train, by how much of the encoder learns with the head:
 - :func:`run_head` trains the head alone on first-token features computed once
   (:func:`minima.experiments.heads.first_token_features`), the encoder frozen.
 
-Every row is measured by :func:`measure`: test accuracy and Matthews correlation, and the
-head's convergence certificate and flatness on the final features.
+Every row is measured by :func:`head_row`: test accuracy and Matthews correlation, and the
+head's convergence certificate and flatness on the final features. :class:`Settings` holds a
+table's parameters (notebook 60's), :func:`plan` its runs.
 """
 from __future__ import annotations
 
@@ -29,73 +30,109 @@ from sklearn.metrics import matthews_corrcoef
 from ..core.device import resolve
 from ..core.io import atomic_write
 from ..core.progress import progress
+from ..core.hessian import HessianOperator
 from ..data import TrainTest, batches, load
-from ..geometry.flatness import certified_measures
-from ..growing import GrowthSchedule
+from ..geometry.certificate import certify
+from ..geometry.flatness import measure
+from ..growing import GrowthPlan, GrowthSchedule
 from ..runs import Resources, RunCache, Spec, run_all, spec_key
 from ..runs.batch import missing
 from .heads import EncoderTop, GrowingHead, LowerStates, ReferenceHead, encoder_layers, first_token_features, \
     growth_plan, install_head, load_encoder, lower_states, reference_parameters
-from ..train import Trainer, TrainResult, fit
+from ..train import Trainer, fit
 
 RESULT_COLUMNS = ("head", "seed", "accuracy", "mcc", "rsi", "elementwise", "plain", "lambda_min", "lambda_max", "verdict",
                   "parameters", "train_seconds")
 
 
-def make_head(kind: str, hidden: int, labels: int, seed: int):
-    """``(head, network part for the Hessian, GrowingNet or None, schedule-ready fan-ins or None)``."""
+@dataclass(frozen=True)
+class HeadTraining:
+    """How every head of Table 2 trains and is measured: ``epochs`` of AdamW (weight decay 0.01,
+    constant ``lr``) in batches of ``batch_size``, the grown head grown at the start of the epochs
+    in ``phases``; the Hessian on the first ``hessian_subset`` training sentences."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    phases: tuple
+    hessian_subset: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "phases", tuple(self.phases))
+
+
+@dataclass
+class Head:
+    """A head as :func:`make_head` builds it: ``module`` (what is installed on the encoder),
+    ``net`` (the part whose Hessian is measured) and, for the grown head, its
+    :class:`~minima.growing.GrowthPlan` (``None`` for the reference head)."""
+
+    kind: str
+    module: torch.nn.Module
+    net: torch.nn.Module
+    growth: GrowthPlan | None
+
+    @property
+    def parameters(self) -> int:
+        return self.growth.net.num_parameters() if self.growth else sum(p.numel() for p in self.module.parameters())
+
+
+def make_head(kind: str, hidden: int, labels: int, seed: int, phases: tuple) -> Head:
+    """The ``"growing"`` head (grown to the reference head's size after each epoch of ``phases``)
+    or the ``"reference"`` head, for features of size ``hidden``."""
     if kind == "growing":
         head = GrowingHead(hidden, labels, seed=seed)
-        return head, head.net, head.net, growth_plan(hidden, labels)
+        return Head(kind, head, head.net, GrowthPlan(head.net, GrowthSchedule.phases(hidden, tuple(phases)),
+                                                     growth_plan(hidden, labels)))
     if kind == "reference":
         head = ReferenceHead(hidden, labels, seed=seed)
-        return head, head, None, None
+        return Head(kind, head, head, None)
     raise ValueError(f"unknown head {kind!r}; choose growing or reference")
 
 
-def measure(kind: str, seed: int, head, network, growing, train_features, y_train, test_predictions, y_test,
-            result, seconds: float, hessian_subset: int) -> dict:
-    """One row of Table 2: accuracy, Matthews correlation, the head's convergence certificate and
-    flatness (Hessian with respect to the head's parameters on fixed features of the first
-    ``hessian_subset`` training sentences), sizes."""
+def head_row(head: Head, seed: int, train_features: torch.Tensor, y_train: torch.Tensor, predictions: torch.Tensor,
+             y_test: torch.Tensor, history: list[dict], seconds: float, hessian_subset: int) -> dict:
+    """One row of Table 2: accuracy and Matthews correlation of the test ``predictions``, the
+    head's convergence certificate and flatness (Hessian with respect to the head's parameters
+    on fixed features ``(N, H)`` of the first ``hessian_subset`` training sentences), sizes;
+    ``history``: one record per training epoch."""
     hidden, labels = train_features.shape[1], int(y_train.max()) + 1
-    data = batches(train_features[:hessian_subset], y_train[:hessian_subset], 1000)
-    certificate, values = certified_measures(network, F.cross_entropy, data, seed,
-                                             loss_history=[e["loss"] for e in result.epochs])
-    parameters = growing.num_parameters() if growing is not None else sum(p.numel() for p in head.parameters())
-    return {"head": kind, "seed": seed, "parameters": parameters, "reference parameters": reference_parameters(hidden, labels),
-            "accuracy": float((test_predictions == y_test).double().mean()),
-            "mcc": float(matthews_corrcoef(y_test.numpy(), test_predictions.numpy())),
-            "train accuracy": result.final["accuracy"], "train loss": result.final["loss"], "train_seconds": seconds,
+    hessian = HessianOperator(head.net, F.cross_entropy,
+                              batches(train_features[:hessian_subset], y_train[:hessian_subset], 1000))
+    certificate = certify(hessian, loss_history=[e["loss"] for e in history], seed=seed)
+    values = measure(hessian, seed=seed, blocks="depth", certificate=certificate)
+    growing = head.growth.net if head.growth else None
+    return {"head": head.kind, "seed": seed, "parameters": head.parameters,
+            "reference parameters": reference_parameters(hidden, labels),
+            "accuracy": float((predictions == y_test).double().mean()),
+            "mcc": float(matthews_corrcoef(y_test.numpy(), predictions.numpy())),
+            "train accuracy": history[-1]["accuracy"], "train loss": history[-1]["loss"], "train_seconds": seconds,
             **values, **{k: v for k, v in certificate.as_row().items() if k not in ("train_loss", "train_accuracy")},
             "certificate train loss": certificate.train_loss, "certificate train accuracy": certificate.train_accuracy,
-            "curve": result.epochs,
+            "curve": history,
             "depth histogram": (torch.bincount(torch.as_tensor(growing.depth[growing.hidden_ids])).tolist()
                                 if growing is not None else None)}
 
 
-def run_head(kind: str, features: TrainTest, seed: int, *, epochs: int, batch_size: int, lr: float,
-             phases: list[int], hessian_subset: int) -> dict:
+def run_head(kind: str, features: TrainTest, seed: int, training: HeadTraining) -> dict:
     """Train one head on frozen encoder features (``x_*``: ``(N, H)``) and measure it."""
     x_train, y_train, x_test, y_test = features.x_train, features.y_train, features.x_test, features.y_test
     torch.manual_seed(seed)
-    head, network, growing, fan_ins = make_head(kind, x_train.shape[1], features.n_classes, seed)
-    schedule = GrowthSchedule.phases(x_train.shape[1], tuple(phases)) if growing is not None else None
+    head = make_head(kind, x_train.shape[1], features.n_classes, seed, training.phases)
     start = time.perf_counter()
-    result = fit(head, x_train, y_train, lr=lr, batch_size=batch_size, max_epochs=epochs, target_accuracy=None,
-                 generator=torch.Generator().manual_seed(seed), growing=growing, schedule=schedule, fan_ins=fan_ins,
-                 optimizer="adamw")
+    result = fit(head.module, x_train, y_train, lr=training.lr, batch_size=training.batch_size,
+                 max_epochs=training.epochs, target_accuracy=None, generator=torch.Generator().manual_seed(seed),
+                 growth=head.growth, optimizer="adamw")
     seconds = time.perf_counter() - start
-    head.eval()
+    head.module.eval()
     with torch.no_grad():
-        predictions = head(x_test).argmax(1)
-    return measure(kind, seed, head, network, growing, x_train, y_train, predictions, y_test, result, seconds,
-                   hessian_subset)
+        predictions = head.module(x_test).argmax(1)
+    return head_row(head, seed, x_train, y_train, predictions, y_test, result.epochs, seconds, training.hessian_subset)
 
 
 def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tensor, test_texts: list[str],
-              y_test: torch.Tensor, seed: int, *, epochs: int, batch_size: int, lr: float, phases: list[int],
-              hessian_subset: int, max_length: int = 128, device="auto", progress=None) -> dict:
+              y_test: torch.Tensor, seed: int, training: HeadTraining, *, max_length: int = 128, device="auto",
+              progress=None) -> dict:
     """The paper's setting: the whole model trained with the head installed (AdamW, constant
     learning rate), the head grown after the given epochs; then measured like :func:`run_head`
     on the fine-tuned encoder's features."""
@@ -103,8 +140,8 @@ def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tenso
     torch.manual_seed(seed)
     model, tokenizer, _ = load_encoder(model_name, labels=int(y_train.max()) + 1, seed=seed)
     hidden = model.config.hidden_size
-    head, network, growing, fan_ins = make_head(kind, hidden, int(y_train.max()) + 1, seed)
-    install_head(model, head)
+    head = make_head(kind, hidden, int(y_train.max()) + 1, seed, training.phases)
+    install_head(model, head.module)
     model.to(device)
 
     def step(index):
@@ -113,21 +150,20 @@ def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tenso
         out = model(**enc, labels=y_train[index].to(device))
         return out.loss, int((out.logits.argmax(1).cpu() == y_train[index]).sum())
 
-    history, seconds = _train(model, growing, fan_ins, hidden, phases, step, len(texts), seed, epochs=epochs,
-                              batch_size=batch_size, lr=lr, progress=progress)
+    history, seconds = _train(model, head, step, len(texts), seed, training, progress)
     model.eval()
-    train_features = first_token_features(model, tokenizer, texts[:hessian_subset], max_length=max_length).cpu()
+    subset = training.hessian_subset
+    train_features = first_token_features(model, tokenizer, texts[:subset], max_length=max_length).cpu()
     test_features = first_token_features(model, tokenizer, test_texts, max_length=max_length).cpu()
-    head.cpu().eval()
+    head.module.cpu().eval()
     with torch.no_grad():
-        predictions = head(test_features).argmax(1)
-    return measure(kind, seed, head, network, growing, train_features, y_train[:hessian_subset], predictions, y_test,
-                   TrainResult(epochs=history), seconds, hessian_subset)
+        predictions = head.module(test_features).argmax(1)
+    return head_row(head, seed, train_features, y_train[:subset], predictions, y_test, history, seconds, subset)
 
 
 def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.Tensor, lower_test: LowerStates,
-                  y_test: torch.Tensor, seed: int, *, top_layers: int, epochs: int, batch_size: int, lr: float,
-                  phases: list[int], hessian_subset: int, device="auto", progress=None) -> dict:
+                  y_test: torch.Tensor, seed: int, training: HeadTraining, *, top_layers: int, device="auto",
+                  progress=None) -> dict:
     """The paper's setting on a CPU budget: the encoder's top ``top_layers`` layers are
     fine-tuned with the head installed (AdamW, weight decay 0.01, constant learning rate,
     dropout on), the head grown after the given epochs; the layers below stay pretrained and
@@ -137,8 +173,8 @@ def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.T
     device = resolve(device)
     torch.manual_seed(seed)
     hidden, labels = encoder.config.hidden_size, int(y_train.max()) + 1
-    head, network, growing, fan_ins = make_head(kind, hidden, labels, seed)
-    model = EncoderTop(encoder, top_layers, head).to(device)
+    head = make_head(kind, hidden, labels, seed, training.phases)
+    model = EncoderTop(encoder, top_layers, head.module).to(device)
 
     def step(index):
         states, mask = lower_train.batch(index)
@@ -146,29 +182,26 @@ def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.T
         targets = y_train[index].to(device)
         return F.cross_entropy(logits, targets), int((logits.argmax(1) == targets).sum())
 
-    history, seconds = _train(model, growing, fan_ins, hidden, phases, step, len(y_train), seed, epochs=epochs,
-                              batch_size=batch_size, lr=lr, progress=progress)
+    history, seconds = _train(model, head, step, len(y_train), seed, training, progress)
     model.eval()
+    subset = training.hessian_subset
     with torch.no_grad():
-        train_features = _features(model, lower_train, hessian_subset, device)
+        train_features = _features(model, lower_train, subset, device)
         test_features = _features(model, lower_test, len(lower_test), device)
-        head.cpu()
-        predictions = head(test_features).argmax(1)
-    return measure(kind, seed, head, network, growing, train_features, y_train[:hessian_subset], predictions, y_test,
-                   TrainResult(epochs=history), seconds, hessian_subset)
+        head.module.cpu()
+        predictions = head.module(test_features).argmax(1)
+    return head_row(head, seed, train_features, y_train[:subset], predictions, y_test, history, seconds, subset)
 
 
-def _train(model, growing, fan_ins, hidden: int, phases: list[int], step, n: int, seed: int, *, epochs: int,
-           batch_size: int, lr: float, progress=None) -> tuple[list[dict], float]:
+def _train(model, head: Head, step, n: int, seed: int, training: HeadTraining, progress=None) -> tuple[list[dict], float]:
     """The paper's fine-tuning loop: AdamW (weight decay 0.01, constant ``lr``) over ``n`` examples
     in batches shuffled with ``seed``, dropout on, the grown head (if any) grown at the start of
     the epochs in ``phases``. ``step(index) -> (batch mean loss, correct predictions)``.
     Returns one record per epoch (running loss and accuracy over its batches) and the seconds."""
-    schedule = GrowthSchedule.phases(hidden, tuple(phases)) if growing is not None else None
-    trainer = Trainer(model, step, n, lr=lr, batch_size=batch_size, generator=torch.Generator().manual_seed(seed),
-                      optimizer="adamw", growing=growing, schedule=schedule, fan_ins=fan_ins)
+    trainer = Trainer(model, step, n, lr=training.lr, batch_size=training.batch_size,
+                      generator=torch.Generator().manual_seed(seed), optimizer="adamw", growth=head.growth)
     history, start = [], time.perf_counter()
-    for _ in range(epochs):
+    for _ in range(training.epochs):
         history.append({key: value for key, value in trainer.epoch().items() if key != "seconds"})
         if progress:
             progress(history[-1])
@@ -223,13 +256,35 @@ def cola(train_limit: int = 0):
         digest.hexdigest()
 
 
-def setup_for(model: str, trainable_layers: int, max_length: int, train_limit: int):
+@dataclass(frozen=True)
+class Settings:
+    """Table 2 as notebook 60's parameters set it: the encoder ``model`` with its top
+    ``trainable_layers`` fine-tuned with the head (:class:`Table2Setup`), sentences of at most
+    ``max_length`` tokens, the first ``train_limit`` training sentences (0: all), one run per
+    seed and head, each trained as ``training`` says."""
+
+    model: str
+    trainable_layers: int
+    max_length: int
+    train_limit: int
+    seeds: tuple
+    training: HeadTraining
+
+    @classmethod
+    def from_parameters(cls, p: dict) -> "Settings":
+        """The settings among a notebook's parameters ``p`` (other names are ignored)."""
+        return cls(p["model"], p["trainable_layers"], p["max_length"], p["train_limit"], tuple(p["seeds"]),
+                   HeadTraining(p["epochs"], p["batch_size"], p["lr"], tuple(p["phases"]), p["hessian_subset"]))
+
+
+def setup_for(settings: Settings):
     """``(Table2Setup, encoder, tokenizer, description)``: the setup of a table and its loaded encoder."""
-    encoder, tokenizer, description = _encoder(model)
-    digest = cola(train_limit)[-1]
+    encoder, tokenizer, description = _encoder(settings.model)
+    digest = cola(settings.train_limit)[-1]
     layers = len(encoder_layers(encoder))
-    return Table2Setup(model, trainable_layers, max_length, train_limit, layers, digest), encoder, tokenizer, \
-        description
+    setup = Table2Setup(settings.model, settings.trainable_layers, settings.max_length, settings.train_limit, layers,
+                        digest)
+    return setup, encoder, tokenizer, description
 
 
 @functools.lru_cache(maxsize=2)
@@ -267,17 +322,13 @@ def frozen_inputs(setup: Table2Setup, cache: RunCache | None = None) -> dict:
 
 @dataclass(frozen=True)
 class HeadRun(Spec):
-    """One head (``"growing"`` or ``"reference"``) and seed of Table 2, trained as ``setup`` says;
-    returns the table's row (:func:`measure`)."""
+    """One head (``"growing"`` or ``"reference"``) and seed of Table 2, trained as ``setup`` and
+    ``training`` say; returns the table's row (:func:`head_row`)."""
 
     setup: Table2Setup
     kind: str
     seed: int
-    epochs: int
-    batch_size: int
-    lr: float
-    phases: tuple
-    hessian_subset: int
+    training: HeadTraining
     # where frozen_inputs() left the frozen part's output (the run cache's root): a location,
     # not an input, so it is not part of the run's key
     inputs_dir: str = field(default="", metadata={"key": False})
@@ -287,45 +338,43 @@ class HeadRun(Spec):
 
     def resources(self) -> Resources:
         per_epoch = {"frozen": 2.0, "top": 150.0, "whole": 3600.0}[self.setup.mode]
-        return Resources(cpus=1, gpus=0.0 if self.setup.mode != "whole" else 1.0, estimate_s=per_epoch * self.epochs)
+        return Resources(cpus=1, gpus=0.0 if self.setup.mode != "whole" else 1.0,
+                         estimate_s=per_epoch * self.training.epochs)
 
     def run(self) -> dict:
         setup = self.setup
         texts, y_train, test_texts, y_test, classes, _, digest = cola(setup.train_limit)
         if digest != setup.data_digest:
             raise RuntimeError("CoLA here differs from the driver's (data digest); point MINIMA_DATA at the same files")
-        settings = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, phases=list(self.phases),
-                        hessian_subset=self.hessian_subset)
         if setup.mode == "whole":
-            return fine_tune(self.kind, setup.model, texts, y_train, test_texts, y_test, self.seed,
-                             max_length=setup.max_length, progress=_epochs_bar(self), **settings)
+            return fine_tune(self.kind, setup.model, texts, y_train, test_texts, y_test, self.seed, self.training,
+                             max_length=setup.max_length, progress=_epochs_bar(self))
         inputs = frozen_inputs(setup, RunCache(self.inputs_dir) if self.inputs_dir else None)
         if setup.mode == "frozen":
             features = TrainTest(inputs["x_train"], y_train, inputs["x_test"], y_test, classes)
-            return run_head(self.kind, features, self.seed, **settings)
+            return run_head(self.kind, features, self.seed, self.training)
         encoder, _, _ = _encoder(setup.model)
         return fine_tune_top(self.kind, encoder, inputs["lower_train"], y_train, inputs["lower_test"], y_test, self.seed,
-                             top_layers=setup.trainable_layers, progress=_epochs_bar(self), **settings)
+                             self.training, top_layers=setup.trainable_layers, progress=_epochs_bar(self))
 
 
 def _epochs_bar(run: HeadRun):
     """A terminal bar over the run's epochs (a fine-tuning takes minutes)."""
-    bar = progress(total=run.epochs, desc=run.label(), mininterval=1, leave=False)
+    bar = progress(total=run.training.epochs, desc=run.label(), mininterval=1, leave=False)
 
     def report(epoch: dict) -> None:
         bar.update()
         bar.set_postfix_str(f"loss {epoch['loss']:.3f}")
-        if bar.n >= run.epochs:
+        if bar.n >= run.training.epochs:
             bar.close()
     return report
 
 
-def plan(setup: Table2Setup, seeds, *, epochs: int, batch_size: int, lr: float, phases, hessian_subset: int,
-         cache: RunCache | None = None) -> list[HeadRun]:
+def plan(setup: Table2Setup, settings: Settings, cache: RunCache | None = None) -> list[HeadRun]:
     """The head runs of Table 2: the grown and the reference head for every seed."""
     root = str((cache or RunCache()).root)
-    return [HeadRun(setup, kind, seed, epochs, batch_size, lr, tuple(phases), hessian_subset, root)
-            for seed in seeds for kind in ("growing", "reference")]
+    return [HeadRun(setup, kind, seed, settings.training, root)
+            for seed in settings.seeds for kind in ("growing", "reference")]
 
 
 def run_heads(specs: list[HeadRun], executor=None, cache: RunCache | None = None) -> list:

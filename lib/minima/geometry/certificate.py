@@ -23,13 +23,14 @@ The thresholds are parameters (:class:`Rule`); the methods page states them.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..core.hessian import HessianOperator
+from ..core.operators import Shifted
 from ..core.spectrum import lanczos
 
 
@@ -92,46 +93,36 @@ def _accuracy(model: nn.Module, batches: list) -> float | None:
     return correct / total
 
 
-def certify(model: nn.Module, loss_fn, data: Iterable, *, loss_history: Sequence[float] | None = None,
-            rule: Rule = Rule(), params: Sequence[str] | None = None, seed: int = 0, tol: float = 1e-6,
-            bottom_tol: float = 1e-3, max_iter: int = 300, weight_decay: float = 0.0) -> Certificate:
-    """Certificate of ``model``'s current point for the data-set mean of ``loss_fn``.
+def certify(hessian: HessianOperator, *, loss_history: Sequence[float] | None = None, rule: Rule = Rule(),
+            seed: int = 0, tol: float = 1e-6, bottom_tol: float = 1e-3, max_iter: int = 300,
+            weight_decay: float = 0.0) -> Certificate:
+    """Certificate of the point ``hessian`` is taken at: its model's current parameters, for the
+    data-set mean of its loss on its data (the training set, or the fixed subset the Hessian
+    measures use) and for its parameters (all, or a head's, say). The flatness measures
+    (:func:`~minima.geometry.flatness.measure`) can then share the operator's kept graphs.
 
     Args:
-        model: in eval mode (see :class:`~minima.core.hessian.HessianOperator`).
-        loss_fn: ``loss_fn(outputs, targets)`` -> scalar batch mean.
-        data: ``(inputs, targets)`` batches: the training set (or the fixed subset the
-            Hessian measures use).
+        hessian: :class:`~minima.core.hessian.HessianOperator` of a model in eval mode.
         loss_history: training loss after each epoch, for the plateau test.
-        params: parameter names to certify (default all); a head-only certificate, say.
         tol: relative Ritz residual for ``lambda_max``.
         weight_decay: the L2 coefficient the optimiser used (``torch.optim.SGD``'s
             ``weight_decay``): the point is then certified for the objective it minimised,
             ``L + weight_decay / 2 * |theta|^2``, whose gradient is ``g + weight_decay * theta``
-            and whose Hessian is ``H + weight_decay * I`` (eigenvalues shifted exactly);
-            ``train_loss`` stays the plain data loss.
+            and whose Hessian is the :class:`~minima.core.operators.Shifted` operator
+            ``H + weight_decay * I`` (eigenvalues shifted exactly); ``train_loss`` stays the
+            plain data loss.
         bottom_tol: ``lambda_min`` is resolved to a Ritz residual of ``bottom_tol * lambda_max``
             (or ``tol * |lambda_min|``): enough to judge the ratio against -0.01, where a
             relative test on an eigenvalue near zero would need hundreds of products.
     """
-    return certificate_of(HessianOperator(model, loss_fn, data, params), loss_history=loss_history, rule=rule,
-                          seed=seed, tol=tol, bottom_tol=bottom_tol, max_iter=max_iter, weight_decay=weight_decay)
-
-
-def certificate_of(operator: HessianOperator, *, loss_history: Sequence[float] | None = None, rule: Rule = Rule(),
-                   seed: int = 0, tol: float = 1e-6, bottom_tol: float = 1e-3, max_iter: int = 300,
-                   weight_decay: float = 0.0) -> Certificate:
-    """:func:`certify` on an existing operator (its model, data and parameters), so that other
-    measures can share its kept gradient graphs."""
-    gradient = operator.gradient() + weight_decay * operator.parameters_vector()
-    top, _, _ = lanczos(operator.matvec, operator.dim, which="LA", tol=tol, max_iter=max_iter,
-                        generator=torch.Generator().manual_seed(seed), device=operator.device)
-    lambda_max = float(top[0]) + weight_decay
-    bottom, _, _ = lanczos(operator.matvec, operator.dim, which="SA", tol=tol, max_iter=max_iter,
-                           abs_tol=bottom_tol * abs(lambda_max),
-                           generator=torch.Generator().manual_seed(seed + 1), device=operator.device)
-    lambda_min = float(bottom[0]) + weight_decay
-    accuracy = _accuracy(operator.model, operator.batches)
-    return Certificate(train_loss=operator.loss(), train_accuracy=accuracy, grad_norm=float(gradient.norm()),
+    objective = Shifted(hessian, weight_decay)
+    gradient = hessian.gradient() + weight_decay * hessian.parameters_vector()
+    top, _, _ = lanczos(objective, which="LA", tol=tol, max_iter=max_iter, generator=torch.Generator().manual_seed(seed))
+    lambda_max = float(top[0])
+    bottom, _, _ = lanczos(objective, which="SA", tol=tol, max_iter=max_iter, abs_tol=bottom_tol * abs(lambda_max),
+                           generator=torch.Generator().manual_seed(seed + 1))
+    lambda_min = float(bottom[0])
+    accuracy = _accuracy(hessian.model, hessian.batches)
+    return Certificate(train_loss=hessian.loss(), train_accuracy=accuracy, grad_norm=float(gradient.norm()),
                        lambda_max=lambda_max, lambda_min=lambda_min, plateau=plateau(loss_history, rule),
                        verdict=judge(fits(accuracy, loss_history, rule), lambda_max, lambda_min, rule))

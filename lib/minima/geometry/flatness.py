@@ -1,7 +1,7 @@
 """The flatness measures of the growing-network paper, on :class:`~minima.core.hessian.HessianOperator`
 and :func:`~minima.core.spectrum.lanczos`.
 
-- :func:`flatness`: ``"plain"`` lambda_max(H); ``"rsi"`` lambda_max(D H D) with D the Frobenius
+- :func:`measure`: ``"plain"`` lambda_max(H); ``"rsi"`` lambda_max(D H D) with D the Frobenius
   norm of each parameter block (Rangamani et al. 2019); ``"elementwise"``
   lambda_max(diag|theta| H diag|theta|).
 
@@ -13,15 +13,15 @@ it groups the weights (and biases) into neurons at depth 1, 2, ..., D (the outpu
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
-from .certificate import Certificate, Rule, certificate_of
+from .certificate import Certificate
 from ..growing import GrowingNet
 from ..core.hessian import FlatnessError, HessianOperator
+from ..core.operators import LinearOperator, Rescaled
 from ..core.spectrum import lanczos
 
 
@@ -71,62 +71,43 @@ def depth_blocks(operator: HessianOperator) -> list[torch.Tensor]:
     return [torch.as_tensor(np.flatnonzero(labels == value)) for value in np.unique(labels)]
 
 
-def flatness(model: nn.Module, loss_fn, data: Iterable, measure: str = "rsi", blocks=None,
-             params: Sequence[str] | None = None, tol: float = 1e-6, max_iter: int = 300,
-             generator: torch.Generator | None = None, return_info: bool = False):
-    """Largest eigenvalue of the (rescaled) loss Hessian at the current parameters.
+def measure_operator(hessian: HessianOperator, name: str, blocks=None) -> LinearOperator:
+    """The operator whose largest eigenvalue is the flatness measure ``name``: ``H`` itself for
+    ``"plain"``, :class:`~minima.core.operators.Rescaled` ``D H D`` for ``"rsi"`` (``D`` the block
+    Frobenius norms, :func:`block_scales`) and ``diag|theta| H diag|theta|`` for ``"elementwise"``."""
+    if name not in MEASURES:
+        raise FlatnessError(f"unknown measure {name!r}; choose one of {', '.join(MEASURES)}")
+    if name == "plain":
+        return hessian
+    if name == "rsi":
+        return Rescaled(hessian, block_scales(hessian, blocks))
+    return Rescaled(hessian, hessian.parameters_vector().abs())
 
-    ``measure``: ``"plain"`` lambda_max(H); ``"rsi"`` lambda_max(D H D), D = block Frobenius
-    norms (Rangamani et al. 2019; invariant to layer-wise rescalings that keep an MLP's
-    function, not to per-neuron ones); ``"elementwise"`` lambda_max(diag|theta| H diag|theta|)
-    (invariant to per-neuron rescaling of ReLU networks). Masked-out weights of a GrowingNet
-    are excluded from every measure. Lanczos stops at relative Ritz residual ``tol``.
+
+def measure(hessian: HessianOperator, measures: str | Sequence[str] = MEASURES, *, seed: int = 0, blocks=None,
+            tol: float = 1e-6, max_iter: int = 300, certificate: Certificate | None = None) -> dict[str, float]:
+    """The flatness measures of the point ``hessian`` is taken at: ``{name: value}`` for each of
+    ``measures`` (one name or several, :data:`MEASURES`).
+
+    Each value is the largest eigenvalue of :func:`measure_operator` by Lanczos to a relative
+    Ritz residual ``tol``, started from the same vector (seeded with ``seed``), on one operator,
+    so the measures share its kept gradient graphs. ``"plain"``: lambda_max(H); ``"rsi"``:
+    lambda_max(D H D), D = block Frobenius norms (Rangamani et al. 2019; invariant to layer-wise
+    rescalings that keep an MLP's function, not to per-neuron ones); ``"elementwise"``:
+    lambda_max(diag|theta| H diag|theta|) (invariant to per-neuron rescaling of ReLU networks).
+    Masked-out weights of a GrowingNet are excluded from every measure.
+
+    ``certificate``: this point's :func:`~minima.geometry.certificate.certify` with the same
+    ``seed``, ``tol`` and no weight decay; its ``lambda_max`` is then ``"plain"`` (the same
+    Lanczos run), so that run is not made twice.
     """
-    return flatness_of(HessianOperator(model, loss_fn, data, params), measure, blocks, tol, max_iter, generator,
-                       return_info)
-
-
-def flatness_of(operator: HessianOperator, measure: str = "rsi", blocks=None, tol: float = 1e-6,
-                max_iter: int = 300, generator: torch.Generator | None = None, return_info: bool = False):
-    """:func:`flatness` on an existing operator (several measures can then share its kept
-    gradient graphs)."""
-    if measure not in MEASURES:
-        raise FlatnessError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
-    if measure == "plain":
-        scale = None
-    elif measure == "rsi":
-        scale = block_scales(operator, blocks)
-    else:
-        scale = operator.parameters_vector().abs()
-    matvec = operator.matvec if scale is None else (lambda v: scale * operator.matvec(scale * v))
-    values, _, info = lanczos(matvec, operator.dim, k=1, which="LA", tol=tol, max_iter=max_iter,
-                              generator=generator, device=operator.device)
-    value = float(values[0])
-    return (value, info) if return_info else value
-
-
-def all_measures(model: nn.Module, loss_fn, data: Iterable, seed: int, measures: Sequence[str] = MEASURES,
-                 params: Sequence[str] | None = None, **kwargs) -> dict[str, float]:
-    """``{measure: value}`` for each of ``measures`` (see :func:`flatness_of`, which gets ``kwargs``),
-    on one operator, every Lanczos run started from the same vector, seeded with ``seed``."""
-    operator = HessianOperator(model, loss_fn, data, params)
-    return {m: flatness_of(operator, m, generator=torch.Generator().manual_seed(seed), **kwargs) for m in measures}
-
-
-def certified_measures(model: nn.Module, loss_fn, data: Iterable, seed: int, *,
-                       loss_history: Sequence[float] | None = None, rule: Rule = Rule(),
-                       measures: Sequence[str] = MEASURES, blocks="depth",
-                       certificate: Certificate | None = None) -> tuple[Certificate, dict[str, float]]:
-    """The convergence certificate (:func:`~minima.geometry.certificate.certify`) and the flatness
-    measures of a trained model at its current point, on one Hessian operator.
-
-    ``plain`` is the certificate's ``lambda_max``: both are the same Lanczos run (the start vector
-    seeded with ``seed``, relative residual 1e-6), so it is not run twice. ``certificate``: one
-    already made at this point on the same data with the same ``seed``, ``rule`` and history,
-    reused instead of certifying again.
-    """
-    operator = HessianOperator(model, loss_fn, data)
-    certificate = certificate or certificate_of(operator, loss_history=loss_history, rule=rule, seed=seed)
-    values = {m: certificate.lambda_max if m == "plain" else
-              flatness_of(operator, m, blocks, generator=torch.Generator().manual_seed(seed)) for m in measures}
-    return certificate, values
+    names = (measures,) if isinstance(measures, str) else tuple(measures)
+    values = {}
+    for name in names:
+        if name == "plain" and certificate is not None:
+            values[name] = certificate.lambda_max
+            continue
+        top, _, _ = lanczos(measure_operator(hessian, name, blocks), k=1, which="LA", tol=tol, max_iter=max_iter,
+                            generator=torch.Generator().manual_seed(seed))
+        values[name] = float(top[0])
+    return values

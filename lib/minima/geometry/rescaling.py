@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from ..data import load
-from .flatness import all_measures
+from ..core.hessian import HessianOperator
+from .flatness import measure
 from ..growing import GrowingNet, fan_in_for_budget, fully_connected_parameters
 from ..models import mlp
 from ..train import fit
@@ -107,13 +108,13 @@ def invariance_table(models: dict[str, nn.Module], loss_fn, data: Iterable, inpu
     rows = []
     for name, model in models.items():
         model.eval()
-        before = all_measures(model, loss_fn, data, seed, blocks="depth", tol=1e-10)
+        before = measure(HessianOperator(model, loss_fn, data), seed=seed, blocks="depth", tol=1e-10)
         rescaled = {"depth rescaling " + " / ".join(f"x{f:g}" for f in depth_factors[name]):
                     rescale_depths(model, depth_factors[name]),
                     "per-neuron rescaling (c in [1/4, 4])":
                     rescale_neurons(model, log_uniform(hidden_neurons(model), torch.Generator().manual_seed(seed)))}
         for label, other in rescaled.items():
-            after = all_measures(other.eval(), loss_fn, data, seed, blocks="depth", tol=1e-10)
+            after = measure(HessianOperator(other.eval(), loss_fn, data), seed=seed, blocks="depth", tol=1e-10)
             with torch.no_grad():
                 change = float((other(inputs) - model(inputs)).abs().max())
             rows.append({"network": name, "rescaling": label, "largest logit change": change,

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..core.hessian import HessianOperator
+from ..core.operators import LinearOperator
 from ..core.parameters import FlatView
 
 
@@ -159,11 +160,11 @@ def data_null_directions(model: nn.Module, x: torch.Tensor, rtol: float = 1e-12)
     return torch.cat(columns).T
 
 
-class ComplementOperator:
+class ComplementOperator(LinearOperator):
     """The Hessian on the orthogonal complement of ``basis``: ``v -> P H P v`` with
-    ``P = I - Q Q^T``, ``Q = basis`` ``(D, r)`` orthonormal. Same interface as
-    :class:`~minima.core.hessian.HessianOperator` (``dim``, ``matvec``), so the spectrum
-    routines of :mod:`minima.core.spectrum` take it. Its spectrum is the Hessian's restricted
+    ``P = I - Q Q^T``, ``Q = basis`` ``(D, r)`` orthonormal: a
+    :class:`~minima.core.operators.LinearOperator`, so the spectrum routines of
+    :mod:`minima.core.spectrum` take it. Its spectrum is the Hessian's restricted
     to the complement, plus ``r`` zeros (the directions of ``Q``)."""
 
     def __init__(self, operator: HessianOperator, basis: torch.Tensor):

@@ -9,7 +9,7 @@
 from .dag import Dag, GrowthError, Insertion
 from ..core.autograd import double_backward
 from .network import ACTIVATIONS, GrowingNet
-from .schedules import GrowthSchedule, fan_in_for_budget, fully_connected_parameters
+from .schedules import GrowthPlan, GrowthSchedule, fan_in_for_budget, fully_connected_parameters
 
-__all__ = ["ACTIVATIONS", "Dag", "GrowingNet", "GrowthError", "GrowthSchedule", "Insertion",
+__all__ = ["ACTIVATIONS", "Dag", "GrowingNet", "GrowthError", "GrowthPlan", "GrowthSchedule", "Insertion",
            "double_backward", "fan_in_for_budget", "fully_connected_parameters"]

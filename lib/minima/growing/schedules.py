@@ -1,7 +1,7 @@
 """How many neurons a growing network gets, when, and with which fan-ins; parameter counts."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -84,3 +84,29 @@ class GrowthSchedule:
         units = self.events.get(epoch, 0)
         done = len(net.hidden_ids)
         return net.grow(units, fan_ins[done: done + units], generator) if units else []
+
+
+@dataclass(frozen=True)
+class GrowthPlan:
+    """How a network grows during training: the :class:`~minima.growing.GrowingNet` ``net`` (the
+    model being trained, or a part of it), the ``schedule`` of insertions and the ``fan_ins``
+    they take in order (``len(fan_ins) >= schedule.total``)."""
+
+    net: GrowingNet
+    schedule: GrowthSchedule
+    fan_ins: tuple[int, ...]
+
+    def __post_init__(self):
+        if len(self.fan_ins) < self.schedule.total:
+            raise GrowthError(f"{len(self.fan_ins)} fan-ins for a schedule of {self.schedule.total} insertions; "
+                              "give one per inserted neuron")
+        object.__setattr__(self, "fan_ins", tuple(self.fan_ins))
+
+    def scaled(self, factor: float) -> "GrowthPlan":
+        """The same plan with the schedule's epochs scaled (:meth:`GrowthSchedule.scaled`)."""
+        return replace(self, schedule=self.schedule.scaled(factor))
+
+    def on_epoch_start(self, epoch: int) -> list[int]:
+        """Grow ``net`` as the schedule says at the start of ``epoch`` (0-based epochs completed),
+        with the net's own generator; returns the inserted neurons."""
+        return self.schedule.on_epoch_start(epoch, self.net, list(self.fan_ins), self.net.generator)

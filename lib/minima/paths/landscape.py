@@ -66,6 +66,21 @@ class MinimaGraph:
             return float("inf")
         return max((tree[u][v]["weight"] for u, v in zip(nodes[:-1], nodes[1:])), default=float("-inf"))
 
+    def highest_tree_edge(self) -> tuple[str, str]:
+        """The MST edge with the highest saddle, as a sorted pair: the barrier that the tree
+        says every path between its two sides must cross."""
+        tree = self.mst()
+        return max((tuple(sorted(edge)) for edge in tree.edges), key=lambda edge: self.saddle(*edge))
+
+    def highest_escape(self) -> tuple[str, float, float]:
+        """``(minimum, saddle, saddle / its energy)`` for the minimum whose highest tree edge is
+        highest relative to its own energy: the hardest minimum to leave along the tree."""
+        tree = self.mst()
+        escapes = {n: max(self.saddle(n, m) for m in tree.neighbors(n)) for n in tree.nodes if tree.degree(n)}
+        ratios = {n: saddle / self.minima[n] for n, saddle in escapes.items()}
+        node = max(ratios, key=ratios.get)
+        return node, escapes[node], ratios[node]
+
     def bounds(self) -> dict[tuple[str, str], float]:
         keys = sorted(self.minima)
         return {(a, b): self.bound(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]}

@@ -1,0 +1,138 @@
+"""The tables and sentences the experiment pages show, computed from their results tables.
+
+Each function takes what a page holds (the per-run results as a DataFrame, the loaded tasks,
+the experiment's settings) and returns a DataFrame to display or a sentence to glue, so that
+the notebooks only call them and the tests can check what a reader is told.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..experiments import papers
+from ..experiments.table1 import Settings as Table1Settings
+from .results import mean_sd
+
+
+# ----------------------------------------------------------------------------- Table 1
+
+def table1_data(loaded: dict, settings: Table1Settings) -> pd.DataFrame:
+    """What each task of Table 1 trains on: one row per task of ``loaded`` (name -> TrainTest)."""
+    return pd.DataFrame([{"task": t.name, "data": t.description, "train": settings.train_count(name, t),
+                          "test": len(t.y_test), "network inputs": t.n_features, "vocabulary": t.vocabulary or "-"}
+                         for name, t in loaded.items()]).set_index("task")
+
+
+def table1_protocol(loaded: dict, settings: Table1Settings) -> pd.DataFrame:
+    """Both protocols as run, one column per task, against the paper's where it says."""
+    columns = {}
+    for name, t in loaded.items():
+        scale = settings.schedule_scale[name]
+        caps = ", ".join(f"{settings.cap(name, b)} epochs at batch {b}" for b in settings.batch_sizes[name])
+        columns[name] = {
+            "epochs (paper: 100, then stop at 100 % training accuracy)": f"at most {settings.max_epochs[name]}",
+            "growth epochs": "as in the paper" if scale == 1 else f"paper epochs x {scale}",
+            "seeds (paper: 1)": len(settings.seeds),
+            "training examples (the trim)": settings.train_count(name, t),
+            "certificate and Hessians on": f"first {min(settings.hessian_subset, settings.train_count(name, t)):,} "
+                                           "training examples",
+            "converged protocol": f"goes on at lr {settings.converged_lr[name]:g}, at most {caps}"}
+    return pd.DataFrame(columns)
+
+
+def table1_summary(results: pd.DataFrame, loaded: dict) -> pd.DataFrame:
+    """Table 1 as the paper prints it, per protocol: mean ± sd over seeds of each cell (task,
+    size, model, batch), how many runs are certified minima, and the paper's accuracy and
+    spectral norm beside ours where the task is comparable (MNIST data)."""
+    table = []
+    for (protocol, name, hidden, model, batch), group in results.groupby(
+            ["protocol", "task", "hidden", "model", "batch"], sort=False):
+        key = (name, hidden, model, batch)
+        paper = papers.GROWING_TABLE1.loc[key] if loaded[name].comparable and key in papers.GROWING_TABLE1.index \
+            else None
+        table.append({"protocol": protocol, "task": name, "hidden": hidden,
+                      "model": "Growing" if model == "growing" else f"Fully connected {model}", "batch": batch,
+                      "certified minima": f"{int((group.verdict == 'minimum').sum())} of {len(group)}",
+                      "epochs": mean_sd(group["epochs"], lambda v: f"{v:.0f}"),
+                      "test accuracy": mean_sd(100 * group["test_accuracy"], lambda v: f"{v:.2f}%"),
+                      "paper accuracy": f"{paper.test_accuracy}%" if paper is not None else "",
+                      "rsi (ours)": mean_sd(group["rsi"], lambda v: f"{v:.3g}"),
+                      "paper spectral norm": f"{paper.spectral_norm:.4g}" if paper is not None else "",
+                      "elementwise": mean_sd(group["elementwise"], lambda v: f"{v:.3g}"),
+                      "plain λmax": mean_sd(group["plain"], lambda v: f"{v:.3g}"),
+                      "train accuracy": mean_sd(100 * group["train_accuracy"], lambda v: f"{v:.1f}%"),
+                      "parameters": int(group["parameters"].iloc[0])})
+    return pd.DataFrame(table).set_index(["protocol", "task", "hidden", "model", "batch"])
+
+
+def table1_sentences(results: pd.DataFrame, loaded: dict, settings: Table1Settings) -> dict[str, str]:
+    """The page's glued sentences: ``data_used`` (what each task trained on), ``stopped_note``
+    (how many paper-protocol runs reached 100 % training accuracy) and ``not_minima`` (how many
+    rows are not certified minima, per protocol, task and size, and what that means)."""
+    paper_runs = results[results.protocol == "paper"]
+    reached = int((paper_runs.stopped == "100% training accuracy").sum())
+    uncertified = results[results.verdict != "minimum"].groupby(["protocol", "task", "hidden"]).size()
+    totals = results.groupby(["protocol", "task", "hidden"]).size()
+    return {
+        "data_used": "; ".join(f"{t.description}, first {settings.train_count(n, t):,} training examples"
+                               for n, t in loaded.items()),
+        "stopped_note": f"under the paper's protocol {reached} of {len(paper_runs)} runs reached 100 % training "
+                        "accuracy within 100 epochs",
+        "not_minima": f"{int((results.verdict != 'minimum').sum())} of {len(results)} rows are not certified minima ("
+                      + "; ".join(f"{p}, {t}-{h}: {uncertified.get((p, t, h), 0)} of {n}"
+                                  for (p, t, h), n in totals.items())
+                      + "). Their flatness is the curvature of a point that is not a minimum: it is shown, with its "
+                        "verdict, and counted in the 'all runs' column only"}
+
+
+def first_seed_curves(results: pd.DataFrame, task: str, hidden: int, batch: int, seed: int,
+                      protocol: str = "converged") -> dict[str, list[dict]]:
+    """``{model: training curve}`` of the runs of one cell row (task, size, batch, seed, protocol)."""
+    chosen = results[(results.task == task) & (results.hidden == hidden) & (results.batch == batch)
+                     & (results.seed == seed) & (results.protocol == protocol)]
+    return {row.model: row.curve for row in chosen.itertuples()}
+
+
+# ----------------------------------------------------------------------------- Table 2
+
+def table2_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 beside the paper's: one row per head, mean ± sd over seeds."""
+    table = pd.DataFrame({kind: {
+        "MCC x 100 (out-of-domain dev)": mean_sd(100 * g.mcc, lambda v: f"{v:.1f}"),
+        "paper's \"test accuracy\" (read as MCC x 100)": f"{papers.GROWING_TABLE2.test_accuracy[kind]}",
+        "accuracy (majority class: 68.6%)": mean_sd(100 * g.accuracy, lambda v: f"{v:.1f}%"),
+        "rsi": mean_sd(g.rsi, lambda v: f"{v:.3g}"),
+        "paper spectral norm": f"{papers.GROWING_TABLE2.spectral_norm[kind]:.4g}",
+        "plain λmax": mean_sd(g.plain, lambda v: f"{v:.3g}"), "elementwise": mean_sd(g.elementwise, lambda v: f"{v:.3g}"),
+        "parameters": int(g.parameters.iloc[0]), "training time per run": f"{g['train_seconds'].mean():.0f} s",
+        "certified minima": f"{int((g.verdict == 'minimum').sum())} of {len(g)}"}
+        for kind, g in results.groupby("head", sort=False)}).T
+    table.index = [{"growing": "Growing", "reference": "Reference (fully connected)"}.get(k, k) for k in table.index]
+    return table
+
+
+def table2_not_minima(results: pd.DataFrame) -> str:
+    """How many trained heads are not certified minima, and what that means for their flatness."""
+    missed = results[results.verdict != "minimum"]
+    return (f"{len(missed)} of {len(results)} trained heads are not certified minima "
+            f"({', '.join(sorted(set(missed.verdict))) or 'none'}): their flatness is measured at a point that is not "
+            "a minimum of the head's loss and says nothing about flat or sharp minima")
+
+
+# ----------------------------------------------------------------------------- no barriers
+
+def paths_sentence(paths: pd.DataFrame) -> str:
+    """How many paths converged, peak at an end, and join two certified minima."""
+    joined = int(((paths.verdict_start == "minimum") & (paths.verdict_end == "minimum")).sum())
+    return (f"{int(paths.path_converged.sum())} of {len(paths)} paths converged by the 5 % rule; "
+            f"{int(paths.saddle_at_an_end.sum())} have their highest point at an end; {joined} join two "
+            "certified minima")
+
+
+def interior_saddles_sentence(curvature: pd.DataFrame) -> str:
+    """How many saddles inside their paths (not at an end) have a negative eigenvalue, from
+    :func:`minima.experiments.barriers.curvature_table`."""
+    interior = curvature[curvature.point.str.startswith("saddle") & ~curvature.point.str.contains("at an end")]
+    if not len(interior):
+        return "no saddle lies inside its path"
+    return (f"{int((interior.lambda_min < 0).sum())} of {len(interior)} interior saddles have a negative "
+            f"eigenvalue (most negative {interior.lambda_min.min():.3g})")

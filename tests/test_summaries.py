@@ -1,0 +1,98 @@
+"""The tables and sentences the experiment pages show (``minima.book.summaries``), on results
+tables built by hand: a wrong count, a wrong group or a paper number in the wrong row breaks them."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pandas as pd
+import torch
+
+from minima.book import summaries
+from minima.experiments import table1
+
+
+def settings(**changes) -> table1.Settings:
+    values = dict(sizes={"MNIST": [10, 500]}, batch_sizes={"MNIST": [10, 100]}, learning_rates={"MNIST": 1e-3},
+                  max_epochs={"MNIST": 100}, schedule_scale={"MNIST": 1.0}, train_examples={"MNIST": 1000},
+                  converged_lr={"MNIST": 1e-2}, converged_max_epochs={"MNIST": {10: 400, 100: 300}},
+                  seeds=(0, 1), hessian_subset=500)
+    return table1.Settings(**{**values, **changes})
+
+
+def mnist(comparable=True, train=8000):
+    return SimpleNamespace(name="MNIST", description="MNIST test set re-split", y_train=torch.zeros(train),
+                           y_test=torch.zeros(2000), n_features=784, vocabulary=0, comparable=comparable)
+
+
+def results() -> pd.DataFrame:
+    rows = []
+    for protocol in ("paper", "converged"):
+        for seed in (0, 1):
+            for model in ("growing", "a"):
+                minimum = protocol == "converged" or (model == "a" and seed == 0)
+                rows.append({"protocol": protocol, "task": "MNIST", "hidden": 10, "model": model, "batch": 10,
+                             "seed": seed, "verdict": "minimum" if minimum else "not converged",
+                             "stopped": "100% training accuracy" if model == "a" else "max epochs",
+                             "epochs": 10 + seed, "test_accuracy": 0.8 + 0.02 * seed, "rsi": 2.0 + seed,
+                             "elementwise": 0.5, "plain": 3.0, "train_accuracy": 1.0, "parameters": 7940})
+    return pd.DataFrame(rows)
+
+
+def test_table1_settings_read_the_trim_and_the_caps_per_batch():
+    chosen = settings()
+    assert chosen.train_count("MNIST", mnist()) == 1000 and chosen.train_count("MNIST", mnist(train=600)) == 600
+    assert settings(train_examples={"MNIST": 0}).train_count("MNIST", mnist()) == 8000
+    assert (chosen.cap("MNIST", 10), chosen.cap("MNIST", 100)) == (400, 300)
+    parameters = {**{k: getattr(chosen, k) for k in ("sizes", "batch_sizes", "learning_rates", "max_epochs",
+                                                      "schedule_scale", "train_examples", "converged_lr",
+                                                      "converged_max_epochs", "hessian_subset")},
+                  "seeds": [0, 1], "tasks": ["MNIST"], "embedding_dim": 100}
+    assert table1.Settings.from_parameters(parameters) == chosen
+
+
+def test_table1_sentences_count_runs_per_protocol_task_and_size():
+    sentences = summaries.table1_sentences(results(), {"MNIST": mnist()}, settings())
+    assert sentences["data_used"] == "MNIST test set re-split, first 1,000 training examples"
+    assert sentences["stopped_note"].startswith("under the paper's protocol 2 of 4 runs reached 100 % training")
+    assert sentences["not_minima"].startswith("3 of 8 rows are not certified minima (converged, MNIST-10: 0 of 4; "
+                                              "paper, MNIST-10: 3 of 4)")
+
+
+def test_table1_summary_puts_the_papers_numbers_beside_comparable_cells_only():
+    summary = summaries.table1_summary(results(), {"MNIST": mnist()})
+    row = summary.loc[("paper", "MNIST", 10, "Growing", 10)]
+    assert row["certified minima"] == "0 of 2" and row["paper accuracy"] == "84.0%"
+    assert row["paper spectral norm"] == "2.23" and row["rsi (ours)"] == "2.5 ± 0.707"
+    assert row["test accuracy"] == "81.00% ± 1.41%"
+    assert summary.loc[("paper", "MNIST", 10, "Fully connected a", 10)]["certified minima"] == "1 of 2"
+    other = summaries.table1_summary(results(), {"MNIST": mnist(comparable=False)})
+    assert (other["paper accuracy"] == "").all(), "the paper's numbers only beside the paper's data"
+
+
+def test_table1_protocol_states_each_cap_and_the_hessian_subset():
+    column = summaries.table1_protocol({"MNIST": mnist(train=600)}, settings())["MNIST"]
+    assert column["converged protocol"] == "goes on at lr 0.01, at most 400 epochs at batch 10, 300 epochs at batch 100"
+    assert column["certificate and Hessians on"] == "first 500 training examples"
+    assert column["training examples (the trim)"] == 600 and column["seeds (paper: 1)"] == 2
+
+
+def test_table2_summary_and_sentence_per_head():
+    heads = pd.DataFrame([{"head": kind, "seed": seed, "mcc": 0.2 + 0.1 * seed, "accuracy": 0.7, "rsi": 4.0,
+                           "plain": 3.0, "elementwise": 0.01, "parameters": 100, "train_seconds": 10.0,
+                           "verdict": "minimum" if kind == "growing" else "negative curvature"}
+                          for kind in ("growing", "reference") for seed in (0, 1)])
+    table = summaries.table2_summary(heads)
+    assert table.index.tolist() == ["Growing", "Reference (fully connected)"]
+    assert table.loc["Growing", "MCC x 100 (out-of-domain dev)"] == "25.0 ± 7.1"
+    assert table.loc["Reference (fully connected)", "certified minima"] == "0 of 2"
+    assert table.loc["Growing", "paper spectral norm"] == "1.894e+05"  # the paper: 1.8945e5
+    assert summaries.table2_not_minima(heads).startswith("2 of 4 trained heads are not certified minima "
+                                                         "(negative curvature)")
+
+
+def test_paths_sentence_counts_converged_paths_ends_and_certified_pairs():
+    paths = pd.DataFrame({"path_converged": [True, True, False], "saddle_at_an_end": [False, True, False],
+                          "verdict_start": ["minimum", "minimum", "not converged"],
+                          "verdict_end": ["minimum", "not converged", "minimum"]})
+    assert summaries.paths_sentence(paths) == ("2 of 3 paths converged by the 5 % rule; 1 have their highest point "
+                                               "at an end; 1 join two certified minima")
