@@ -62,7 +62,7 @@ def test_fine_tuning_grows_the_installed_head_to_the_reference_size():
     y = torch.tensor([k % 2 for k in range(48)])
     row = table2.fine_tune("growing", "tiny-random-roberta", texts[:32], y[:32], texts[32:], y[32:], 0,
                            table2.HeadTraining(epochs=3, batch_size=16, lr=1e-4, phases=(0, 1, 2), hessian_subset=32),
-                           device="cpu")
+                           device="cpu").as_row()
     assert row["parameters"] == row["reference parameters"] == reference_parameters(32, 2)
     assert [e["inserted"] for e in row["curve"]] == [11, 11, 10]
     assert 0 <= row["accuracy"] <= 1 and row["rsi"] > 0
@@ -101,7 +101,7 @@ def test_fine_tuning_the_top_layers_trains_them_and_grows_the_head():
     train, test = lower_states(model, tokenizer, texts[:32], 1), lower_states(model, tokenizer, texts[32:], 1)
     row = table2.fine_tune_top("growing", model, train, y[:32], test, y[32:], 0,
                                table2.HeadTraining(epochs=3, batch_size=16, lr=1e-3, phases=(0, 1, 2), hessian_subset=32),
-                               top_layers=1)
+                               top_layers=1).as_row()
     assert row["parameters"] == row["reference parameters"] == reference_parameters(32, 2)
     assert [e["inserted"] for e in row["curve"]] == [11, 11, 10]
     assert all(torch.equal(a, b) for a, b in zip(before, encoder_layers(model).parameters()))
@@ -154,7 +154,7 @@ def test_fine_tuning_the_top_layers_runs_on_cuda():
     train, test = lower_states(model, tokenizer, texts[:32], 1), lower_states(model, tokenizer, texts[32:], 1)
     training = table2.HeadTraining(epochs=2, batch_size=16, lr=1e-3, phases=(0, 1), hessian_subset=32)
     rows = {device: table2.fine_tune_top("growing", model, train, y[:32], test, y[32:], 0, training, top_layers=1,
-                                         device=device)
+                                         device=device).as_row()
             for device in ("cpu", "cuda")}
     assert rows["cuda"]["parameters"] == rows["cpu"]["parameters"] == reference_parameters(32, 2)
     assert all(math.isfinite(rows["cuda"][key]) for key in ("accuracy", "rsi", "lambda_max"))

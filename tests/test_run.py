@@ -178,7 +178,7 @@ def test_a_prose_change_re_executes_the_page_from_the_run_cache(toy, capsys):
         "specs = [table1.Table1Run(task, 8, 'a', 50, seed, lr=0.05, max_epochs=2, schedule_scale=1.0,",
         "                          hessian_subset=100, small=True, train_limit=100) for seed in (0, 1)]",
         "records = runs.run_all(specs)",
-        "print('accuracies', [r.rows[0]['test_accuracy'] for r in records])"]))
+        "print('accuracies', [r.rows[0].test_accuracy for r in records])"]))
     executor = {"kind": "local", "workers": 2}
     assert run.run("fast", only=["a_ok"], project=toy, executor=executor) == 0
     log = toy.root / ".cache" / "runs" / "batches.jsonl"

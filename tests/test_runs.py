@@ -27,7 +27,7 @@ def values(record):
     """A record without its timing fields (wall-clock seconds and rates are not results)."""
     if isinstance(record, table1.Table1Record):
         return [{k: ([{e: v for e, v in epoch.items() if e != "seconds"} for epoch in v] if k == "curve" else v)
-                 for k, v in row.items() if k not in TIMING} for row in record.rows], \
+                 for k, v in row.as_row().items() if k not in TIMING} for row in record.rows], \
             None if record.density is None else [list(map(float, part)) for part in record.density]
     if isinstance(record, barriers.MinimumRecord):
         return record.point.tolist(), record.curve, record.certificate, record.train_energy, record.test_loss, \

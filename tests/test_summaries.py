@@ -96,3 +96,16 @@ def test_paths_sentence_counts_converged_paths_ends_and_certified_pairs():
                           "verdict_end": ["minimum", "not converged", "minimum"]})
     assert summaries.paths_sentence(paths) == ("2 of 3 paths converged by the 5 % rule; 1 have their highest point "
                                                "at an end; 1 join two certified minima")
+
+
+def test_no_barriers_setup_counts_cycles_and_steps_against_the_papers():
+    from minima.paths.neb import AUTONEB_CYCLES, scaled_cycles
+
+    loaded = {"digits": SimpleNamespace(description="digits", y_train=torch.zeros(1437), y_test=torch.zeros(360))}
+    cycles = scaled_cycles(0.1)
+    setup = summaries.no_barriers_setup(loaded, ["mlp-2", "mlp-4"], 5, cycles, 256, 1000)[""]
+    assert setup["data"] == "digits (1,437 / 360 train / test)" and setup["architectures"] == "mlp-2, mlp-4"
+    assert setup["AutoNEB"] == (f"{len(cycles)} cycles, {sum(c['steps'] for c in cycles):,} steps in all (paper: "
+                                f"{len(AUTONEB_CYCLES)} cycles, {sum(c['steps'] for c in AUTONEB_CYCLES):,} steps), "
+                                "batch 256")
+    assert sum(c["steps"] for c in cycles) < sum(c["steps"] for c in AUTONEB_CYCLES)

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from minima.book import summaries
 from minima.experiments import table1
 from minima.core.hessian import HessianOperator
 from minima.geometry.certificate import certify
@@ -30,7 +31,7 @@ def test_rows_carry_the_results_columns_and_one_row_checks_by_hand():
     spec = table1.Table1Run(task, 16, "a", 10, 0, lr=0.05, max_epochs=3, schedule_scale=1.0, hessian_subset=150,
                             small=True, train_limit=150, go_on=table1.GoOn(lr=0.1, max_epochs=8, chunk=5))
     trained = table1.train_run(spec)
-    rows = trained.record.rows
+    rows = [row.as_row() for row in trained.record.rows]
     results = pd.DataFrame(list(rows))
     assert set(table1.RESULT_COLUMNS) <= set(results.columns)
     assert results.protocol.tolist() == ["paper", "converged"]
@@ -52,7 +53,7 @@ def test_text_certificates_use_the_embedding_at_the_end_point():
     trained = table1.train_run(table1.Table1Run(task, 4, "a", 4, 0, lr=0.01, max_epochs=2, schedule_scale=1.0,
                                                 hessian_subset=40, small=True,
                                                 go_on=table1.GoOn(lr=0.05, max_epochs=12, chunk=5)))
-    rows, net, data = trained.record.rows, trained.net, trained.hessian_data
+    rows, net, data = [row.as_row() for row in trained.record.rows], trained.net, trained.hessian_data
     assert rows[1]["epochs"] > rows[0]["epochs"], "the converged protocol went on"
     # certified on the features of the trained embedding (not of the paper protocol's end): the
     # certificate's loss is the whole model's training loss at the end point
@@ -70,13 +71,13 @@ def test_claim_counts_by_hand():
             rows.append({"protocol": protocol, "task": "MNIST", "hidden": 10, "model": "a", "batch": batch,
                          "seed": 0, "rsi": fc * scale, "elementwise": fc,
                          "verdict": "minimum" if batch == 10 else "not converged"})
-    counts = table1.claim_counts(pd.DataFrame(rows))
-    flatter = counts.loc[(table1.CLAIMS[0], "paper", "rsi")]
+    counts = summaries.table1_claim_counts(pd.DataFrame(rows))
+    flatter = counts.loc[(summaries.TABLE1_CLAIMS[0], "paper", "rsi")]
     assert flatter["all runs"] == "2 of 2" and flatter["certified minima only"] == "1 of 1"
-    assert counts.loc[(table1.CLAIMS[0], "converged", "rsi"), "all runs"] == "0 of 2"
-    batch = counts.loc[(table1.CLAIMS[1], "paper", "rsi")]
+    assert counts.loc[(summaries.TABLE1_CLAIMS[0], "converged", "rsi"), "all runs"] == "0 of 2"
+    batch = counts.loc[(summaries.TABLE1_CLAIMS[1], "paper", "rsi")]
     assert batch["all runs"] == "2 of 2" and batch["certified minima only"] == "1 of 1"  # the grown pair only
-    assert counts.loc[(table1.CLAIMS[1], "paper", "elementwise"), "all runs"] == "0 of 2"  # equal values: not sharper
+    assert counts.loc[(summaries.TABLE1_CLAIMS[1], "paper", "elementwise"), "all runs"] == "0 of 2"  # equal values: not sharper
 
 
 def test_per_batch_parameters():

@@ -33,7 +33,7 @@ def _slice():
 
 
 def _values(records):
-    return [[{k: v for k, v in row.items() if k not in TIMING and k != "curve"} for row in r.rows] for r in records]
+    return [[{k: v for k, v in row.as_row().items() if k not in TIMING and k != "curve"} for row in r.rows] for r in records]
 
 
 def main() -> None:

@@ -84,6 +84,52 @@ def table1_sentences(results: pd.DataFrame, loaded: dict, settings: Table1Settin
                         "verdict, and counted in the 'all runs' column only"}
 
 
+TABLE1_CLAIMS = ("grown flatter than each fully connected twin", "larger batch sharper")
+
+
+def table1_comparisons(results, measure: str = "rsi") -> pd.DataFrame:
+    """Every comparison the paper's two claims make, under one flatness ``measure``.
+
+    ``results``: the per-run table (:data:`minima.experiments.table1.RESULT_COLUMNS`). Comparisons stay within one
+    protocol, task, size and seed: the grown network against each fully connected twin at
+    the same batch; the small batch against the large one for the same model. Returns a
+    DataFrame with ``claim, protocol, task, hidden, versus, seed, holds`` and ``certified``
+    (both runs certified ``minimum``).
+    """
+    rows = []
+    minimum = results.verdict == "minimum"
+    for (protocol, task, hidden, batch, seed), group in results.groupby(["protocol", "task", "hidden", "batch", "seed"]):
+        grown = group[group.model == "growing"]
+        for index, other in group[group.model != "growing"].iterrows():
+            rows.append({"claim": TABLE1_CLAIMS[0], "protocol": protocol, "task": task, "hidden": hidden,
+                         "versus": f"{other.model}, batch {batch}", "seed": seed,
+                         "holds": bool(grown[measure].iloc[0] < other[measure]),
+                         "certified": bool(minimum[grown.index[0]] and minimum[index])})
+    for (protocol, task, hidden, model, seed), group in results.groupby(["protocol", "task", "hidden", "model", "seed"]):
+        ordered = group.sort_values("batch")
+        small, large = ordered.index[0], ordered.index[-1]
+        rows.append({"claim": TABLE1_CLAIMS[1], "protocol": protocol, "task": task, "hidden": hidden, "versus": model,
+                     "seed": seed, "holds": bool(results.at[large, measure] > results.at[small, measure]),
+                     "certified": bool(minimum[small] and minimum[large])})
+    return pd.DataFrame(rows)
+
+
+def table1_claim_counts(results, measures=("rsi", "elementwise")) -> pd.DataFrame:
+    """``k of n`` comparisons that agree with each claim, per protocol and measure, over all
+    runs (as the paper counted) and over certified minima only."""
+    rows = []
+    for measure in measures:
+        comparisons = table1_comparisons(results, measure)
+        for (claim, protocol), group in comparisons.groupby(["claim", "protocol"], sort=False):
+            certified = group[group.certified]
+            rows.append({"claim": claim, "protocol": protocol, "measure": measure,
+                         "all runs": f"{int(group.holds.sum())} of {len(group)}",
+                         "certified minima only": f"{int(certified.holds.sum())} of {len(certified)}",
+                         "share (all)": group.holds.mean(),
+                         "share (certified)": certified.holds.mean() if len(certified) else float("nan")})
+    return pd.DataFrame(rows).set_index(["claim", "protocol", "measure"])
+
+
 def first_seed_curves(results: pd.DataFrame, task: str, hidden: int, batch: int, seed: int,
                       protocol: str = "converged") -> dict[str, list[dict]]:
     """``{model: training curve}`` of the runs of one cell row (task, size, batch, seed, protocol)."""
@@ -119,6 +165,21 @@ def table2_not_minima(results: pd.DataFrame) -> str:
 
 
 # ----------------------------------------------------------------------------- no barriers
+
+def no_barriers_setup(loaded: dict, architectures, n_minima: int, cycles: list[dict], neb_batch_size: int,
+                      eval_subset: int) -> pd.DataFrame:
+    """What the no-barriers page runs: the data, the architectures, minima per architecture,
+    AutoNEB's cycles against the paper's, and where paths are evaluated."""
+    steps, paper_steps = sum(c["steps"] for c in cycles), sum(c["steps"] for c in papers.AUTONEB_CYCLES)
+    return pd.Series({
+        "data": "; ".join(f"{d.description} ({len(d.y_train):,} / {len(d.y_test):,} train / test)"
+                          for d in loaded.values()),
+        "architectures": ", ".join(architectures), "minima per architecture": n_minima,
+        "AutoNEB": f"{len(cycles)} cycles, {steps:,} steps in all (paper: {len(papers.AUTONEB_CYCLES)} cycles, "
+                   f"{paper_steps:,} steps), batch {neb_batch_size}",
+        "dense evaluation": f"9 points between pivots, training loss on the first {eval_subset:,} training examples, "
+                            "test loss and error on the whole test split"}, name="").to_frame()
+
 
 def paths_sentence(paths: pd.DataFrame) -> str:
     """How many paths converged, peak at an end, and join two certified minima."""

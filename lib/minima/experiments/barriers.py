@@ -310,12 +310,9 @@ class PathRun(Spec):
         path = auto_neb(energy, self.start, self.end, cycles=scaled_cycles(self.cycle_scale), n_initial=self.n_initial,
                         max_insert=self.max_insert, metrics=metrics, max_extra_cycles=self.max_extra_cycles)
         straight = linear_path(energy, self.start, self.end, n=len(path.pivots), metrics=metrics)
-        summary = path.summary()
-        summary["straight"] = straight.summary()
-        summary["converged"] = is_converged(path)
-        summary["certificate_saddle"] = _certify(FlatView(energy.model).load(path.dense_point(path.saddle_index)),
-                                                 self.weight_decay, data, 0).as_row()
-        return summary
+        saddle = FlatView(energy.model).load(path.dense_point(path.saddle_index))
+        return {**path.summary(), "straight": straight.summary(), "converged": is_converged(path),
+                "certificate_saddle": _certify(saddle, self.weight_decay, data, 0).as_row()}
 
 
 @dataclass

@@ -175,11 +175,48 @@ def _load_task(kind: str, dataset: str, embedding_dim: int) -> TrainTest:
 
 
 @dataclass(frozen=True)
+class Table1Row:
+    """One end point of a run under one protocol (``"paper"`` or ``"converged"``): the run's
+    identity and sizes, how training stopped and took (``train_seconds``, ``samples_per_second``
+    of the SGD passes), the point's certificate, flatness ``measures`` (``{name: value}``) and
+    test accuracy, the seconds its Hessians took and the training ``curve`` (one dict per
+    epoch). :meth:`as_row` is its row of the results file."""
+
+    task: str
+    hidden: int
+    model: str
+    batch: int
+    seed: int
+    parameters: int
+    depth: int
+    samples_per_second: float
+    threads: int
+    protocol: str
+    stopped: str
+    train_seconds: float
+    epochs: int
+    certificate: Certificate
+    measures: dict
+    test_accuracy: float
+    hessian_seconds: float
+    curve: list
+
+    def as_row(self) -> dict:
+        """The results file's columns (:data:`RESULT_COLUMNS` among them, names as the file has
+        them) and the curve, which stays on the page."""
+        return {"task": self.task, "hidden": self.hidden, "model": self.model, "batch": self.batch, "seed": self.seed,
+                "parameters": self.parameters, "depth": self.depth, "samples/s": self.samples_per_second,
+                "threads": self.threads, "protocol": self.protocol, "stopped": self.stopped,
+                "train s": self.train_seconds, "epochs": self.epochs, **self.certificate.as_row(), **self.measures,
+                "test_accuracy": self.test_accuracy, "hessian s": self.hessian_seconds, "curve": list(self.curve)}
+
+
+@dataclass(frozen=True)
 class Table1Record:
-    """What one :class:`Table1Run` produced: its results rows (``protocol`` ``paper``, then
-    ``converged`` when that protocol ran; columns :data:`RESULT_COLUMNS` and more) and, when
-    asked, the spectral density of the network part's Hessian at the last end point
-    (``(nodes, weights)``, :func:`minima.core.spectrum.spectral_density`)."""
+    """What one :class:`Table1Run` produced: its :class:`Table1Row` per protocol (``paper``, then
+    ``converged`` when that protocol ran) and, when asked, the spectral density of the network
+    part's Hessian at the last end point (``(nodes, weights)``,
+    :func:`minima.core.spectrum.spectral_density`)."""
 
     rows: tuple
     density: tuple | None = None
@@ -262,9 +299,9 @@ class _Training:
         return HessianOperator(self.network.net, F.cross_entropy, self.hessian_data)
 
     def measure(self, epochs: list[dict], certificate: Certificate | None = None) -> dict:
-        """Test accuracy, the convergence certificate and the flatness measures at the current
-        point (Hessians of the network part on the Hessian data); ``certificate``: one already
-        made at this point (reused)."""
+        """The end-point fields of a :class:`Table1Row` at the current point after ``epochs``:
+        test accuracy, the convergence certificate and the flatness measures (Hessians of the
+        network part on the Hessian data); ``certificate``: one already made here (reused)."""
         spec, full = self.spec, self.network.full
         _, test_accuracy = loss_and_accuracy(full, self.task.x_test, self.task.y_test)
         full.eval()
@@ -273,8 +310,8 @@ class _Training:
         certificate = certificate or certify(hessian, loss_history=[e["loss"] for e in epochs], rule=spec.rule,
                                              seed=spec.seed)
         values = measure(hessian, spec.measures, seed=spec.seed, blocks="depth", certificate=certificate)
-        return {"epochs": epochs[-1]["epoch"], **certificate.as_row(), **values, "test_accuracy": test_accuracy,
-                "hessian s": time.perf_counter() - start, "curve": list(epochs)}
+        return {"epochs": epochs[-1]["epoch"], "certificate": certificate, "measures": values,
+                "test_accuracy": test_accuracy, "hessian_seconds": time.perf_counter() - start, "curve": list(epochs)}
 
 
 def train_run(spec: Table1Run) -> TrainedRun:
@@ -292,28 +329,26 @@ def train_run(spec: Table1Run) -> TrainedRun:
                  generator=run.generator, growth=network.growth)
     train_seconds = time.perf_counter() - start
     run.refresh_hessian_data()
-    common = {"task": task.name, "hidden": spec.hidden, "model": spec.model, "batch": spec.batch, "seed": spec.seed,
-              "parameters": network.parameters, "depth": network.depth, "samples/s": result.samples_per_second,
-              "threads": torch.get_num_threads()}
-    paper = {**common, "protocol": "paper", "stopped": result.stopped, "train s": train_seconds,
-             **run.measure(result.epochs)}
+    paper = Table1Row(task.name, spec.hidden, spec.model, spec.batch, spec.seed, network.parameters, network.depth,
+                      result.samples_per_second, torch.get_num_threads(), "paper", result.stopped, train_seconds,
+                      **run.measure(result.epochs))
     rows = [paper]
     if spec.go_on is not None:
-        rows.append({**common, **_go_on(run, result.epochs, paper)})
+        rows.append(_go_on(run, result.epochs, paper))
     density = None
     if spec.density:
         density = spectral_density(run.hessian(), n_vectors=2, n_steps=30, generator=torch.Generator().manual_seed(0))
     return TrainedRun(Table1Record(tuple(rows), density), network.full, network.net, run.hessian_data)
 
 
-def _go_on(run: _Training, paper_epochs: list[dict], paper_row: dict) -> dict:
+def _go_on(run: _Training, paper_epochs: list[dict], paper: Table1Row) -> Table1Row:
     """The ``converged`` row: continue the run from the paper protocol's end point (see
     :class:`GoOn`), leaving ``run``'s Hessian data at the final point. For text the Hessian data
     is recomputed after training: the embedding that feeds the network part trains too."""
-    if paper_row["verdict"] == "minimum":
-        return {**paper_row, "protocol": "converged", "stopped": "certified minimum (paper protocol)"}
+    if paper.certificate.verdict == "minimum":
+        return replace(paper, protocol="converged", stopped="certified minimum (paper protocol)")
     spec, go_on = run.spec, run.spec.go_on
-    epochs, seconds, verdict = list(paper_epochs), paper_row["train s"], paper_row["verdict"]
+    epochs, seconds, verdict = list(paper_epochs), paper.train_seconds, paper.certificate.verdict
     stale = False  # True once the text model's embedding has trained past the Hessian data
     certificate = None  # the last one, while it is of the current point
     while verdict != "minimum" and epochs[-1]["epoch"] < go_on.max_epochs:
@@ -334,9 +369,9 @@ def _go_on(run: _Training, paper_epochs: list[dict], paper_row: dict) -> dict:
             verdict = certificate.verdict
     if stale:
         run.refresh_hessian_data()
-    row = run.measure(epochs, certificate)
-    stopped = "certified minimum" if row["verdict"] == "minimum" else f"cap of {go_on.max_epochs} epochs"
-    return {**row, "protocol": "converged", "stopped": stopped, "train s": seconds}
+    point = run.measure(epochs, certificate)
+    stopped = "certified minimum" if point["certificate"].verdict == "minimum" else f"cap of {go_on.max_epochs} epochs"
+    return replace(paper, protocol="converged", stopped=stopped, train_seconds=seconds, **point)
 
 
 @dataclass(frozen=True)
@@ -429,58 +464,8 @@ def results_table(records) -> "pd.DataFrame":
     spec order; failures are left out (:func:`minima.runs.failures` lists them)."""
     import pandas as pd
 
-    return pd.DataFrame([row for record in records if isinstance(record, Table1Record) for row in record.rows])
+    return pd.DataFrame([row.as_row() for record in records if isinstance(record, Table1Record) for row in record.rows])
 
 
-# ----------------------------------------------------------------------------- the claims
-
-CLAIMS = ("grown flatter than each fully connected twin", "larger batch sharper")
 RESULT_COLUMNS = ("task", "hidden", "model", "batch", "seed", "protocol", "epochs", "train_accuracy", "train_loss",
                   "grad_norm", "lambda_max", "lambda_min", "verdict", "rsi", "elementwise", "plain", "test_accuracy")
-
-
-def claim_comparisons(results, measure: str = "rsi"):
-    """Every comparison the paper's two claims make, under one flatness ``measure``.
-
-    ``results``: the per-run table (:data:`RESULT_COLUMNS`). Comparisons stay within one
-    protocol, task, size and seed: the grown network against each fully connected twin at
-    the same batch; the small batch against the large one for the same model. Returns a
-    DataFrame with ``claim, protocol, task, hidden, versus, seed, holds`` and ``certified``
-    (both runs certified ``minimum``).
-    """
-    import pandas as pd
-
-    rows = []
-    minimum = results.verdict == "minimum"
-    for (protocol, task, hidden, batch, seed), group in results.groupby(["protocol", "task", "hidden", "batch", "seed"]):
-        grown = group[group.model == "growing"]
-        for index, other in group[group.model != "growing"].iterrows():
-            rows.append({"claim": CLAIMS[0], "protocol": protocol, "task": task, "hidden": hidden,
-                         "versus": f"{other.model}, batch {batch}", "seed": seed,
-                         "holds": bool(grown[measure].iloc[0] < other[measure]),
-                         "certified": bool(minimum[grown.index[0]] and minimum[index])})
-    for (protocol, task, hidden, model, seed), group in results.groupby(["protocol", "task", "hidden", "model", "seed"]):
-        ordered = group.sort_values("batch")
-        small, large = ordered.index[0], ordered.index[-1]
-        rows.append({"claim": CLAIMS[1], "protocol": protocol, "task": task, "hidden": hidden, "versus": model,
-                     "seed": seed, "holds": bool(results.at[large, measure] > results.at[small, measure]),
-                     "certified": bool(minimum[small] and minimum[large])})
-    return pd.DataFrame(rows)
-
-
-def claim_counts(results, measures=("rsi", "elementwise")):
-    """``k of n`` comparisons that agree with each claim, per protocol and measure, over all
-    runs (as the paper counted) and over certified minima only."""
-    import pandas as pd
-
-    rows = []
-    for measure in measures:
-        comparisons = claim_comparisons(results, measure)
-        for (claim, protocol), group in comparisons.groupby(["claim", "protocol"], sort=False):
-            certified = group[group.certified]
-            rows.append({"claim": claim, "protocol": protocol, "measure": measure,
-                         "all runs": f"{int(group.holds.sum())} of {len(group)}",
-                         "certified minima only": f"{int(certified.holds.sum())} of {len(certified)}",
-                         "share (all)": group.holds.mean(),
-                         "share (certified)": certified.holds.mean() if len(certified) else float("nan")})
-    return pd.DataFrame(rows).set_index(["claim", "protocol", "measure"])

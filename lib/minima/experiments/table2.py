@@ -32,7 +32,7 @@ from ..core.io import atomic_write
 from ..core.progress import progress
 from ..core.hessian import HessianOperator
 from ..data import TrainTest, batches, load
-from ..geometry.certificate import certify
+from ..geometry.certificate import Certificate, certify
 from ..geometry.flatness import measure
 from ..growing import GrowthPlan, GrowthSchedule
 from ..runs import Resources, RunCache, Spec, run_all, spec_key
@@ -90,8 +90,43 @@ def make_head(kind: str, hidden: int, labels: int, seed: int, phases: tuple) -> 
     raise ValueError(f"unknown head {kind!r}; choose growing or reference")
 
 
+@dataclass(frozen=True)
+class HeadRecord:
+    """One trained head of Table 2: its kind and seed, sizes (``parameters`` and the reference
+    head's), test ``accuracy`` and ``mcc``, the last epoch's running training loss and accuracy,
+    the training seconds, the flatness ``measures`` and certificate at the end point, the
+    training ``curve`` and, for the grown head, hidden neurons per depth. :meth:`as_row` is its
+    row of the results file."""
+
+    head: str
+    seed: int
+    parameters: int
+    reference_parameters: int
+    accuracy: float
+    mcc: float
+    train_accuracy: float
+    train_loss: float
+    train_seconds: float
+    measures: dict
+    certificate: Certificate
+    curve: list
+    depth_histogram: list | None
+
+    def as_row(self) -> dict:
+        """The results file's columns (:data:`RESULT_COLUMNS` among them, names as the file has
+        them); the certificate's loss and accuracy are on the Hessian subset, in eval mode."""
+        cert = self.certificate
+        return {"head": self.head, "seed": self.seed, "parameters": self.parameters,
+                "reference parameters": self.reference_parameters, "accuracy": self.accuracy, "mcc": self.mcc,
+                "train accuracy": self.train_accuracy, "train loss": self.train_loss,
+                "train_seconds": self.train_seconds, **self.measures,
+                **{k: v for k, v in cert.as_row().items() if k not in ("train_loss", "train_accuracy")},
+                "certificate train loss": cert.train_loss, "certificate train accuracy": cert.train_accuracy,
+                "curve": self.curve, "depth histogram": self.depth_histogram}
+
+
 def head_row(head: Head, seed: int, train_features: torch.Tensor, y_train: torch.Tensor, predictions: torch.Tensor,
-             y_test: torch.Tensor, history: list[dict], seconds: float, hessian_subset: int) -> dict:
+             y_test: torch.Tensor, history: list[dict], seconds: float, hessian_subset: int) -> HeadRecord:
     """One row of Table 2: accuracy and Matthews correlation of the test ``predictions``, the
     head's convergence certificate and flatness (Hessian with respect to the head's parameters
     on fixed features ``(N, H)`` of the first ``hessian_subset`` training sentences), sizes;
@@ -102,19 +137,23 @@ def head_row(head: Head, seed: int, train_features: torch.Tensor, y_train: torch
     certificate = certify(hessian, loss_history=[e["loss"] for e in history], seed=seed)
     values = measure(hessian, seed=seed, blocks="depth", certificate=certificate)
     growing = head.growth.net if head.growth else None
-    return {"head": head.kind, "seed": seed, "parameters": head.parameters,
-            "reference parameters": reference_parameters(hidden, labels),
-            "accuracy": float((predictions == y_test).double().mean()),
-            "mcc": float(matthews_corrcoef(y_test.numpy(), predictions.numpy())),
-            "train accuracy": history[-1]["accuracy"], "train loss": history[-1]["loss"], "train_seconds": seconds,
-            **values, **{k: v for k, v in certificate.as_row().items() if k not in ("train_loss", "train_accuracy")},
-            "certificate train loss": certificate.train_loss, "certificate train accuracy": certificate.train_accuracy,
-            "curve": history,
-            "depth histogram": (torch.bincount(torch.as_tensor(growing.depth[growing.hidden_ids])).tolist()
-                                if growing is not None else None)}
+    return HeadRecord(head.kind, seed, head.parameters, reference_parameters(hidden, labels),
+                      float((predictions == y_test).double().mean()),
+                      float(matthews_corrcoef(y_test.numpy(), predictions.numpy())),
+                      history[-1]["accuracy"], history[-1]["loss"], seconds, values, certificate, history,
+                      torch.bincount(torch.as_tensor(growing.depth[growing.hidden_ids])).tolist()
+                      if growing is not None else None)
 
 
-def run_head(kind: str, features: TrainTest, seed: int, training: HeadTraining) -> dict:
+def results_table(records) -> "pd.DataFrame":
+    """The per-run results table (one row per head and seed) of the successful records, in spec
+    order; failures are left out (:func:`minima.runs.failures` lists them)."""
+    import pandas as pd
+
+    return pd.DataFrame([record.as_row() for record in records if isinstance(record, HeadRecord)])
+
+
+def run_head(kind: str, features: TrainTest, seed: int, training: HeadTraining) -> HeadRecord:
     """Train one head on frozen encoder features (``x_*``: ``(N, H)``) and measure it."""
     x_train, y_train, x_test, y_test = features.x_train, features.y_train, features.x_test, features.y_test
     torch.manual_seed(seed)
@@ -132,7 +171,7 @@ def run_head(kind: str, features: TrainTest, seed: int, training: HeadTraining) 
 
 def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tensor, test_texts: list[str],
               y_test: torch.Tensor, seed: int, training: HeadTraining, *, max_length: int = 128, device="auto",
-              progress=None) -> dict:
+              progress=None) -> HeadRecord:
     """The paper's setting: the whole model trained with the head installed (AdamW, constant
     learning rate), the head grown after the given epochs; then measured like :func:`run_head`
     on the fine-tuned encoder's features."""
@@ -163,7 +202,7 @@ def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tenso
 
 def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.Tensor, lower_test: LowerStates,
                   y_test: torch.Tensor, seed: int, training: HeadTraining, *, top_layers: int, device="auto",
-                  progress=None) -> dict:
+                  progress=None) -> HeadRecord:
     """The paper's setting on a CPU budget: the encoder's top ``top_layers`` layers are
     fine-tuned with the head installed (AdamW, weight decay 0.01, constant learning rate,
     dropout on), the head grown after the given epochs; the layers below stay pretrained and
@@ -341,7 +380,7 @@ class HeadRun(Spec):
         return Resources(cpus=1, gpus=0.0 if self.setup.mode != "whole" else 1.0,
                          estimate_s=per_epoch * self.training.epochs)
 
-    def run(self) -> dict:
+    def run(self) -> HeadRecord:
         setup = self.setup
         texts, y_train, test_texts, y_test, classes, _, digest = cola(setup.train_limit)
         if digest != setup.data_digest:

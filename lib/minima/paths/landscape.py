@@ -28,7 +28,6 @@ class MinimaGraph:
         self.minima: dict[str, float] = {}
         self.paths: dict[tuple[str, str], dict] = {}
         self.tried: set[frozenset] = set()
-        self.extra: dict = {}  # anything else worth persisting with the graph (JSON-ready)
 
     # -- building
     def add_minimum(self, key: str, energy: float) -> None:
@@ -153,7 +152,7 @@ class MinimaGraph:
     def to_json(self) -> dict:
         return {"minima": self.minima,
                 "paths": [{"a": a, "b": b, **s} for (a, b), s in self.paths.items()],
-                "tried": [sorted(p) for p in self.tried], "extra": self.extra}
+                "tried": [sorted(p) for p in self.tried]}
 
     @classmethod
     def from_json(cls, record: dict) -> "MinimaGraph":
@@ -164,7 +163,6 @@ class MinimaGraph:
             summary = {k: v for k, v in path.items() if k not in ("a", "b")}
             graph.add_path(path["a"], path["b"], summary)
         graph.tried |= {frozenset(p) for p in record.get("tried", [])}
-        graph.extra = record.get("extra", {})
         return graph
 
     def save(self, file: str | os.PathLike) -> None:
