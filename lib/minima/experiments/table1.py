@@ -191,6 +191,7 @@ class Table1Row:
     depth: int
     samples_per_second: float
     threads: int
+    kernel: str
     protocol: str
     stopped: str
     train_seconds: float
@@ -206,7 +207,7 @@ class Table1Row:
         them) and the curve, which stays on the page."""
         return {"task": self.task, "hidden": self.hidden, "model": self.model, "batch": self.batch, "seed": self.seed,
                 "parameters": self.parameters, "depth": self.depth, "samples/s": self.samples_per_second,
-                "threads": self.threads, "protocol": self.protocol, "stopped": self.stopped,
+                "threads": self.threads, "kernel": self.kernel, "protocol": self.protocol, "stopped": self.stopped,
                 "train s": self.train_seconds, "epochs": self.epochs, **self.certificate.as_row(), **self.measures,
                 "test_accuracy": self.test_accuracy, "hessian s": self.hessian_seconds, "curve": list(self.curve)}
 
@@ -228,7 +229,9 @@ class Table1Run(Spec):
     :data:`ARCHITECTURES`) with ``hidden`` units for ``seed``, train it by the paper's protocol on
     the first ``train_limit`` training examples (0: all), certify and measure its end point;
     with ``go_on`` continue it by the ``converged`` protocol (:class:`GoOn`). Every run trains
-    alone (one model per process), so its numbers do not depend on the other runs."""
+    alone (one model per process), so its numbers do not depend on the other runs. ``kernel``
+    is what runs the SGD epochs (:func:`minima.train.choose_kernel`: ``"auto"`` takes the
+    compiled kernel for every network of the table); it is part of the spec, so of the cache key."""
 
     task: "TaskRef | TrainTest"  # a TrainTest is carried whole (small or synthetic data)
     hidden: int
@@ -245,6 +248,7 @@ class Table1Run(Spec):
     rule: Rule = Rule()
     measures: tuple = tuple(MEASURES)
     density: bool = False
+    kernel: str = "auto"
 
     def label(self) -> str:
         name = self.task.dataset if isinstance(self.task, TaskRef) else self.task.name
@@ -326,11 +330,12 @@ def train_run(spec: Table1Run) -> TrainedRun:
     run = _Training(spec, task, network, x_train, y_train, torch.Generator().manual_seed(spec.seed))
     start = time.perf_counter()
     result = fit(network.full, x_train, y_train, lr=spec.lr, batch_size=spec.batch, max_epochs=spec.max_epochs,
-                 generator=run.generator, growth=network.growth)
+                 generator=run.generator, growth=network.growth, kernel=spec.kernel)
     train_seconds = time.perf_counter() - start
     run.refresh_hessian_data()
     paper = Table1Row(task.name, spec.hidden, spec.model, spec.batch, spec.seed, network.parameters, network.depth,
-                      result.samples_per_second, torch.get_num_threads(), "paper", result.stopped, train_seconds,
+                      result.samples_per_second, torch.get_num_threads(), result.kernel, "paper", result.stopped,
+                      train_seconds,
                       **run.measure(result.epochs))
     rows = [paper]
     if spec.go_on is not None:
@@ -356,7 +361,7 @@ def _go_on(run: _Training, paper_epochs: list[dict], paper: Table1Row) -> Table1
         start = time.perf_counter()
         more = fit(run.network.full, run.x_train, run.y_train, lr=go_on.lr, batch_size=spec.batch,
                    generator=run.generator, max_epochs=min(go_on.chunk, go_on.max_epochs - epochs[-1]["epoch"]),
-                   target_accuracy=math.inf)
+                   target_accuracy=math.inf, kernel=spec.kernel)
         seconds += time.perf_counter() - start
         epochs += [{**e, "epoch": e["epoch"] + epochs[-1]["epoch"]} for e in more.epochs]
         losses = [e["loss"] for e in epochs]

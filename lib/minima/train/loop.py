@@ -5,7 +5,8 @@ or AdamW), its learning-rate milestones and its minibatch order, stepping one ep
 with growth at the start of an epoch; it trains on any ``loss_on(index)``, so a model fed by
 tensors and a transformer fed by tokenised sentences share it. On top of it: :func:`fit`
 (Table 1's stopping rule, 100 % training accuracy once growth is over; also notebook 20 and
-the Table 2 heads), :func:`minima.experiments.barriers.train_minimum` (He et al.'s recipe until a
+the Table 2 heads; its epochs run in the compiled :class:`~minima.train.kernel.SgdKernel` where
+that covers the model), :func:`minima.experiments.barriers.train_minimum` (He et al.'s recipe until a
 certified minimum) and :func:`minima.experiments.table2.fine_tune_top` (fine-tuning). :func:`fit_together`
 trains several seeds of one MLP side by side in stacked tensors.
 """
@@ -19,10 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .growing import GrowthPlan
-from .models import plain_mlp_layers, stacked_mlp
+from ..growing import GrowthPlan
+from ..models import plain_mlp_layers, stacked_mlp
+from .kernel import SgdKernel, covers
 
-__all__ = ['TrainResult', 'Trainer', 'TrainingError', 'fit', 'fit_together', 'loss_and_accuracy', 'tensor_loss']
+__all__ = ['KERNELS', 'TrainResult', 'Trainer', 'TrainingError', 'choose_kernel', 'fit', 'fit_together', 'loss_and_accuracy', 'tensor_loss']
+
+
+KERNELS = ("auto", "numba", "autograd")  # how fit runs an epoch; see fit
 
 
 class TrainingError(RuntimeError):
@@ -35,11 +40,13 @@ class TrainResult:
 
     ``epochs``: one dict per completed epoch (``epoch`` 1-based, ``loss`` and ``accuracy`` on
     the full training set in eval mode, ``inserted`` neurons before that epoch, ``seconds``).
-    ``stopped``: ``"100% training accuracy"`` or ``"max epochs"``.
+    ``stopped``: ``"100% training accuracy"`` or ``"max epochs"``; ``kernel``: what ran the
+    epochs (``"numba"`` or ``"autograd"``).
     """
 
     epochs: list = field(default_factory=list)
     stopped: str = ""
+    kernel: str = "autograd"
     train_seconds: float = 0.0
     samples_seen: int = 0
 
@@ -83,11 +90,19 @@ class Trainer:
         growth: a :class:`~minima.growing.GrowthPlan` whose net is inside ``model``, grown at the
             start of each epoch as its schedule says; the optimiser is adopted so that its
             state follows the growth.
+        kernel: a :class:`~minima.train.kernel.SgdKernel` of ``model`` on the training data that
+            runs each pass instead of ``loss_on`` and autograd (plain SGD only; the same
+            minibatches in the same order).
     """
 
     def __init__(self, model: nn.Module, loss_on, n: int, *, lr: float, batch_size: int,
                  generator: torch.Generator, optimizer: str = "sgd", momentum: float = 0.0,
-                 weight_decay: float | None = None, milestones=(), growth: GrowthPlan | None = None):
+                 weight_decay: float | None = None, milestones=(), growth: GrowthPlan | None = None,
+                 kernel: SgdKernel | None = None):
+        if kernel is not None and (optimizer != "sgd" or momentum or weight_decay):
+            raise TrainingError("the compiled kernel takes plain SGD only; use kernel='autograd' for "
+                                "momentum, weight decay or AdamW")
+        self.kernel = kernel
         if optimizer == "sgd":
             self.optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                                              weight_decay=weight_decay or 0.0)
@@ -112,7 +127,14 @@ class Trainer:
         inserted = self.growth.on_epoch_start(epoch) if self.growth else []
         self.model.train()
         start, total, correct = time.perf_counter(), 0.0, 0
-        for step, index in enumerate(torch.randperm(self.n, generator=self.generator).split(self.batch_size)):
+        order = torch.randperm(self.n, generator=self.generator)
+        if self.kernel is not None:
+            total, bad_step = self.kernel.epoch(order, self.batch_size, self.optimizer.param_groups[0]["lr"])
+            if bad_step >= 0:
+                raise TrainingError(f"the loss diverged to {total} at epoch {epoch + 1}, step {bad_step}; "
+                                    "lower the learning rate")
+            correct = None
+        for step, index in enumerate(order.split(self.batch_size) if self.kernel is None else ()):
             self.optimizer.zero_grad(set_to_none=True)
             loss, right = self.loss_on(index)
             value = float(loss.detach())
@@ -154,18 +176,35 @@ def loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
     return loss / len(y), correct / len(y)
 
 
+def choose_kernel(kernel: str, model: nn.Module, optimizer: str = "sgd", momentum: float = 0.0) -> str:
+    """What runs :func:`fit`'s epochs: ``"numba"`` (:class:`~minima.train.kernel.SgdKernel`) or
+    ``"autograd"`` (:class:`Trainer`'s loop). ``kernel="auto"`` takes the compiled kernel
+    whenever it covers the model and the optimiser is plain SGD: a choice made from the model
+    alone, never from timing, so that a run's numbers do not depend on where it ran."""
+    if kernel not in KERNELS:
+        raise TrainingError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    reason = covers(model) or ("the compiled kernel takes plain SGD only" if optimizer != "sgd" or momentum else None)
+    if kernel == "numba" and reason:
+        raise TrainingError(f"{reason}; use kernel='autograd' for this model")
+    return "autograd" if kernel == "autograd" or reason else "numba"
+
+
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_size: int, max_epochs: int,
         generator: torch.Generator, growth: GrowthPlan | None = None, target_accuracy: float | None = 1.0,
-        optimizer: str = "sgd", momentum: float = 0.0, progress=None) -> TrainResult:
+        optimizer: str = "sgd", momentum: float = 0.0, progress=None, kernel: str = "auto") -> TrainResult:
     """Train until ``target_accuracy`` on the whole training set once growth has finished, or
     ``max_epochs`` (``target_accuracy=None``: always ``max_epochs``). Plain SGD by default (no
     momentum, no weight decay, as in Caillon & Cerisara); ``optimizer="adamw"`` for transformer
     heads. Each epoch is :meth:`Trainer.epoch`, then the training loss and accuracy on the
     whole set in eval mode. Embeddings with sparse gradients are supported (SGD handles them).
+    ``kernel`` (:func:`choose_kernel`): ``"auto"``, ``"numba"`` or ``"autograd"``; the two give
+    the same training up to float32 rounding (summation order).
     """
+    chosen = choose_kernel(kernel, model, optimizer, momentum)
     trainer = Trainer(model, tensor_loss(model, x, y), len(y), lr=lr, batch_size=batch_size, generator=generator,
-                      optimizer=optimizer, momentum=momentum, growth=growth)
-    result = TrainResult()
+                      optimizer=optimizer, momentum=momentum, growth=growth,
+                      kernel=SgdKernel(model, x, y) if chosen == "numba" else None)
+    result = TrainResult(kernel=chosen)
     growth_done = growth.schedule.last_epoch if growth is not None else 0
     for epoch in range(max_epochs):
         start = time.perf_counter()
