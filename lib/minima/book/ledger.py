@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..claims import CLAIMS, headline
-from ..claims.stats import ALPHA, N_MIN
+from ..claims.stats import ALPHA, N_MIN, POWER
 from ..core.io import atomic_write
 
 LEDGER_DOC = "90_claims"  # the ledger page, beside the results pages in book/generated
@@ -21,16 +21,18 @@ SUMMARY = Path("book") / "generated" / "claims_summary.md"  # included by the la
 
 def _unit(claim_id: str) -> str:
     effect = next(c.effect for c in CLAIMS if c.id == claim_id)
-    return "rho" if "Spearman" in effect else "points" if "points" in effect else "x" if "ratio" in effect else ""
+    return "rho" if "Spearman" in effect else "points" if "points" in effect else "x" if "ratio" in effect else \
+        "share" if "share" in effect else "fraction" if "/" in effect else ""
 
 
 def format_effect(claim_id: str, effect: float, low: float, high: float) -> str:
-    """``"13x [4.1, 20]"``, ``"+1.2 points [...]"``, ``"rho -0.43 [...]"``; ``"-"`` when absent."""
+    """``"13x [4.1x, 20x]"``, ``"+1.2 points [...]"``, ``"rho -0.43 [...]"``, ``"90 % [74 %, 100 %]"``;
+    ``"-"`` when absent."""
     if effect is None or not math.isfinite(effect):
         return "-"
     unit = _unit(claim_id)
-    one = {"x": lambda v: f"{v:.3g}x", "points": lambda v: f"{v:+.2g} points", "rho": lambda v: f"{v:.2f}"}.get(
-        unit, lambda v: f"{v:.3g}")
+    one = {"x": lambda v: f"{v:.3g}x", "points": lambda v: f"{v:+.2g} points", "rho": lambda v: f"{v:.2f}",
+           "share": lambda v: f"{v:.0%}", "fraction": lambda v: f"{v:.2%}"}.get(unit, lambda v: f"{v:.3g}")
     text = ("rho " if unit == "rho" else "") + one(effect)
     if math.isfinite(low) and math.isfinite(high):
         text += f" [{one(low)}, {one(high)}]"
@@ -43,55 +45,77 @@ def _link(page: str, label: str, prefix: str = "") -> str:
     return f'<a href="{html.escape(target)}">{html.escape(label)}</a>'
 
 
-def ledger_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+def _p(value) -> str:
+    return f"{value:.2g}" if isinstance(value, float) and math.isfinite(value) else "-"
+
+
+def _needed(r) -> str:
+    return f"{int(r.clusters_needed)}" if r.verdict == "inconclusive" and math.isfinite(r.clusters_needed) else "-"
+
+
+def ledger_table(verdicts: pd.DataFrame, headline_rows: bool | None = None) -> pd.DataFrame:
     """One row per ledger row, human labels: the claim (statement and where the paper states
     it), the scope, protocol and measure, the paper's number, ours (effect with its 95 %
-    bootstrap interval over seeds), the comparisons (agree of certified), the p-value, the
-    verdict and why, and a link to the evidence. Cells hold HTML (links); render with
-    ``to_html(escape=False)`` (:func:`ledger_html`)."""
+    interval over clusters), the clusters (and their unit), the p-value (adjusted for a
+    headline), the verdict and why, the clusters a decision would need, and a link to the
+    evidence. ``headline_rows``: only headlines (``True``), only details (``False``) or all.
+    Cells hold HTML (links); render with ``to_html(escape=False)`` (:func:`ledger_html`)."""
     rows = []
-    for r in verdicts.itertuples(index=False):
-        counted = "-" if r.verdict == "not tested here" else (
-            f"{int(r.k)} of {int(r.n)}" if isinstance(r.k, (int, float)) and math.isfinite(r.k) else f"{int(r.n)} runs")
+    chosen = verdicts if headline_rows is None else verdicts[verdicts.headline.astype(bool) == headline_rows]
+    for r in chosen.itertuples(index=False):
+        tested = r.verdict != "not tested here"
         rows.append({
             "claim": f"{html.escape(r.statement)}<br><small>{html.escape(r.source)}, {html.escape(r.where)}</small>",
             "scope": html.escape(", ".join(str(v) for v in (r.scope, r.protocol, r.measure) if isinstance(v, str) and v))
                      or "-",
             "paper": html.escape(r.paper or "-"),
             "ours": format_effect(r.claim, r.effect, r.ci_low, r.ci_high),
-            "agree / certified": counted,
-            "p": f"{r.p_value:.2g}" if math.isfinite(r.p_value) else "-",
+            "clusters": f"{int(r.clusters)} ({html.escape(r.unit)}s)" if tested else "-",
+            "p": _p(r.p_adjusted if r.headline else r.p_value) + (" (adjusted)" if r.headline and tested else ""),
             "verdict": f"<b>{r.verdict}</b><br><small>{html.escape(r.reason)}</small>",
+            "clusters needed": _needed(r),
             "evidence": _link(r.page, "page") + (f"<br><small>{html.escape(r.evidence)}</small>" if r.evidence else ""),
         })
     return pd.DataFrame(rows)
 
 
-def ledger_html(verdicts: pd.DataFrame) -> str:
+def ledger_html(verdicts: pd.DataFrame, headline_rows: bool | None = None) -> str:
     """The ledger table as an HTML table that wraps inside the page (class ``minima-ledger``)."""
-    return ledger_table(verdicts).to_html(index=False, escape=False, classes="minima-ledger", border=0)
+    return ledger_table(verdicts, headline_rows).to_html(index=False, escape=False, classes="minima-ledger", border=0)
 
 
 def rule_text() -> str:
     """The decision rule, as the ledger page states it."""
-    return (f"A claim is decided on comparisons between certified points only (both runs certified `minimum`; for "
-            f"a path, both minima and the path converged) and needs at least {N_MIN} of them: with 4, even 4 of 4 "
-            f"gives a one-sided sign test p of 1/16. With enough comparisons the verdict is **holds** when an exact "
-            f"one-sided sign test in the claim's direction rejects at {ALPHA:g}, **fails** when the test in the "
-            f"opposite direction does, and **inconclusive** otherwise; a trend claim uses Spearman's rank "
-            f"correlation the same way. The level is per row, with no correction for the number of rows. The effect "
-            f"is the median over the certified comparisons, with a 95 % percentile bootstrap interval that resamples "
-            f"seeds (comparisons that share a seed share its runs), or paths for the no-barriers claims, which are "
-            f"not independent either when they share a minimum.")
+    return (f"Each claim has one **headline** test, stated in the registry (`minima.claims.registry`) before any "
+            f"data: its protocol, measure, the scopes it pools, the test, direction and threshold. Tests count "
+            f"independent units, *clusters*: what shares a run (a seed of Table 1, whose grown run is compared with "
+            f"three twins; a minimum of the no-barriers chapter, which ends several paths). Each cluster contributes "
+            f"one summary, the mean of its comparisons on the test's scale (log-ratios for ratios), and the test "
+            f"runs on the summaries: an exact sign test; two one-sided t-tests within a stated margin for "
+            f"equivalence claims (\"similar\" accuracy: ±2 points, above the test sets' standard error of 1.0-1.2 "
+            f"points); an exact Clopper-Pearson bound for claims about every unit. Only certified points count "
+            f"(both runs certified `minimum`; for a path both minima certified, neither collapsed to a constant "
+            f"predictor, and the path converged), except under the paper's protocol, whose end points are tested as "
+            f"the paper computed them and labelled *end points*. A headline needs at least {N_MIN} clusters; its "
+            f"p-value is Holm-adjusted over the headlines of all {len(CLAIMS)} claims (family-wise level "
+            f"{ALPHA:g}; a claim this build cannot test counts as p = 1). **holds**: the adjusted p in the claim's "
+            f"direction is below {ALPHA:g}; **fails**: the adjusted p of the opposite direction is; "
+            f"**inconclusive** otherwise, with the clusters that would decide it at the observed effect with "
+            f"{POWER:.0%} power (at the family's first Holm level). Intervals are 95 % percentile bootstraps over "
+            f"clusters, shown from {N_MIN} clusters on. Detail rows apply the same test per scope, protocol and "
+            f"measure without adjustment: they describe, the headline decides.")
 
 
 def landing_summary(verdicts: pd.DataFrame) -> str:
-    """The landing page's short ledger (MyST markdown): one bullet per claim with its verdicts."""
+    """The landing page's short ledger (MyST markdown): one line per claim, its headline."""
     lines = []
     for claim in CLAIMS:
         rows = verdicts[verdicts.claim == claim.id]
         if len(rows):
-            lines.append(f"- *{claim.statement}* ({claim.source}, {claim.where}): {headline(rows)}")
+            head = rows[rows.headline.astype(bool)].iloc[0]
+            effect = format_effect(claim.id, head.effect, head.ci_low, head.ci_high)
+            lines.append(f"- *{claim.statement}* ({claim.source}, {claim.where}): {headline(rows)}"
+                         + (f"; effect {effect}" if effect != "-" else ""))
     lines.append("")
     lines.append(f"Every verdict, the paper's number beside ours and the rule: {{doc}}`generated/{LEDGER_DOC}`.")
     return "\n".join(lines) + "\n"
@@ -106,28 +130,29 @@ def paper_ours_box(verdicts: pd.DataFrame, claim_ids, title: str = "Paper / ours
         if not len(rows):
             continue
         claim = next(c for c in CLAIMS if c.id == claim_id)
-        lines.append(f"- **{claim.statement}** ({claim.where})")
-        for r in rows.itertuples(index=False):
+        lines.append(f"- **{claim.statement}** ({claim.where}): {headline(rows)}")
+        for r in rows[~rows.headline.astype(bool)].itertuples(index=False):
             where = ", ".join(str(v) for v in (r.scope, r.protocol, r.measure) if isinstance(v, str) and v)
             paper = f"paper: {r.paper}; " if r.paper else ""
             ours = format_effect(r.claim, r.effect, r.ci_low, r.ci_high)
-            lines.append(f"  - {where + ': ' if where else ''}{paper}ours: {ours}, **{r.verdict}** ({r.reason})")
+            lines.append(f"  - {where + ': ' if where else ''}{paper}ours: {ours}, {r.verdict} ({r.reason})")
     lines.append(f"\nThe rule and every other claim: {{doc}}`{LEDGER_DOC}`.")
     lines.append("```")
     return "\n".join(lines)
 
 
 def count_text(verdicts: pd.DataFrame) -> str:
-    """``"12 claims tested in 40 rows: 9 hold, 2 fail, 25 inconclusive, 4 not tested here"``."""
-    counts = verdicts.verdict.value_counts()
+    """``"14 claims: 3 hold, 2 fail, 7 inconclusive, 2 not tested here"`` (headlines only)."""
+    counts = verdicts[verdicts.headline.astype(bool)].verdict.value_counts()
     parts = [f"{counts.get(v, 0)} {label}" for v, label in
              (("holds", "hold"), ("fails", "fail"), ("inconclusive", "inconclusive"), ("not tested here", "not tested here"))]
-    return f"{verdicts.claim.nunique()} claims in {len(verdicts)} rows: " + ", ".join(parts)
+    return f"{verdicts.claim.nunique()} claims: " + ", ".join(parts)
 
 
 def tests_table() -> pd.DataFrame:
     """Every claim's test and effect, as the ledger page lists them."""
     return pd.DataFrame([{"claim": c.id, "paper": f"{c.source}, {c.where}", "statement": c.statement,
+                          "headline test": c.headline.describe(), "unit": c.unit,
                           "a comparison agrees when": c.test, "effect": c.effect} for c in CLAIMS]).set_index("claim")
 
 

@@ -27,7 +27,8 @@ def table1_protocol(loaded: dict, settings: Table1Settings) -> pd.DataFrame:
     columns = {}
     for name, t in loaded.items():
         scale = settings.schedule_scale[name]
-        caps = ", ".join(f"{settings.cap(name, b)} epochs at batch {b}" for b in settings.batch_sizes[name])
+        caps = ", ".join(f"lr {settings.rate(name, b):g} and at most {settings.cap(name, b)} epochs at batch {b}"
+                         for b in settings.batch_sizes[name])
         columns[name] = {
             "epochs (paper: 100, then stop at 100 % training accuracy)": f"at most {settings.max_epochs[name]}",
             "growth epochs": "as in the paper" if scale == 1 else f"paper epochs x {scale}",
@@ -35,14 +36,25 @@ def table1_protocol(loaded: dict, settings: Table1Settings) -> pd.DataFrame:
             "training examples (the trim)": settings.train_count(name, t),
             "certificate and Hessians on": f"first {min(settings.hessian_subset, settings.train_count(name, t)):,} "
                                            "training examples",
-            "converged protocol": f"goes on at lr {settings.converged_lr[name]:g}, at most {caps}"}
+            "converged protocol": f"goes on at {caps}"}
     return pd.DataFrame(columns)
 
 
-def table1_summary(results: pd.DataFrame, loaded: dict) -> pd.DataFrame:
+# the training sets the paper's Table 1 trained on (full MNIST and AG News training splits)
+PAPER_TRAIN_EXAMPLES = {"MNIST": 60_000, "AG News": 120_000}
+
+
+def sgd_updates(epochs, examples: int, batch: int):
+    """SGD updates of ``epochs`` epochs over ``examples`` at ``batch`` (the last batch may be short)."""
+    return epochs * -(-examples // batch)
+
+
+def table1_summary(results: pd.DataFrame, loaded: dict, settings: Table1Settings | None = None) -> pd.DataFrame:
     """Table 1 as the paper prints it, per protocol: mean ± sd over seeds of each cell (task,
     size, model, batch), how many runs are certified minima, and the paper's accuracy and
-    spectral norm beside ours where the task is comparable (MNIST data)."""
+    spectral norm beside ours where the task is comparable (MNIST data). With ``settings``,
+    also the regime: the SGD updates a run took against the paper's at most (100 epochs of the
+    full training split, :data:`PAPER_TRAIN_EXAMPLES`)."""
     table = []
     for (protocol, name, hidden, model, batch), group in results.groupby(
             ["protocol", "task", "hidden", "model", "batch"], sort=False):
@@ -61,6 +73,10 @@ def table1_summary(results: pd.DataFrame, loaded: dict) -> pd.DataFrame:
                       "plain λmax": mean_sd(group["plain"], lambda v: f"{v:.3g}"),
                       "train accuracy": mean_sd(100 * group["train_accuracy"], lambda v: f"{v:.1f}%"),
                       "parameters": int(group["parameters"].iloc[0])})
+        if settings is not None:
+            ours = sgd_updates(group["epochs"], settings.train_count(name, loaded[name]), batch)
+            table[-1]["SGD updates"] = f"{ours.mean():,.0f}"
+            table[-1]["paper's SGD updates (at most)"] = f"{sgd_updates(100, PAPER_TRAIN_EXAMPLES[name], batch):,}"
     return pd.DataFrame(table).set_index(["protocol", "task", "hidden", "model", "batch"])
 
 

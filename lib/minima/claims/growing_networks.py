@@ -3,8 +3,12 @@
 ``60_table2.csv``: one row per head and seed) and, for the paper's own numbers, from its
 tables (:mod:`minima.experiments.papers`) put in the same shape.
 
-Flatness ``measure`` is ``rsi`` or ``elementwise`` (the measure invariant for both kinds of
-network, see the Table 1 page); test accuracy is compared in percentage points.
+Flatness ``measure`` is ``elementwise`` (the measure invariant for both kinds of network, see
+the Table 1 page: the headline of every flatness claim), ``plain`` (the paper's own lambda_max)
+or ``rsi`` (the paper's scale-invariant norm, not invariant for a grown network); test
+accuracy is compared in percentage points. ``cluster`` is the unit that shares a run: the
+seed, whose grown run every twin of that seed is compared with (``model/seed`` for the batch
+comparison, whose two runs belong to it alone).
 """
 from __future__ import annotations
 
@@ -14,9 +18,11 @@ import pandas as pd
 from ..experiments import papers
 from .evidence import PAIRED, TREND, frame
 
-MEASURES = ("rsi", "elementwise")
+MEASURES = ("elementwise", "plain", "rsi")
 RUN_KEYS = ["protocol", "task", "hidden", "batch", "seed"]
-SIMILAR_ACCURACY_PP = 1.0  # "similar" / "roughly the same" accuracy: within one percentage point
+SIMILAR_ACCURACY_PP = 2.0  # "similar" / "roughly the same" accuracy: the equivalence margin, in points
+# (no smaller than a test set's standard error: 1.2 points on 1,520 AG News sentences, 1.0 on
+# 2,000 MNIST images)
 SMALL_FLATTER_FACTOR = 2.5  # Discussion: "at least 2.5 (up to more than 10) times flatter"
 HEAD_FLATTER_FACTOR = 10.0  # Discussion: "flatter by an order of magnitude"
 
@@ -27,7 +33,7 @@ def paper_runs() -> pd.DataFrame:
     table = papers.GROWING_TABLE1.reset_index()
     return pd.DataFrame({"task": table.task, "hidden": table.hidden, "model": table.model, "batch": table.batch,
                          "seed": 0, "protocol": "paper", "verdict": "minimum", "rsi": table.spectral_norm,
-                         "elementwise": np.nan, "test_accuracy": table.test_accuracy / 100})
+                         "elementwise": np.nan, "plain": np.nan, "test_accuracy": table.test_accuracy / 100})
 
 
 def _scope(task, hidden) -> pd.Series:
@@ -75,6 +81,7 @@ def batch_sharper(results: pd.DataFrame) -> pd.DataFrame:
     large = results.loc[results.groupby(keys).batch.idxmax()]
     pairs = small.merge(large, on=keys, suffixes=("_small", "_large"))
     pairs = pairs[pairs.batch_small != pairs.batch_large]
+    pairs = pairs.assign(seed=pairs.model.astype(str) + "/" + pairs.seed.astype(str))  # its cluster
     parts = [_paired(pairs, m, pairs[f"{m}_large"] / pairs[f"{m}_small"], pairs[f"{m}_large"] > pairs[f"{m}_small"],
                      _both_minima(pairs, "small", "large"), scope=pairs.task) for m in MEASURES]
     return frame(pd.concat(parts, ignore_index=True), PAIRED)
@@ -101,8 +108,9 @@ def more_accurate_large(results: pd.DataFrame, task: str = "MNIST") -> pd.DataFr
 
 def similar_accuracy_large(results: pd.DataFrame, task: str = "AG News") -> pd.DataFrame:
     """Discussion: on AG News the flatter grown minima do not bring better accuracy: "roughly
-    the same performances". ``value``: grown minus twin accuracy in points; agrees when within
-    :data:`SIMILAR_ACCURACY_PP`."""
+    the same performances". ``value``: grown minus twin accuracy in points; a comparison agrees
+    when within :data:`SIMILAR_ACCURACY_PP` (the headline is an equivalence test on the
+    seeds' mean gaps)."""
     pairs = twin_pairs(_size(results, task, largest=True))
     gap = _accuracy_gap(pairs)
     return _paired(pairs, "test accuracy", gap, gap.abs() <= SIMILAR_ACCURACY_PP, _both_minima(pairs, "twin", "grown"))
@@ -135,18 +143,22 @@ def flatness_goes_with_accuracy(results: pd.DataFrame) -> pd.DataFrame:
 
 def head_flatter(heads: pd.DataFrame) -> pd.DataFrame:
     """Table 2 and Discussion: the grown head on CoLA is flatter by an order of magnitude with
-    no loss of accuracy. Per seed; ``value``: reference / grown ``rsi``; agrees when at least
-    :data:`HEAD_FLATTER_FACTOR` and the grown head's MCC x 100 is at most
-    :data:`SIMILAR_ACCURACY_PP` below the reference's."""
+    no loss of accuracy. Per seed (and protocol, where the file has one); ``value``: reference /
+    grown flatness; a comparison agrees when at least :data:`HEAD_FLATTER_FACTOR` and the grown
+    head's MCC x 100 is at most :data:`SIMILAR_ACCURACY_PP` below the reference's."""
+    heads = heads if "protocol" in heads else heads.assign(protocol="fine-tuned")
     grown, reference = heads[heads["head"] == "growing"], heads[heads["head"] == "reference"]
-    pairs = grown.merge(reference, on="seed", suffixes=("_grown", "_reference"))
-    ratio = pairs.rsi_reference / pairs.rsi_grown
+    pairs = grown.merge(reference, on=["protocol", "seed"], suffixes=("_grown", "_reference"))
     no_loss = 100 * (pairs.mcc_grown - pairs.mcc_reference) >= -SIMILAR_ACCURACY_PP
-    return frame(pd.DataFrame({
-        "scope": "CoLA", "protocol": "fine-tuned", "measure": "rsi", "cluster": pairs.seed, "value": ratio,
-        "supports": (ratio >= HEAD_FLATTER_FACTOR) & no_loss,
-        "certified": (pairs.verdict_grown == "minimum") & (pairs.verdict_reference == "minimum"),
-        "evidence": "60_table2.csv: seed=" + pairs.seed.astype(str)}), PAIRED)
+    parts = []
+    for m in (m for m in MEASURES if f"{m}_grown" in pairs):
+        ratio = pairs[f"{m}_reference"] / pairs[f"{m}_grown"]
+        parts.append(pd.DataFrame({
+            "scope": "CoLA", "protocol": pairs.protocol, "measure": m, "cluster": pairs.seed, "value": ratio,
+            "supports": (ratio >= HEAD_FLATTER_FACTOR) & no_loss,
+            "certified": (pairs.verdict_grown == "minimum") & (pairs.verdict_reference == "minimum"),
+            "evidence": "60_table2.csv: seed=" + pairs.seed.astype(str)}))
+    return frame(pd.concat(parts, ignore_index=True) if parts else [], PAIRED)
 
 
 def paper_head() -> str:

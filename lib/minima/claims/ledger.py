@@ -1,15 +1,20 @@
-"""The claims ledger: a verdict per claim, scope, protocol and measure, computed from the
-results files.
+"""The claims ledger: one headline verdict per claim, and detail rows per scope, protocol and
+measure, computed from the results files.
 
 :func:`read` loads the results tables (and records them as the page's inputs, so the ledger
-page re-executes whenever one changes); :func:`ledger` applies :func:`minima.claims.stats.decide`
-to each claim's certified comparisons (:func:`verdicts`); the rows carry :data:`COLUMNS` (written to
-``claims.csv``) and a few more for the page. :func:`headline` is the one-line version of a
-claim's rows for the landing page.
+page re-executes whenever one changes). :func:`verdicts` evaluates every claim: its evidence
+(comparisons, or runs of a trend claim) is reduced to one summary per *cluster* (the unit
+that shares a run, :attr:`~minima.claims.registry.Claim.unit`), and the claim's
+:class:`~minima.claims.registry.Headline` test runs on those summaries; Holm's adjustment runs
+over the headlines of every claim of the registry (a claim this build cannot test counts as
+p = 1), and the headline's verdict is taken on the adjusted p-value. Detail rows apply the
+same test per scope, protocol and measure without adjustment: they describe, the headline
+decides. The rows carry :data:`COLUMNS` (written to ``claims.csv``) and a few more for the page.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +23,13 @@ import pandas as pd
 from ..data.files import md5sum
 from ..data.loads import record_load
 from . import stats
-from .registry import CLAIMS, Claim
+from .registry import CLAIMS, Claim, Headline
 
-COLUMNS = ("claim", "paper", "protocol", "measure", "n", "k", "effect", "ci_low", "ci_high", "p_value", "verdict",
-           "evidence")
-EXTRA = ("source", "where", "statement", "scope", "reason", "n_all", "k_all", "page")
+COLUMNS = ("claim", "paper", "protocol", "measure", "headline", "unit", "clusters", "n", "k", "effect", "ci_low",
+           "ci_high", "p_value", "p_adjusted", "verdict", "clusters_needed", "evidence")
+EXTRA = ("source", "where", "statement", "scope", "reason", "test", "page")
 VERDICTS = ("holds", "fails", "inconclusive", "not tested here")
+END_POINTS = "paper (end points)"  # the paper's protocol: its end points, tested as the paper computed them
 
 
 def read(folder: str | os.PathLike, names=None) -> dict[str, pd.DataFrame | None]:
@@ -48,96 +54,210 @@ def _paper(claim: Claim, scope: str, measure: str) -> str:
 
 def _row(claim: Claim, **values) -> dict:
     base = {"claim": claim.id, "source": claim.source, "where": claim.where, "statement": claim.statement,
-            "page": claim.page, "paper": "", "scope": "", "protocol": "", "measure": "", "n": 0, "k": np.nan,
-            "n_all": 0, "k_all": np.nan, "effect": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
-            "verdict": "not tested here", "reason": "", "evidence": ""}
+            "page": claim.page, "paper": "", "scope": "", "protocol": "", "measure": "", "headline": False,
+            "unit": claim.unit, "clusters": 0, "n": 0, "k": np.nan, "effect": np.nan, "ci_low": np.nan,
+            "ci_high": np.nan, "p_value": np.nan, "p_oppose": np.nan, "p_adjusted": np.nan, "verdict": "not tested here",
+            "clusters_needed": np.nan, "reason": "", "test": claim.headline.describe() if claim.headline else "",
+            "evidence": ""}
     return {**base, **values}
 
 
-def _median(values: np.ndarray):
-    return lambda index: float(np.median(values[index]))
+# ----------------------------------------------------------------------------- clusters
+
+def _cluster_keys(claim: Claim, group: pd.DataFrame) -> pd.DataFrame:
+    """``group`` with a ``key`` per row naming its cluster within its scope; a path (cluster
+    ``a-b``) of a claim whose unit is the minimum appears once for each of its minima."""
+    if claim.unit != "minimum" or not group.cluster.astype(str).str.contains("-").any():
+        return group.assign(key=group.scope.astype(str) + " | " + group.cluster.astype(str))
+    ends = group.cluster.astype(str).str.split("-", n=1, expand=True)
+    return pd.concat([group.assign(key=group.scope.astype(str) + " | minimum " + ends[i]) for i in (0, 1)])
 
 
-def _paired_row(claim: Claim, group: pd.DataFrame) -> dict:
-    certified = group[group.certified.astype(bool)]
-    n, k = len(certified), int(certified.supports.astype(bool).sum())
-    p_support, p_oppose = stats.sign_test(k, n)
-    verdict = stats.decide(p_support, p_oppose, n)
-    values = certified.value.to_numpy(float)
-    low, high = stats.cluster_bootstrap(certified.cluster.to_numpy(), _median(values)) if n else (np.nan, np.nan)
-    if n < stats.N_MIN:
-        reason = f"{n} comparison(s) between certified points: at least {stats.N_MIN} are needed to decide"
-    elif verdict == "holds":
-        reason = f"{k} of {n} agree: one-sided sign test p = {p_support:.2g} < {stats.ALPHA:g}"
-    elif verdict == "fails":
-        reason = f"{k} of {n} agree: the opposite direction is significant (p = {p_oppose:.2g})"
+def _on_scale(headline: Headline, values: np.ndarray) -> np.ndarray:
+    """A comparison's value on the test's scale, signed so that positive agrees with the claim."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shifted = np.log(values / headline.threshold) if headline.scale == "log" else values - headline.threshold
+    return headline.direction * shifted
+
+
+def _summaries(claim: Claim, headline: Headline, group: pd.DataFrame) -> pd.DataFrame:
+    """One row per cluster: ``summary`` (the mean of its comparisons on the test's scale, or
+    for a trend claim its runs' Spearman rho times the direction), ``value`` (the same mean
+    on the value's own scale, the effect), ``agrees`` (every comparison of the cluster agrees)."""
+    keyed = _cluster_keys(claim, group)
+    rows = []
+    for key, members in keyed.groupby("key", sort=True):
+        if claim.kind == "trend":
+            rho = stats.spearman(members.x, members.y)
+            rows.append({"key": key, "summary": headline.direction * rho, "value": rho, "agrees": headline.direction * rho > 0})
+            continue
+        values = members.value.to_numpy(float)
+        scaled = _on_scale(headline, values)
+        if headline.scale == "log":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = float(np.exp(np.nanmean(np.log(values)))) if np.isfinite(np.log(values)).any() else np.nan
+        else:
+            value = float(np.nanmean(values)) if np.isfinite(values).any() else np.nan
+        rows.append({"key": key, "summary": float(np.nanmean(scaled)) if np.isfinite(scaled).any() or
+                     np.isinf(scaled).any() else np.nan, "value": value,
+                     "agrees": bool(members.supports.astype(bool).all())})
+    table = pd.DataFrame(rows, columns=["key", "summary", "value", "agrees"])
+    return table[table.summary.notna()]
+
+
+def _counted(claim: Claim, group: pd.DataFrame) -> pd.DataFrame:
+    """The comparisons a test counts: certified points only, except the paper's end points."""
+    if group.protocol.iloc[0] == END_POINTS:
+        return group
+    return group[group.certified.astype(bool)]
+
+
+# ----------------------------------------------------------------------------- one test
+
+def _test(claim: Claim, headline: Headline, group: pd.DataFrame, family: int) -> dict:
+    """The numbers of one row: clusters, the test's one-sided p-values in both directions, the
+    effect with its interval over clusters, and the clusters a decision would need at the
+    family's first Holm level (``ALPHA / family``)."""
+    counted = _counted(claim, group)
+    summaries = _summaries(claim, headline, counted) if len(counted) else pd.DataFrame(
+        columns=["key", "summary", "value", "agrees"])
+    clusters = len(summaries)
+    values = summaries.value.to_numpy(float)
+    numbers = dict(clusters=clusters, n=len(counted), k=int(counted.supports.astype(bool).sum()) if claim.kind != "trend"
+                   and len(counted) else np.nan)
+    if not clusters:
+        return {**numbers, "p_value": np.nan, "p_oppose": np.nan, "effect": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                "clusters_needed": np.nan, "kind": "none"}
+    level = stats.ALPHA / family
+    effect = float(np.median(values)) if np.isfinite(values).any() else np.nan
+    if headline.test == "universal":
+        k = int(summaries.agrees.sum())
+        from scipy.stats import binom
+
+        p_support, p_oppose = float(binom.sf(k - 1, clusters, headline.bound)), float(binom.cdf(k, clusters, headline.bound))
+        low, high = stats.clopper_pearson_lower(k, clusters), stats.clopper_pearson_upper(k, clusters)
+        return {**numbers, "k": k, "p_value": p_support, "p_oppose": p_oppose, "effect": k / clusters, "ci_low": low,
+                "ci_high": high, "kind": "universal",
+                "clusters_needed": stats.clusters_needed_universal(k, clusters, headline.bound, level)}
+    if headline.test == "tost":
+        p_support, p_oppose = stats.tost(values, headline.margin)
+        spread = float(np.std(values, ddof=1)) if clusters > 1 else np.nan
+        needed = stats.clusters_needed_mean(float(np.mean(values)), spread, headline.margin - abs(float(np.mean(values))),
+                                            level)
+        effect = float(np.mean(values))
     else:
-        reason = f"{k} of {n} agree: p = {p_support:.2g}, neither direction significant at {stats.ALPHA:g}"
-    return dict(n=n, k=k, n_all=len(group), k_all=int(group.supports.astype(bool).sum()),
-                effect=float(np.median(values)) if n else np.nan, ci_low=low, ci_high=high, p_value=p_support,
-                verdict=verdict, reason=reason)
+        k_pos, n_nonzero = stats.sign_counts(summaries.summary)
+        p_support, p_oppose = stats.sign_test(k_pos, n_nonzero)
+        needed = stats.clusters_needed_sign(k_pos, n_nonzero, level)
+        numbers["k_clusters"] = k_pos
+    low, high = stats.cluster_bootstrap(np.arange(clusters), lambda index: float(np.median(values[index])))
+    return {**numbers, "p_value": p_support, "p_oppose": p_oppose, "effect": effect, "ci_low": low, "ci_high": high,
+            "clusters_needed": needed, "kind": headline.test}
 
 
-def _trend_row(claim: Claim, group: pd.DataFrame) -> dict:
-    certified = group[group.certified.astype(bool)]
-    n = len(certified)
-    x, y = certified.x.to_numpy(float), certified.y.to_numpy(float)
-    rho, p_negative, p_positive = stats.spearman(x, y)
-    verdict = stats.decide(p_negative, p_positive, n) if np.isfinite(rho) else "inconclusive"
-
-    def rho_of(index):
-        return stats.spearman(x[index], y[index])[0]
-    low, high = stats.cluster_bootstrap(certified.cluster.to_numpy(), rho_of) if n >= 3 else (np.nan, np.nan)
-    if n < stats.N_MIN:
-        reason = f"{n} certified run(s): at least {stats.N_MIN} are needed to decide"
-    elif not np.isfinite(rho):
-        reason = "no spread in flatness or accuracy: no correlation to test"
-    else:
-        reason = (f"rho = {rho:.2f} over {n} certified runs, one-sided p = {p_negative:.2g}"
-                  + (f" (positive: p = {p_positive:.2g})" if verdict == "fails" else ""))
-    return dict(n=n, n_all=len(group), effect=rho, ci_low=low, ci_high=high, p_value=p_negative, verdict=verdict,
-                reason=reason)
+def _verdict(numbers: dict, p_support: float, p_oppose: float) -> tuple[str, str]:
+    """Verdict and reason from (adjusted, for a headline) p-values in both directions."""
+    clusters = numbers["clusters"]
+    needed = numbers.get("clusters_needed")
+    more = (f"; about {needed} clusters would decide it at the observed effect ({stats.POWER:.0%} power)"
+            if needed is not None and np.isfinite(needed) and needed > clusters else "")
+    if clusters < stats.N_MIN:
+        return "inconclusive", f"{clusters} cluster(s): at least {stats.N_MIN} are needed to decide" + more
+    if np.isfinite(p_support) and p_support < stats.ALPHA:
+        return "holds", f"p = {p_support:.2g} < {stats.ALPHA:g} over {clusters} clusters"
+    if np.isfinite(p_oppose) and p_oppose < stats.ALPHA:
+        return "fails", f"the opposite direction: p = {p_oppose:.2g} < {stats.ALPHA:g} over {clusters} clusters"
+    return "inconclusive", f"p = {p_support:.2g} over {clusters} clusters, neither direction at {stats.ALPHA:g}" + more
 
 
-def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None]) -> list[dict]:
-    """The ledger rows of one claim: one per scope, protocol and measure of its evidence, or one
-    ``not tested here`` row saying what would test it."""
-    missing = [name for name in claim.reads if tables.get(name) is None]
+def _label_protocols(evidence: pd.DataFrame) -> pd.DataFrame:
+    return evidence.assign(protocol=evidence.protocol.replace({"paper": END_POINTS}))
+
+
+def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None], family: int = len(CLAIMS)) -> list[dict]:
+    """The rows of one claim: its headline (unadjusted; :func:`verdicts` adjusts), then one
+    detail row per scope, protocol and measure; or one ``not tested here`` row saying what
+    would test it."""
+    headline = claim.headline
+    missing = [name for name in claim.reads[:1] if tables.get(name) is None]
     if missing:
         why = claim.untested or "its results"
-        return [_row(claim, reason=f"no {', '.join(m + '.csv' for m in missing)} in this build: needs {why}")]
-    evidence = claim.evidence(*(tables[name] for name in claim.reads))
+        return [_row(claim, headline=True, reason=f"no {', '.join(m + '.csv' for m in missing)} in this build: needs {why}")]
+    evidence = claim.evidence(*(tables.get(name) for name in claim.reads))
     if evidence is None:
-        return [_row(claim, reason=f"the results files lack what this test needs: {claim.untested}")]
+        return [_row(claim, headline=True, reason=f"the results files lack what this test needs: {claim.untested}")]
     if not len(evidence):
-        return [_row(claim, reason="no comparison of this kind in this build's results (other tasks or sizes)")]
+        return [_row(claim, headline=True, reason="no comparison of this kind in this build's results")]
+    evidence = _label_protocols(evidence)
+    chosen = evidence[(evidence.measure == headline.measure)
+                      & ((evidence.protocol == headline.protocol) if headline.protocol else
+                         (evidence.protocol != END_POINTS))]
+    if headline.scopes is not None:
+        chosen = chosen[chosen.scope.isin(headline.scopes)]
     rows = []
+    if len(chosen):
+        numbers = _test(claim, headline, chosen, family)
+        rows.append(_row(claim, headline=True, scope=", ".join(dict.fromkeys(chosen.scope.astype(str))),
+                         protocol=", ".join(dict.fromkeys(chosen.protocol.astype(str))), measure=headline.measure,
+                         evidence=str(chosen.evidence.iloc[0]), **{k: v for k, v in numbers.items() if k in COLUMNS
+                                                                   or k == "p_oppose"}))
+    else:
+        rows.append(_row(claim, headline=True, reason=f"no {headline.protocol or ''} {headline.measure} comparisons "
+                                                       "in this build's results"))
     for (scope, protocol, measure), group in evidence.groupby(["scope", "protocol", "measure"], sort=False):
-        numbers = _trend_row(claim, group) if claim.kind == "trend" else _paired_row(claim, group)
+        detail = replace(headline, protocol=protocol, measure=measure, scopes=(scope,))
+        numbers = _test(claim, detail, group, family)
+        verdict, reason = _verdict(numbers, numbers["p_value"], numbers["p_oppose"])
         rows.append(_row(claim, paper=_paper(claim, scope, measure), scope=scope, protocol=protocol, measure=measure,
-                         evidence=str(group.evidence.iloc[0]), **numbers))
+                         evidence=str(group.evidence.iloc[0]), verdict=verdict, reason=reason + " (not adjusted)",
+                         **{k: v for k, v in numbers.items() if k in COLUMNS or k == "p_oppose"}))
     return rows
 
 
 def verdicts(tables: dict[str, pd.DataFrame | None], claims=CLAIMS) -> pd.DataFrame:
-    """Every claim's rows (:func:`evaluate`), columns :data:`COLUMNS` then :data:`EXTRA`."""
-    rows = [row for c in claims for row in evaluate(c, tables)]
-    return pd.DataFrame(rows)[list(COLUMNS) + list(EXTRA)]
+    """Every claim's rows (:func:`evaluate`), the headlines' verdicts taken on Holm-adjusted
+    p-values over the family of every registered claim; columns :data:`COLUMNS`, then
+    :data:`EXTRA`."""
+    rows = pd.DataFrame([row for c in claims for row in evaluate(c, tables)])
+    heads = rows.index[rows.headline.astype(bool)]
+    p_support = rows.loc[heads, "p_value"].to_numpy(float)
+    p_oppose = rows.loc[heads, "p_oppose"].to_numpy(float)
+    pad = len(CLAIMS) - len(heads)  # claims not evaluated here still belong to the family
+    adjusted = stats.holm(np.concatenate([p_support, np.full(max(pad, 0), np.nan)]))[:len(heads)]
+    adjusted_oppose = stats.holm(np.concatenate([p_oppose, np.full(max(pad, 0), np.nan)]))[:len(heads)]
+    for index, p, q in zip(heads, adjusted, adjusted_oppose):
+        if rows.at[index, "clusters"] == 0 and rows.at[index, "verdict"] == "not tested here" and rows.at[index, "reason"]:
+            continue
+        rows.at[index, "p_adjusted"] = p
+        numbers = rows.loc[index].to_dict()
+        verdict, reason = _verdict(numbers, p, q)
+        if verdict == "fails":
+            reason = reason.replace("p = ", "adjusted p = ", 1)
+        elif verdict == "holds":
+            reason = f"Holm-adjusted p = {p:.2g} < {stats.ALPHA:g} over {int(numbers['clusters'])} clusters"
+        rows.at[index, "verdict"], rows.at[index, "reason"] = verdict, reason
+        if verdict != "inconclusive":
+            rows.at[index, "clusters_needed"] = np.nan
+    return rows[list(COLUMNS) + list(EXTRA)]
+
+
+def headlines(rows: pd.DataFrame) -> pd.DataFrame:
+    """The headline row of each claim, in registry order."""
+    return rows[rows.headline.astype(bool)]
 
 
 def headline(rows: pd.DataFrame) -> str:
-    """One claim's verdicts in a line, decided rows named, the others counted:
-    ``"**holds** (MNIST-500, converged, rsi); **inconclusive** in 3 rows"``."""
-    parts = []
-    for verdict in VERDICTS:
-        chosen = rows[rows.verdict == verdict]
-        if not len(chosen):
-            continue
-        if verdict in ("holds", "fails"):
-            where = "; ".join(", ".join(str(v) for v in (r.scope, r.protocol, r.measure) if v)
-                              for r in chosen.itertuples())
-            parts.append(f"**{verdict}**" + (f" ({where})" if where else ""))
-        else:
-            parts.append(f"**{verdict}**" + (f" in {len(chosen)} row{'s' if len(chosen) > 1 else ''}"
-                                             if len(rows) > 1 else ""))
-    return "; ".join(parts)
+    """One claim's headline verdict in a line: ``"**holds** (converged, elementwise, 15 clusters)"``."""
+    head = rows[rows.headline.astype(bool)]
+    if not len(head):
+        return "**not tested here**"
+    r = head.iloc[0]
+    if r.verdict == "not tested here":
+        return "**not tested here**"
+    where = ", ".join(str(v) for v in (r.protocol, r.measure) if isinstance(v, str) and v)
+    text = f"**{r.verdict}** ({where}, {int(r.clusters)} clusters"
+    if np.isfinite(r.p_adjusted):
+        text += f", adjusted p = {r.p_adjusted:.2g}"
+    if r.verdict == "inconclusive" and np.isfinite(r.clusters_needed):
+        text += f"; about {int(r.clusters_needed)} clusters would decide it"
+    return text + ")"

@@ -382,8 +382,8 @@ def _go_on(run: _Training, paper_epochs: list[dict], paper: Table1Row) -> Table1
 @dataclass(frozen=True)
 class Settings:
     """Table 1 as notebook 40's parameters set it. Every field but the last three is a dict keyed
-    by task name (``"MNIST"``, ``"AG News"``); ``converged_max_epochs`` values may be dicts by
-    batch size (:func:`per_batch`).
+    by task name (``"MNIST"``, ``"AG News"``); ``converged_lr`` and ``converged_max_epochs``
+    values may be dicts by batch size (:func:`per_batch`).
 
     ``sizes``: hidden units of the small and the large network; ``batch_sizes``: the paper's two;
     ``learning_rates``, ``max_epochs``: the paper's protocol (SGD; stop at 100 % training
@@ -417,6 +417,10 @@ class Settings:
     def train_count(self, name: str, task: TrainTest) -> int:
         """How many training examples task ``name`` uses (the trim, at most the split's size)."""
         return min(self.train_examples[name] or len(task.y_train), len(task.y_train))
+
+    def rate(self, name: str, batch: int) -> float:
+        """The ``converged`` protocol's learning rate for task ``name`` at ``batch``."""
+        return per_batch(self.converged_lr[name], batch)
 
     def cap(self, name: str, batch: int) -> int:
         """The ``converged`` protocol's cap on epochs for task ``name`` at ``batch``."""
@@ -458,7 +462,7 @@ def plan(tasks: dict[str, TaskRef], settings: Settings) -> list[Table1Run]:
                             ref, hidden, model, batch, seed, lr=settings.learning_rates[name], max_epochs=max_epochs,
                             schedule_scale=scale, hessian_subset=settings.hessian_subset, small=small,
                             train_limit=settings.train_examples[name],
-                            go_on=GoOn(settings.converged_lr[name], settings.cap(name, batch)), rule=settings.rule,
+                            go_on=GoOn(settings.rate(name, batch), settings.cap(name, batch)), rule=settings.rule,
                             density=(not small and model in ("growing", "a") and batch == settings.batch_sizes[name][0]
                                      and seed == seeds[0])))
     return specs

@@ -196,8 +196,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
     ``max_epochs`` (``target_accuracy=None``: always ``max_epochs``). Plain SGD by default (no
     momentum, no weight decay, as in Caillon & Cerisara); ``optimizer="adamw"`` for transformer
     heads. Each epoch is :meth:`Trainer.epoch`, then the training loss and accuracy on the
-    whole set in eval mode. Embeddings with sparse gradients are supported (SGD handles them).
-    ``kernel`` (:func:`choose_kernel`): ``"auto"``, ``"numba"`` or ``"autograd"``; the two give
+    whole set in eval mode (by the kernel's own forward pass when it trains). Embeddings with
+    sparse gradients are supported (SGD handles them). ``kernel`` (:func:`choose_kernel`): ``"auto"``, ``"numba"`` or ``"autograd"``; the two give
     the same training up to float32 rounding (summation order).
     """
     chosen = choose_kernel(kernel, model, optimizer, momentum)
@@ -209,7 +209,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
     for epoch in range(max_epochs):
         start = time.perf_counter()
         record = trainer.epoch()
-        train_loss, accuracy = loss_and_accuracy(model, x, y)
+        train_loss, accuracy = trainer.kernel.evaluate() if trainer.kernel else loss_and_accuracy(model, x, y)
         result.record_epoch(epoch + 1, train_loss, accuracy, record["inserted"], record["seconds"],
                             time.perf_counter() - start, len(y), progress)
         if target_accuracy is not None and accuracy >= target_accuracy and epoch >= growth_done:
