@@ -148,3 +148,27 @@ def test_data_null_directions_leave_the_outputs_unchanged_and_are_counted_exactl
     assert (hessian @ null).abs().max() < 1e-12 * hessian.abs().max()
     basis = orthonormal_span(torch.cat([trivial_basis(model), null], dim=1))
     assert basis.shape[1] == torch.linalg.matrix_rank(torch.cat([trivial_directions(model), null], dim=1))
+
+
+def test_negative_control_a_problem_without_degenerate_directions_counts_no_vanishing_eigenvalue():
+    """The vanishing-eigenvalue claim's counter on a softmax regression over dense inputs: its
+    only flat directions are the logit shifts (trivial), so the count off them must be 0; the
+    same counter on a ReLU network with a dead unit finds the dead unit's directions as data-null,
+    counted apart from the claim's."""
+    from minima.data import TrainTest
+    from minima.experiments.barriers import symmetry_spectrum
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 6, generator=g)
+    y = torch.randint(0, 3, (400,), generator=g)
+    data = TrainTest(x, y, x[:10], y[:10], 3, "dense", n_features=6)
+    regression = nn.Sequential(nn.Flatten(), nn.Linear(6, 3))
+    control = symmetry_spectrum(regression, data, weight_decay=1e-4, max_params=1000)
+    assert control["n_trivial"] == 7 and control["n_null"] == 0, "logit shifts: fan-in 6 + 1 bias"
+    assert control["nontrivial_vanishing"] == 0 and control["n_complement"] == 21 - 7
+    net = nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3))
+    with torch.no_grad():
+        net[1].weight[0].zero_()
+        net[1].bias[0] = -1.0  # unit 0 never fires
+    degenerate = symmetry_spectrum(net, data, weight_decay=1e-4, max_params=1000)
+    assert degenerate["dead_units"] == 1 and degenerate["n_null"] >= 6 + 1 + 3
