@@ -41,11 +41,28 @@ def test_rows_carry_the_results_columns_and_one_row_checks_by_hand():
     # the converged row, recomputed by hand at the model's end point
     net = trained.net
     by_hand = certify(HessianOperator(net.eval(), F.cross_entropy, batches(task.x_train[:150], task.y_train[:150], 1000)),
-                      loss_history=[e["loss"] for e in rows[1]["curve"]], seed=0)
+                      loss_history=[e["loss"] for e in rows[1]["curve"]] + rows[1]["finish losses"], seed=0)
     assert rows[1]["train_loss"] == pytest.approx(by_hand.train_loss, rel=1e-9)
     assert rows[1]["lambda_max"] == pytest.approx(by_hand.lambda_max, rel=1e-6)
     assert rows[1]["verdict"] == by_hand.verdict
     assert rows[1]["test_accuracy"] == loss_and_accuracy(net, task.x_test, task.y_test)[1]
+
+
+@pytest.mark.parametrize("finish_rounds", [0, 40])
+def test_a_run_sgd_cannot_certify_is_finished_by_full_batch_lbfgs(finish_rounds):
+    task = digits_task()
+    go_on = table1.GoOn(lr=0.01, max_epochs=4, chunk=2, finish_rounds=finish_rounds)
+    spec = table1.Table1Run(task, 16, "a", 10, 0, lr=0.01, max_epochs=2, schedule_scale=1.0, hessian_subset=150,
+                            small=True, train_limit=150, go_on=go_on)
+    paper, converged = (row.as_row() for row in table1.train_run(spec).record.rows)
+    assert paper["verdict"] != "minimum" and converged["epochs"] == 4
+    if not finish_rounds:
+        assert converged["finish"] == "none" and converged["verdict"] != "minimum"
+        return
+    assert converged["finish"].startswith("L-BFGS, ") and converged["verdict"] == "minimum"
+    assert converged["stopped"] == "certified minimum" and converged["train_loss"] < paper["train_loss"]
+    losses = converged["finish losses"]
+    assert 0 < len(losses) <= 40 and losses[-1] <= losses[0], "full-batch L-BFGS descends"
 
 
 def test_text_certificates_use_the_embedding_at_the_end_point():
@@ -56,8 +73,10 @@ def test_text_certificates_use_the_embedding_at_the_end_point():
     rows, net, data = [row.as_row() for row in trained.record.rows], trained.net, trained.hessian_data
     assert rows[1]["epochs"] > rows[0]["epochs"], "the converged protocol went on"
     # certified on the features of the trained embedding (not of the paper protocol's end): the
-    # certificate's loss is the whole model's training loss at the end point
-    assert rows[1]["train_loss"] == pytest.approx(rows[1]["curve"][-1]["loss"], rel=1e-5)
+    # certificate's loss is the whole model's training loss at the end point (after the L-BFGS
+    # finish, when it ran)
+    end_loss = (rows[1]["finish losses"] or [rows[1]["curve"][-1]["loss"]])[-1]
+    assert rows[1]["train_loss"] == pytest.approx(end_loss, rel=1e-5)
     with torch.no_grad():
         assert float(F.cross_entropy(net.eval()(data[0][0]), data[0][1])) == pytest.approx(rows[1]["train_loss"], rel=1e-5)
 

@@ -126,11 +126,20 @@ def build(task: TrainTest, model: str, hidden: int, seed: int, small: bool) -> N
 class GoOn:
     """The ``converged`` protocol: a run whose certificate is not ``minimum`` after the paper's
     protocol goes on with plain SGD at ``lr`` (one rate per task), same batch, ``chunk`` epochs
-    at a time, until its certificate says ``minimum`` or ``max_epochs`` epochs in all."""
+    at a time, until its certificate says ``minimum`` or ``max_epochs`` epochs in all. A run
+    still not certified then is finished by full-batch L-BFGS on the certificate's own problem
+    (the network part on the whole training set; for text the embedding held at its trained
+    value, as the Hessian holds it), ``finish_rounds`` rounds of ``finish_iterations``
+    iterations at most, each round's loss joining the loss history (a round counts as an epoch
+    of the plateau rule), the certificate asked whenever the fit criterion holds:
+    SGD at a constant rate ends in a noise ball whose loss never plateaus by the rule
+    (``finish_rounds=0``: no finish)."""
 
     lr: float
     max_epochs: int
     chunk: int = 10
+    finish_rounds: int = 40
+    finish_iterations: int = 25
 
 
 def per_batch(value, batch_size: int):
@@ -194,6 +203,7 @@ class Table1Row:
     kernel: str
     protocol: str
     stopped: str
+    finish: str
     train_seconds: float
     epochs: int
     certificate: Certificate
@@ -201,6 +211,7 @@ class Table1Row:
     test_accuracy: float
     hessian_seconds: float
     curve: list
+    finish_losses: tuple = ()
 
     def as_row(self) -> dict:
         """The results file's columns (:data:`RESULT_COLUMNS` among them, names as the file has
@@ -208,8 +219,10 @@ class Table1Row:
         return {"task": self.task, "hidden": self.hidden, "model": self.model, "batch": self.batch, "seed": self.seed,
                 "parameters": self.parameters, "depth": self.depth, "samples/s": self.samples_per_second,
                 "threads": self.threads, "kernel": self.kernel, "protocol": self.protocol, "stopped": self.stopped,
+                "finish": self.finish,
                 "train s": self.train_seconds, "epochs": self.epochs, **self.certificate.as_row(), **self.measures,
-                "test_accuracy": self.test_accuracy, "hessian s": self.hessian_seconds, "curve": list(self.curve)}
+                "test_accuracy": self.test_accuracy, "hessian s": self.hessian_seconds, "curve": list(self.curve),
+                "finish losses": list(self.finish_losses)}
 
 
 @dataclass(frozen=True)
@@ -335,7 +348,7 @@ def train_run(spec: Table1Run) -> TrainedRun:
     run.refresh_hessian_data()
     paper = Table1Row(task.name, spec.hidden, spec.model, spec.batch, spec.seed, network.parameters, network.depth,
                       result.samples_per_second, torch.get_num_threads(), result.kernel, "paper", result.stopped,
-                      train_seconds,
+                      "none", train_seconds,
                       **run.measure(result.epochs))
     rows = [paper]
     if spec.go_on is not None:
@@ -374,9 +387,58 @@ def _go_on(run: _Training, paper_epochs: list[dict], paper: Table1Row) -> Table1
             verdict = certificate.verdict
     if stale:
         run.refresh_hessian_data()
+    finish, finish_losses = "none", []
+    if verdict != "minimum" and go_on.finish_rounds:
+        start = time.perf_counter()
+        certificate, finish_losses = _finish(run, [e["loss"] for e in epochs])
+        seconds += time.perf_counter() - start
+        finish = f"L-BFGS, {len(finish_losses)} rounds of {go_on.finish_iterations} iterations"
     point = run.measure(epochs, certificate)
-    stopped = "certified minimum" if point["certificate"].verdict == "minimum" else f"cap of {go_on.max_epochs} epochs"
-    return replace(paper, protocol="converged", stopped=stopped, train_seconds=seconds, **point)
+    stopped = "certified minimum" if point["certificate"].verdict == "minimum" else \
+        f"cap of {go_on.max_epochs} epochs" + (" and the L-BFGS finish" if finish != "none" else "")
+    return replace(paper, protocol="converged", stopped=stopped, finish=finish, train_seconds=seconds,
+                   finish_losses=tuple(finish_losses), **point)
+
+
+def _finish(run: _Training, losses: list[float]) -> tuple[Certificate, list[float]]:
+    """Full-batch L-BFGS (strong Wolfe line search) on the network part's mean cross-entropy
+    over the whole training set, inputs fixed (for text, the trained embedding's output), in
+    rounds of :attr:`GoOn.finish_iterations` iterations; after each round the loss joins the
+    history and, once it plateaus, the certificate is asked. Returns the last certificate and
+    the rounds' losses; leaves ``run``'s Hessian data at the final point."""
+    spec, go_on, net = run.spec, run.spec.go_on, run.network.net
+    full = run.network.full
+    full.eval()
+    with torch.no_grad():
+        features = full[0](run.x_train) if run.task.vocabulary else run.x_train
+    parameters = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.LBFGS(parameters, lr=1.0, max_iter=go_on.finish_iterations, history_size=20,
+                                  line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12)
+
+    def closure():
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(features), run.y_train)
+        loss.backward()
+        return loss
+
+    history, certificate = list(losses), None
+    for _ in range(go_on.finish_rounds):
+        optimizer.step(closure)
+        with torch.no_grad():
+            out = net(features)
+            loss = float(F.cross_entropy(out, run.y_train))
+            accuracy = float((out.argmax(1) == run.y_train).double().mean())
+        if not math.isfinite(loss):
+            break
+        history.append(loss)
+        if fits(accuracy, history, spec.rule):
+            run.refresh_hessian_data()
+            certificate = certify(run.hessian(), loss_history=history, rule=spec.rule, seed=spec.seed)
+            if certificate.verdict == "minimum":
+                return certificate, history[len(losses):]
+    run.refresh_hessian_data()
+    return (certificate or certify(run.hessian(), loss_history=history, rule=spec.rule, seed=spec.seed),
+            history[len(losses):])
 
 
 @dataclass(frozen=True)
@@ -476,5 +538,5 @@ def results_table(records) -> "pd.DataFrame":
     return pd.DataFrame([row.as_row() for record in records if isinstance(record, Table1Record) for row in record.rows])
 
 
-RESULT_COLUMNS = ("task", "hidden", "model", "batch", "seed", "protocol", "epochs", "train_accuracy", "train_loss",
+RESULT_COLUMNS = ("task", "hidden", "model", "batch", "seed", "protocol", "epochs", "finish", "train_accuracy", "train_loss",
                   "grad_norm", "lambda_max", "lambda_min", "verdict", "rsi", "elementwise", "plain", "test_accuracy")
