@@ -36,7 +36,7 @@ def table1_protocol(loaded: dict, settings: Table1Settings) -> pd.DataFrame:
             "training examples (the trim)": settings.train_count(name, t),
             "certificate and Hessians on": f"first {min(settings.hessian_subset, settings.train_count(name, t)):,} "
                                            "training examples",
-            "converged protocol": f"goes on at {caps}"}
+            "converged protocol": f"goes on at {caps}; then a full-batch L-BFGS finish"}
     return pd.DataFrame(columns)
 
 

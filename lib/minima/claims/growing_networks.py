@@ -7,8 +7,8 @@ Flatness ``measure`` is ``elementwise`` (the measure invariant for both kinds of
 the Table 1 page: the headline of every flatness claim), ``plain`` (the paper's own lambda_max)
 or ``rsi`` (the paper's scale-invariant norm, not invariant for a grown network); test
 accuracy is compared in percentage points. ``cluster`` is the unit that shares a run: the
-seed, whose grown run every twin of that seed is compared with (``model/seed`` for the batch
-comparison, whose two runs belong to it alone).
+seed, whose grown run every twin of that seed is compared with (``size/model/seed`` for the
+batch comparison, whose two runs belong to it alone).
 """
 from __future__ import annotations
 
@@ -81,7 +81,8 @@ def batch_sharper(results: pd.DataFrame) -> pd.DataFrame:
     large = results.loc[results.groupby(keys).batch.idxmax()]
     pairs = small.merge(large, on=keys, suffixes=("_small", "_large"))
     pairs = pairs[pairs.batch_small != pairs.batch_large]
-    pairs = pairs.assign(seed=pairs.model.astype(str) + "/" + pairs.seed.astype(str))  # its cluster
+    # its cluster: the two runs of a model, size and seed belong to this comparison alone
+    pairs = pairs.assign(seed=pairs.hidden.astype(str) + "/" + pairs.model.astype(str) + "/" + pairs.seed.astype(str))
     parts = [_paired(pairs, m, pairs[f"{m}_large"] / pairs[f"{m}_small"], pairs[f"{m}_large"] > pairs[f"{m}_small"],
                      _both_minima(pairs, "small", "large"), scope=pairs.task) for m in MEASURES]
     return frame(pd.concat(parts, ignore_index=True), PAIRED)

@@ -114,10 +114,10 @@ def _counted(claim: Claim, group: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- one test
 
-def _test(claim: Claim, headline: Headline, group: pd.DataFrame, family: int) -> dict:
+def _test(claim: Claim, headline: Headline, group: pd.DataFrame, family: int, power: bool = True) -> dict:
     """The numbers of one row: clusters, the test's one-sided p-values in both directions, the
-    effect with its interval over clusters, and the clusters a decision would need at the
-    family's first Holm level (``ALPHA / family``)."""
+    effect with its interval over clusters, and (``power``) the clusters a decision would need
+    at the family's first Holm level (``ALPHA / family``)."""
     counted = _counted(claim, group)
     summaries = _summaries(claim, headline, counted) if len(counted) else pd.DataFrame(
         columns=["key", "summary", "value", "agrees"])
@@ -138,17 +138,18 @@ def _test(claim: Claim, headline: Headline, group: pd.DataFrame, family: int) ->
         low, high = stats.clopper_pearson_lower(k, clusters), stats.clopper_pearson_upper(k, clusters)
         return {**numbers, "k": k, "p_value": p_support, "p_oppose": p_oppose, "effect": k / clusters, "ci_low": low,
                 "ci_high": high, "kind": "universal",
-                "clusters_needed": stats.clusters_needed_universal(k, clusters, headline.bound, level)}
+                "clusters_needed": stats.clusters_needed_universal(k, clusters, headline.bound, level) if power
+                else None}
     if headline.test == "tost":
         p_support, p_oppose = stats.tost(values, headline.margin)
         spread = float(np.std(values, ddof=1)) if clusters > 1 else np.nan
         needed = stats.clusters_needed_mean(float(np.mean(values)), spread, headline.margin - abs(float(np.mean(values))),
-                                            level)
+                                            level) if power else None
         effect = float(np.mean(values))
     else:
         k_pos, n_nonzero = stats.sign_counts(summaries.summary)
         p_support, p_oppose = stats.sign_test(k_pos, n_nonzero)
-        needed = stats.clusters_needed_sign(k_pos, n_nonzero, level)
+        needed = stats.clusters_needed_sign(k_pos, n_nonzero, level) if power else None
         numbers["k_clusters"] = k_pos
     low, high = stats.cluster_bootstrap(np.arange(clusters), lambda index: float(np.median(values[index])))
     return {**numbers, "p_value": p_support, "p_oppose": p_oppose, "effect": effect, "ci_low": low, "ci_high": high,
@@ -159,7 +160,7 @@ def _verdict(numbers: dict, p_support: float, p_oppose: float) -> tuple[str, str
     """Verdict and reason from (adjusted, for a headline) p-values in both directions."""
     clusters = numbers["clusters"]
     needed = numbers.get("clusters_needed")
-    more = (f"; about {needed} clusters would decide it at the observed effect ({stats.POWER:.0%} power)"
+    more = (f"; about {int(needed)} clusters would decide it at the observed effect ({stats.POWER:.0%} power)"
             if needed is not None and np.isfinite(needed) and needed > clusters else "")
     if clusters < stats.N_MIN:
         return "inconclusive", f"{clusters} cluster(s): at least {stats.N_MIN} are needed to decide" + more
@@ -206,7 +207,7 @@ def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None], family: int =
                                                        "in this build's results"))
     for (scope, protocol, measure), group in evidence.groupby(["scope", "protocol", "measure"], sort=False):
         detail = replace(headline, protocol=protocol, measure=measure, scopes=(scope,))
-        numbers = _test(claim, detail, group, family)
+        numbers = _test(claim, detail, group, family, power=False)
         verdict, reason = _verdict(numbers, numbers["p_value"], numbers["p_oppose"])
         rows.append(_row(claim, paper=_paper(claim, scope, measure), scope=scope, protocol=protocol, measure=measure,
                          evidence=str(group.evidence.iloc[0]), verdict=verdict, reason=reason + " (not adjusted)",

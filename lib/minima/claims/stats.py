@@ -138,18 +138,18 @@ def clusters_needed_mean(mean: float, sd: float, distance: float, alpha: float) 
     return int(np.ceil(m)) if m <= MAX_CLUSTERS else None
 
 
-def clusters_needed_universal(k: int, n: int, bound: float, alpha: float) -> int | None:
+def clusters_needed_universal(k: int, n: int, bound: float, alpha: float, most: int = 1000) -> int | None:
     """Units a Clopper-Pearson lower bound at ``alpha`` needs to exceed ``bound`` with
-    :data:`POWER` power, at the observed proportion ``k / n``."""
-    from scipy.stats import binom
+    :data:`POWER` power, at the observed proportion ``k / n`` (``None`` beyond ``most``)."""
+    from scipy.stats import beta, binom
 
     if n == 0 or k / n <= bound:
         return None
     q = k / n
-    for m in range(1, MAX_CLUSTERS + 1):
-        # fewest successes whose lower bound exceeds the bound, then their probability
-        needed = next((j for j in range(m + 1) if clopper_pearson_lower(j, m, alpha) > bound), None)
-        if needed is not None and binom.sf(needed - 1, m, q) >= POWER:
+    for m in range(1, most + 1):
+        successes = np.arange(1, m + 1)
+        above = np.flatnonzero(beta.ppf(alpha, successes, m - successes + 1) > bound)  # increasing in successes
+        if len(above) and binom.sf(successes[above[0]] - 1, m, q) >= POWER:
             return m
     return None
 
