@@ -114,13 +114,13 @@ def test_clopper_pearson_bound_and_the_universal_claim():
 def paths_and_minima(n_minima=6, saddle=0.03, minimum=0.02, initial=2.3, straight=1.0, collapsed=()):
     """A synthetic 50_no_barriers.csv (every pair of ``n_minima`` minima) and its minima file."""
     pairs = list(itertools.combinations(range(n_minima), 2))
-    paths = pd.DataFrame({"dataset": "d", "architecture": "mlp-8", "pair": [f"{a}-{b}" for a, b in pairs],
+    paths = pd.DataFrame({"dataset": "d", "architecture": "mlp-100", "pair": [f"{a}-{b}" for a, b in pairs],
                           "train_loss_start": minimum, "train_loss_end": minimum, "train_loss_saddle": saddle,
                           "straight_barrier": straight, "train_loss_init": initial, "test_loss_minima": 0.3,
                           "test_loss_saddle": 0.305, "test_error_minima": 3.0, "test_error_saddle": 3.4,
                           "verdict_start": "minimum", "verdict_end": "minimum", "path_converged": True,
                           "in_tree": False})
-    minima = pd.DataFrame({"dataset": "d", "architecture": "mlp-8", "minimum": [str(i) for i in range(n_minima)],
+    minima = pd.DataFrame({"dataset": "d", "architecture": "mlp-100", "minimum": [str(i) for i in range(n_minima)],
                            "verdict": "minimum", "train_accuracy": [0.11 if i in collapsed else 0.99
                                                                     for i in range(n_minima)]})
     return {"50_no_barriers": paths, "50_no_barriers_minima": minima}
@@ -137,11 +137,15 @@ def test_no_barrier_claims_count_minima_in_the_papers_terms():
     assert excess.effect == pytest.approx(0.01 / 2.28), "excess over the higher minimum / fall from initialisation"
     # the saddle 20x the minima's loss is not "essentially flat" by the paper's 2-16x
     assert headline_of("no-barriers.essentially-flat", paths_and_minima(12, saddle=0.4)).verdict == "fails"
+    # the headline reads the over-parameterised networks only: a narrow MLP's paths are detail
+    narrow = {name: t.assign(architecture="mlp-8") for name, t in tables.items()}
+    rows = rows_of("no-barriers.essentially-flat", narrow)
+    assert rows[rows.headline].iloc[0].clusters == 0 and rows[~rows.headline].iloc[0].clusters == 12
 
 
 def test_a_collapsed_minimum_is_flagged_and_its_paths_leave_the_claims():
     tables = paths_and_minima(n_minima=6, collapsed=(2,))
-    assert no_barriers.collapsed_minima(tables["50_no_barriers_minima"]) == {("d", "mlp-8", "2")}
+    assert no_barriers.collapsed_minima(tables["50_no_barriers_minima"]) == {("d", "mlp-100", "2")}
     head = headline_of("no-barriers.essentially-flat", tables)
     assert head.n == 10 and head.clusters == 5, "the 5 paths of minimum 2 are excluded, and the minimum with them"
 

@@ -23,6 +23,7 @@ import pandas as pd
 from ..data.files import md5sum
 from ..data.loads import record_load
 from . import stats
+from .no_barriers import over_parameterised
 from .registry import CLAIMS, Claim, Headline
 
 COLUMNS = ("claim", "paper", "protocol", "measure", "headline", "unit", "clusters", "n", "k", "effect", "ci_low",
@@ -151,7 +152,7 @@ def _test(claim: Claim, headline: Headline, group: pd.DataFrame, family: int, po
         p_support, p_oppose = stats.sign_test(k_pos, n_nonzero)
         needed = stats.clusters_needed_sign(k_pos, n_nonzero, level) if power else None
         numbers["k_clusters"] = k_pos
-    low, high = stats.cluster_bootstrap(np.arange(clusters), lambda index: float(np.median(values[index])))
+    low, high = stats.bootstrap_median(values)
     return {**numbers, "p_value": p_support, "p_oppose": p_oppose, "effect": effect, "ci_low": low, "ci_high": high,
             "clusters_needed": needed, "kind": headline.test}
 
@@ -195,6 +196,8 @@ def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None], family: int =
                          (evidence.protocol != END_POINTS))]
     if headline.scopes is not None:
         chosen = chosen[chosen.scope.isin(headline.scopes)]
+    if headline.over_parameterised:
+        chosen = chosen[chosen.scope.astype(str).map(over_parameterised).astype(bool)]
     rows = []
     if len(chosen):
         numbers = _test(claim, headline, chosen, family)
@@ -206,7 +209,7 @@ def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None], family: int =
         rows.append(_row(claim, headline=True, reason=f"no {headline.protocol or ''} {headline.measure} comparisons "
                                                        "in this build's results"))
     for (scope, protocol, measure), group in evidence.groupby(["scope", "protocol", "measure"], sort=False):
-        detail = replace(headline, protocol=protocol, measure=measure, scopes=(scope,))
+        detail = replace(headline, protocol=protocol, measure=measure, scopes=(scope,), over_parameterised=False)
         numbers = _test(claim, detail, group, family, power=False)
         verdict, reason = _verdict(numbers, numbers["p_value"], numbers["p_oppose"])
         rows.append(_row(claim, paper=_paper(claim, scope, measure), scope=scope, protocol=protocol, measure=measure,

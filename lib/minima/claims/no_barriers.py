@@ -25,7 +25,19 @@ FLAT_FACTOR = 16.0  # "essentially flat": the saddle's training loss at most 16x
 TEST_RISE_FACTOR = 1.05  # the test loss at the saddle at most 1.05x the minima's (0.36 -> 0.37, 1.42 -> 1.49)
 COLLAPSED_ACCURACY = 0.2  # a minimum below twice chance (10 classes) predicts (nearly) one class
 CLASSES = 10  # every dataset of this build's sweep has 10 classes
+LARGE_WIDTH = 100  # the claims are about over-parameterised networks: an MLP this wide or wider, or any CNN
 UNIVERSAL_BOUND = 0.75  # "each minimum": the share of minima that agree must be shown above three quarters
+
+
+def over_parameterised(scope: str) -> bool:
+    """Whether a scope (``"<dataset> <architecture>"``) is in the paper's regime: every network
+    of its table has at least 0.27M parameters, so an MLP of the capacity sweep counts from
+    :data:`LARGE_WIDTH` hidden units on (the narrower ones show where barriers vanish, which
+    the paper's Section 6 discusses but does not claim), any other architecture always."""
+    architecture = scope.rsplit(" ", 1)[-1]
+    if not architecture.startswith("mlp-"):
+        return True
+    return int(architecture.split("-")[1]) >= LARGE_WIDTH
 
 
 def collapsed_minima(minima: pd.DataFrame | None) -> set[tuple[str, str, str]]:

@@ -34,7 +34,8 @@ class Headline:
     cluster's summary as ``log(value / threshold)`` (``scale="log"``, ratios) or ``value -
     threshold`` (``"linear"``), times ``direction`` (+1: the claim says above, -1: below).
     Only certified points count, except under the paper's protocol, whose end points are
-    tested as the paper computed them."""
+    tested as the paper computed them. ``over_parameterised``: only the scopes in the paper's
+    regime (:func:`minima.claims.no_barriers.over_parameterised`)."""
 
     protocol: str | None
     measure: str
@@ -45,10 +46,13 @@ class Headline:
     scopes: tuple[str, ...] | None = None
     margin: float = 0.0
     bound: float = 0.0
+    over_parameterised: bool = False
 
     def describe(self) -> str:
         """The headline in words, for the ledger page."""
         where = "every scope pooled" if self.scopes is None else ", ".join(self.scopes)
+        if self.over_parameterised:
+            where = f"the over-parameterised scopes pooled (MLPs of at least {nb.LARGE_WIDTH} units, any CNN)"
         side = "above" if self.direction > 0 else "below"
         if self.test == "tost":
             what = f"equivalence (two one-sided t-tests) of the mean gap within ±{self.margin:g}"
@@ -170,7 +174,8 @@ CLAIMS: tuple[Claim, ...] = (
           f"per path; agrees when the saddle's training loss is at most {nb.FLAT_FACTOR:g} times the higher minimum's",
           "median ratio saddle / minimum training loss", ("50_no_barriers", "50_no_barriers_minima"),
           nb.essentially_flat, NB_PAGE, paper=PAPER_NB["no-barriers.essentially-flat"],
-          headline=Headline(None, "training loss", threshold=nb.FLAT_FACTOR, direction=-1), unit="minimum"),
+          headline=Headline(None, "training loss", threshold=nb.FLAT_FACTOR, direction=-1, over_parameterised=True),
+          unit="minimum"),
     Claim("no-barriers.below-initialisation", NO_BARRIERS, "Section 5",
           "The saddle's excess loss over the minima is a small fraction of the fall from the loss at "
           "initialisation (at most 7.5 % in the paper's table).",
@@ -179,7 +184,8 @@ CLAIMS: tuple[Claim, ...] = (
           ("50_no_barriers", "50_no_barriers_minima"), nb.below_initialisation, NB_PAGE,
           paper=PAPER_NB["no-barriers.below-initialisation"],
           untested="a results file with the loss at initialisation (column train_loss_init)",
-          headline=Headline(None, "training loss", threshold=nb.EXCESS_FRACTION, scale="linear", direction=-1),
+          headline=Headline(None, "training loss", threshold=nb.EXCESS_FRACTION, scale="linear", direction=-1,
+                            over_parameterised=True),
           unit="minimum"),
     Claim("no-barriers.below-test-loss", NO_BARRIERS, "Section 5",
           "The saddles' training loss is well below the test loss at the minima (at least 2.1x in the paper's table).",
@@ -188,21 +194,23 @@ CLAIMS: tuple[Claim, ...] = (
           ("50_no_barriers", "50_no_barriers_minima"), nb.below_test_loss, NB_PAGE,
           paper=PAPER_NB["no-barriers.below-test-loss"],
           untested="a results file with the test loss at the minima (column test_loss_minima)",
-          headline=Headline(None, "loss", threshold=nb.TEST_LOSS_FACTOR), unit="minimum"),
+          headline=Headline(None, "loss", threshold=nb.TEST_LOSS_FACTOR, over_parameterised=True), unit="minimum"),
     Claim("no-barriers.test-loss-flat", NO_BARRIERS, "Section 5, Table 1",
           "The test loss does not rise along the path (at most 1.05x the minima's at the saddle in the paper's table).",
           f"per path; agrees when the test loss at the saddle is at most {nb.TEST_RISE_FACTOR:g} times the minima's",
           "median ratio saddle / minima test loss", ("50_no_barriers", "50_no_barriers_minima"), nb.flat_test_loss,
           NB_PAGE, paper=PAPER_NB["no-barriers.test-loss-flat"],
           untested="a results file with the test loss at the saddle (column test_loss_saddle)",
-          headline=Headline(None, "test loss", threshold=nb.TEST_RISE_FACTOR, direction=-1), unit="minimum"),
+          headline=Headline(None, "test loss", threshold=nb.TEST_RISE_FACTOR, direction=-1, over_parameterised=True),
+          unit="minimum"),
     Claim("no-barriers.small-error-rise", NO_BARRIERS, "Section 5",
           "The test error at the saddle rises by about a point at most (CIFAR-10: 0.5-1.0; CIFAR-100: 1.3-2.9).",
           f"per path; agrees when the saddle's test error is at most {nb.ERROR_RISE_PP[nb.CLASSES]:g} point above the "
           "minima's (the paper's largest rise for 10 classes)", "median rise in test error, points",
           ("50_no_barriers", "50_no_barriers_minima"), nb.small_error_rise, NB_PAGE,
           paper=PAPER_NB["no-barriers.small-error-rise"],
-          headline=Headline(None, "test error", threshold=nb.ERROR_RISE_PP[nb.CLASSES], scale="linear", direction=-1),
+          headline=Headline(None, "test error", threshold=nb.ERROR_RISE_PP[nb.CLASSES], scale="linear", direction=-1,
+                            over_parameterised=True),
           unit="minimum"),
     Claim("no-barriers.below-straight-line", NO_BARRIERS, "Section 4",
           "The AutoNEB path's barrier lies far below the straight line's between the same minima.",
@@ -210,7 +218,7 @@ CLAIMS: tuple[Claim, ...] = (
           f"{nb.STRAIGHT_FACTOR:g} times the path's", "median ratio straight-line / path barrier",
           ("50_no_barriers", "50_no_barriers_minima"), nb.below_straight_line, NB_PAGE,
           paper=PAPER_NB["no-barriers.below-straight-line"],
-          headline=Headline(None, "training loss", threshold=nb.STRAIGHT_FACTOR), unit="minimum"),
+          headline=Headline(None, "training loss", threshold=nb.STRAIGHT_FACTOR, over_parameterised=True), unit="minimum"),
     Claim("no-barriers.vanishing-eigenvalue", NO_BARRIERS, "Abstract",
           "Each minimum has at least one vanishing Hessian eigenvalue besides those of trivial invariances.",
           "per minimum; agrees when the data-loss Hessian off the trivial symmetry directions (and off the data-null "

@@ -10,14 +10,12 @@ scale), and every test below is exact or standard at that level:
 - :func:`clopper_pearson_lower`, the exact one-sided lower bound on a proportion, for claims
   about *every* unit;
 - :func:`holm`, Holm's step-down adjustment over the family of headline tests (statsmodels);
-- :func:`cluster_bootstrap`, percentile intervals that resample clusters, never shown with
+- :func:`bootstrap_median`, percentile intervals that resample clusters, never shown with
   fewer than :data:`N_MIN` clusters;
 - ``clusters_needed_*``: the clusters a test would need to decide at the observed effect with
   :data:`POWER` power, for an inconclusive headline.
 """
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 
@@ -154,29 +152,19 @@ def clusters_needed_universal(k: int, n: int, bound: float, alpha: float, most: 
     return None
 
 
-def cluster_bootstrap(clusters, statistic: Callable[[np.ndarray], float], resamples: int = RESAMPLES,
-                      level: float = LEVEL, seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of ``statistic`` over resamples of the clusters.
-
-    ``clusters``: one label per comparison; a resample draws as many clusters as there are,
-    with replacement, and takes every comparison of each drawn cluster. ``statistic``
-    receives the indices of the resampled comparisons. ``(nan, nan)`` with fewer than
-    :data:`N_MIN` clusters (the percentile interval of three clusters covers far less than
-    its nominal level). Deterministic for a given ``seed``.
-    """
-    clusters = np.asarray(clusters)
-    labels = np.unique(clusters)
-    if len(labels) < N_MIN:
+def bootstrap_median(summaries, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of the median of the cluster ``summaries`` (one value per cluster)
+    over resamples of the clusters, drawn with replacement. ``(nan, nan)`` with fewer than
+    :data:`N_MIN` clusters (the percentile interval of three clusters covers far less than its
+    nominal level). Deterministic for a given ``seed``."""
+    values = np.asarray(summaries, float)
+    if len(values) < N_MIN:
         return float("nan"), float("nan")
-    members = [np.flatnonzero(clusters == label) for label in labels]
-    generator = np.random.default_rng(seed)
-    values = []
-    for draw in generator.integers(0, len(labels), size=(resamples, len(labels))):
-        value = statistic(np.concatenate([members[i] for i in draw]))
-        if np.isfinite(value):
-            values.append(value)
-    if not values:
+    draws = np.random.default_rng(seed).integers(0, len(values), size=(resamples, len(values)))
+    medians = np.median(values[draws], axis=1)
+    medians = medians[np.isfinite(medians)]
+    if not len(medians):
         return float("nan"), float("nan")
     tail = (1 - level) / 2
-    low, high = np.quantile(values, [tail, 1 - tail])
+    low, high = np.quantile(medians, [tail, 1 - tail])
     return float(low), float(high)
