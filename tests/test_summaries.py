@@ -70,8 +70,9 @@ def test_table1_summary_puts_the_papers_numbers_beside_comparable_cells_only():
 
 
 def test_table1_protocol_states_each_cap_and_the_hessian_subset():
-    column = summaries.table1_protocol({"MNIST": mnist(train=600)}, settings())["MNIST"]
-    assert column["converged protocol"] == "goes on at lr 0.01, at most 400 epochs at batch 10, 300 epochs at batch 100"
+    column = summaries.table1_protocol({"MNIST": mnist(train=600)}, settings(converged_lr={"MNIST": {10: 1e-2, 100: 3e-2}}))["MNIST"]
+    assert column["converged protocol"] == ("goes on at lr 0.01 and at most 400 epochs at batch 10, lr 0.03 and at most 300 "
+                                            "epochs at batch 100; then a full-batch L-BFGS finish")
     assert column["certificate and Hessians on"] == "first 500 training examples"
     assert column["training examples (the trim)"] == 600 and column["seeds (paper: 1)"] == 2
 
@@ -109,3 +110,9 @@ def test_no_barriers_setup_counts_cycles_and_steps_against_the_papers():
                                 f"{len(AUTONEB_CYCLES)} cycles, {sum(c['steps'] for c in AUTONEB_CYCLES):,} steps), "
                                 "batch 256")
     assert sum(c["steps"] for c in cycles) < sum(c["steps"] for c in AUTONEB_CYCLES)
+
+
+def test_sgd_updates_count_every_minibatch_and_the_summary_sets_them_beside_the_papers():
+    assert summaries.sgd_updates(100, 60_000, 10) == 600_000
+    assert summaries.sgd_updates(3, 1_001, 10) == 3 * 101, "the short last minibatch is an update too"
+    assert summaries.PAPER_TRAIN_EXAMPLES == {"MNIST": 60_000, "AG News": 120_000}

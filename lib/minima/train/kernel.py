@@ -16,10 +16,9 @@ grown network (:class:`~minima.growing.GrowingNet`) stores exactly this matrix. 
 pushes its activation into the columns of its edges: a contiguous span ``[lo, hi)`` for a
 dense row, or an index list for a sparse one (a grown network's hidden neurons have few
 children). Absent edges inside a span hold exactly 0 and stay so: a span with holes is
-updated through its mask. Since every edge goes
-from a shallower to a deeper neuron, one pass over the rows in storage order is the forward
-pass (a hidden neuron's pre-activation is complete when its row is reached) and one pass in
-reverse order the backward pass; a row's weights are updated right after its own gradient
+updated through its mask. Since every edge goes from a shallower to a deeper neuron, one
+pass over the rows in storage order is the forward pass (a hidden neuron's pre-activation is
+complete when its row is reached) and one pass in reverse order the backward pass; a row's weights are updated right after its own gradient
 is read, which is when nothing of the step reads them any more. An AG News embedding bag
 (sum over the non-padding tokens) in front of the network is updated the same way, sparse.
 
@@ -134,7 +133,7 @@ class SgdKernel:
         parts = list(model) if isinstance(model, nn.Sequential) else [model]
         self.bag = parts[0] if isinstance(parts[0], nn.EmbeddingBag) else None
         self.net = parts[1] if self.bag is not None else model
-        self.tokens = x.numpy() if self.bag is not None else np.zeros((0, 0), np.int64)
+        self.tokens = np.ascontiguousarray(x.numpy()) if self.bag is not None else np.zeros((0, 0), np.int64)
         self.x = np.ascontiguousarray(x.flatten(1).numpy()) if self.bag is None else np.zeros((0, 0), np.float32)
         if self.bag is not None and x.dtype != torch.int64:
             raise ValueError(f"an embedding bag needs int64 token ids, got {x.dtype}")
