@@ -211,7 +211,8 @@ def test_ledger_pages_label_link_and_summarise():
     assert len(table) == len(claims.CLAIMS)
     flatter = table.iloc[0]
     assert flatter.ours.startswith("10x [10x, 10x]"), flatter.ours
-    assert flatter.clusters == "10 (seeds)" and "<b>holds</b>" in flatter.verdict and "(adjusted)" in flatter.p
+    assert flatter.clusters == "10 (seeds)" and "<b>holds</b>" in flatter.verdict
+    assert flatter["adjusted p"] == f"{14 / 1024:.2g}" and "paper" not in table.columns
     assert 'href="40_table1.html#the-two-claims-counted-twice"' in flatter.evidence
     summary = pages.landing_summary(verdicts)
     assert summary.count("\n- ") + summary.startswith("- ") == len(claims.CLAIMS)

@@ -56,26 +56,31 @@ def _needed(r) -> str:
 def ledger_table(verdicts: pd.DataFrame, headline_rows: bool | None = None) -> pd.DataFrame:
     """One row per ledger row, human labels: the claim (statement and where the paper states
     it), the scope, protocol and measure, the paper's number, ours (effect with its 95 %
-    interval over clusters), the clusters (and their unit), the p-value (adjusted for a
-    headline), the verdict and why, the clusters a decision would need, and a link to the
-    evidence. ``headline_rows``: only headlines (``True``), only details (``False``) or all.
+    interval over clusters), the clusters (and their unit), the p-value (Holm-adjusted on the
+    headline table, which leaves out the paper's per-scope numbers), the verdict and why, the
+    clusters a decision would need, and a link to the evidence. ``headline_rows``: only headlines (``True``), only details (``False``) or all.
     Cells hold HTML (links); render with ``to_html(escape=False)`` (:func:`ledger_html`)."""
     rows = []
     chosen = verdicts if headline_rows is None else verdicts[verdicts.headline.astype(bool) == headline_rows]
     for r in chosen.itertuples(index=False):
         tested = r.verdict != "not tested here"
-        rows.append({
+        row = {
             "claim": f"{html.escape(r.statement)}<br><small>{html.escape(r.source)}, {html.escape(r.where)}</small>",
             "scope": html.escape(", ".join(str(v) for v in (r.scope, r.protocol, r.measure) if isinstance(v, str) and v))
                      or "-",
             "paper": html.escape(r.paper or "-"),
             "ours": format_effect(r.claim, r.effect, r.ci_low, r.ci_high),
             "clusters": f"{int(r.clusters)} ({html.escape(r.unit)}s)" if tested else "-",
-            "p": _p(r.p_adjusted if r.headline else r.p_value) + (" (adjusted)" if r.headline and tested else ""),
+            "p": _p(r.p_adjusted if r.headline else r.p_value),
             "verdict": f"<b>{r.verdict}</b><br><small>{html.escape(r.reason)}</small>",
-            "clusters needed": _needed(r),
-            "evidence": _link(r.page, "page") + (f"<br><small>{html.escape(r.evidence)}</small>" if r.evidence else ""),
-        })
+            "to decide": _needed(r),
+            "evidence": _link(r.page, "page") + (f"<br><small>{html.escape(r.evidence)}</small>"
+                                                  if r.evidence and not headline_rows else ""),
+        }
+        if headline_rows:  # the paper's numbers are per scope: on the detail rows
+            del row["paper"]
+            row = {("adjusted p" if key == "p" else key): value for key, value in row.items()}
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
