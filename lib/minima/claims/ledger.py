@@ -74,6 +74,12 @@ def _cluster_keys(claim: Claim, group: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([group.assign(key=group.scope.astype(str) + " | minimum " + ends[i]) for i in (0, 1)])
 
 
+def _mean(values: np.ndarray) -> float:
+    """The mean of the values that are not NaN (infinite ones included); NaN when none is."""
+    kept = values[~np.isnan(values)]
+    return float(kept.mean()) if len(kept) else np.nan
+
+
 def _on_scale(headline: Headline, values: np.ndarray) -> np.ndarray:
     """A comparison's value on the test's scale, signed so that positive agrees with the claim."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -93,14 +99,9 @@ def _summaries(claim: Claim, headline: Headline, group: pd.DataFrame) -> pd.Data
             rows.append({"key": key, "summary": headline.direction * rho, "value": rho, "agrees": headline.direction * rho > 0})
             continue
         values = members.value.to_numpy(float)
-        scaled = _on_scale(headline, values)
-        if headline.scale == "log":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = float(np.exp(np.nanmean(np.log(values)))) if np.isfinite(np.log(values)).any() else np.nan
-        else:
-            value = float(np.nanmean(values)) if np.isfinite(values).any() else np.nan
-        rows.append({"key": key, "summary": float(np.nanmean(scaled)) if np.isfinite(scaled).any() or
-                     np.isinf(scaled).any() else np.nan, "value": value,
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.exp(_mean(np.log(values))) if headline.scale == "log" else _mean(values)
+        rows.append({"key": key, "summary": _mean(_on_scale(headline, values)), "value": value,
                      "agrees": bool(members.supports.astype(bool).all())})
     table = pd.DataFrame(rows, columns=["key", "summary", "value", "agrees"])
     return table[table.summary.notna()]
@@ -128,17 +129,15 @@ def _test(claim: Claim, headline: Headline, group: pd.DataFrame, family: int, po
                    and len(counted) else np.nan)
     if not clusters:
         return {**numbers, "p_value": np.nan, "p_oppose": np.nan, "effect": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                "clusters_needed": np.nan, "kind": "none"}
+                "clusters_needed": np.nan}
     level = stats.ALPHA / family
     effect = float(np.median(values)) if np.isfinite(values).any() else np.nan
     if headline.test == "universal":
         k = int(summaries.agrees.sum())
-        from scipy.stats import binom
-
-        p_support, p_oppose = float(binom.sf(k - 1, clusters, headline.bound)), float(binom.cdf(k, clusters, headline.bound))
+        p_support, p_oppose = stats.proportion_test(k, clusters, headline.bound)
         low, high = stats.clopper_pearson_lower(k, clusters), stats.clopper_pearson_upper(k, clusters)
         return {**numbers, "k": k, "p_value": p_support, "p_oppose": p_oppose, "effect": k / clusters, "ci_low": low,
-                "ci_high": high, "kind": "universal",
+                "ci_high": high,
                 "clusters_needed": stats.clusters_needed_universal(k, clusters, headline.bound, level) if power
                 else None}
     if headline.test == "tost":
@@ -151,10 +150,9 @@ def _test(claim: Claim, headline: Headline, group: pd.DataFrame, family: int, po
         k_pos, n_nonzero = stats.sign_counts(summaries.summary)
         p_support, p_oppose = stats.sign_test(k_pos, n_nonzero)
         needed = stats.clusters_needed_sign(k_pos, n_nonzero, level) if power else None
-        numbers["k_clusters"] = k_pos
     low, high = stats.bootstrap_median(values)
     return {**numbers, "p_value": p_support, "p_oppose": p_oppose, "effect": effect, "ci_low": low, "ci_high": high,
-            "clusters_needed": needed, "kind": headline.test}
+            "clusters_needed": needed}
 
 
 def _verdict(numbers: dict, p_support: float, p_oppose: float) -> tuple[str, str]:
@@ -203,8 +201,7 @@ def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None], family: int =
         numbers = _test(claim, headline, chosen, family)
         rows.append(_row(claim, headline=True, scope=", ".join(dict.fromkeys(chosen.scope.astype(str))),
                          protocol=", ".join(dict.fromkeys(chosen.protocol.astype(str))), measure=headline.measure,
-                         evidence=str(chosen.evidence.iloc[0]), **{k: v for k, v in numbers.items() if k in COLUMNS
-                                                                   or k == "p_oppose"}))
+                         evidence=str(chosen.evidence.iloc[0]), **numbers))
     else:
         rows.append(_row(claim, headline=True, reason=f"no {headline.protocol or ''} {headline.measure} comparisons "
                                                        "in this build's results"))
@@ -214,7 +211,7 @@ def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None], family: int =
         verdict, reason = _verdict(numbers, numbers["p_value"], numbers["p_oppose"])
         rows.append(_row(claim, paper=_paper(claim, scope, measure), scope=scope, protocol=protocol, measure=measure,
                          evidence=str(group.evidence.iloc[0]), verdict=verdict, reason=reason + " (not adjusted)",
-                         **{k: v for k, v in numbers.items() if k in COLUMNS or k == "p_oppose"}))
+                         **numbers))
     return rows
 
 

@@ -7,8 +7,8 @@ scale), and every test below is exact or standard at that level:
 
 - :func:`sign_test` on cluster summaries (exact binomial; ``k`` of ``n`` clusters positive);
 - :func:`tost`, two one-sided t-tests of the cluster-mean gap against an equivalence margin;
-- :func:`clopper_pearson_lower`, the exact one-sided lower bound on a proportion, for claims
-  about *every* unit;
+- :func:`proportion_test` and :func:`clopper_pearson_lower`, the exact one-sided test and
+  lower bound on a proportion, for claims about *every* unit;
 - :func:`holm`, Holm's step-down adjustment over the family of headline tests (statsmodels);
 - :func:`bootstrap_median`, percentile intervals that resample clusters, never shown with
   fewer than :data:`N_MIN` clusters;
@@ -74,6 +74,15 @@ def tost(gaps, margin: float) -> tuple[float, float]:
     side = margin if g.mean() >= 0 else -margin
     p_outside = ttest_1samp(g, side, alternative="greater" if side > 0 else "less").pvalue
     return float(max(p_above, p_below)), float(p_outside)
+
+
+def proportion_test(k: int, n: int, bound: float) -> tuple[float, float]:
+    """Exact one-sided binomial tests of ``k`` agreeing units out of ``n`` against the share
+    ``bound``: ``(p_above, p_below)``. ``p_above < alpha`` exactly when the Clopper-Pearson lower
+    bound at ``alpha`` exceeds ``bound``."""
+    from scipy.stats import binom
+
+    return float(binom.sf(k - 1, n, bound)), float(binom.cdf(k, n, bound))
 
 
 def clopper_pearson_lower(k: int, n: int, alpha: float = ALPHA) -> float:

@@ -405,7 +405,8 @@ def _finish(run: _Training, losses: list[float]) -> tuple[Certificate, list[floa
     over the whole training set, inputs fixed (for text, the trained embedding's output), in
     rounds of :attr:`GoOn.finish_iterations` iterations; after each round the loss joins the
     history and, once it plateaus, the certificate is asked. Returns the last certificate and
-    the rounds' losses; leaves ``run``'s Hessian data at the final point."""
+    the rounds' losses. ``run``'s Hessian data (the network part's inputs) must be current on
+    entry; the finish leaves the inputs, and so the data, unchanged."""
     spec, go_on, net = run.spec, run.spec.go_on, run.network.net
     full = run.network.full
     full.eval()
@@ -432,11 +433,9 @@ def _finish(run: _Training, losses: list[float]) -> tuple[Certificate, list[floa
             break
         history.append(loss)
         if fits(accuracy, history, spec.rule):
-            run.refresh_hessian_data()
             certificate = certify(run.hessian(), loss_history=history, rule=spec.rule, seed=spec.seed)
             if certificate.verdict == "minimum":
                 return certificate, history[len(losses):]
-    run.refresh_hessian_data()
     return (certificate or certify(run.hessian(), loss_history=history, rule=spec.rule, seed=spec.seed),
             history[len(losses):])
 

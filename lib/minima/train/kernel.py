@@ -180,12 +180,15 @@ class SgdKernel:
                 for m, block in zip(self._linears(), self._blocks):
                     m.weight.copy_(torch.from_numpy(self._rows.W[block].T))
 
+    def _embedding(self) -> np.ndarray:
+        """The embedding table as an array the kernel updates in place (empty without a bag)."""
+        return self.bag.weight.detach().numpy() if self.bag is not None else np.zeros((0, 0), np.float32)
+
     def evaluate(self, chunk: int = 256) -> tuple[float, float]:
         """Mean cross-entropy and accuracy on the whole training set, as
         :func:`~minima.train.loss_and_accuracy` computes them (one forward pass, no update)."""
         rows = self._prepare()
-        embedding = self.bag.weight.detach().numpy() if self.bag is not None else np.zeros((0, 0), np.float32)
-        total, correct = _evaluate(self.x, self.tokens, embedding, self.y, rows.W, rows.lo, rows.hi, rows.ptr,
+        total, correct = _evaluate(self.x, self.tokens, self._embedding(), self.y, rows.W, rows.lo, rows.hi, rows.ptr,
                                    rows.cols, rows.n_in, rows.n_out, int(min(chunk, max(len(self.y), 1))))
         return float(total) / len(self.y), int(correct) / len(self.y)
 
@@ -196,9 +199,8 @@ class SgdKernel:
         cross-entropy. Returns ``(sum of the minibatch losses x their sizes, -1)``, or, when a
         minibatch loss was not finite, ``(that loss, its step)``, the model left as it was then."""
         rows = self._prepare()
-        embedding = self.bag.weight.detach().numpy() if self.bag is not None else np.zeros((0, 0), np.float32)
         order = np.ascontiguousarray(order.numpy().astype(np.int64))
-        total, bad_step = _epoch(self.x, self.tokens, embedding, self.y, order, int(batch_size), np.float32(lr),
+        total, bad_step = _epoch(self.x, self.tokens, self._embedding(), self.y, order, int(batch_size), np.float32(lr),
                                  rows.W, rows.mask, rows.lo, rows.hi, rows.masked, rows.ptr, rows.cols,
                                  rows.n_in, rows.n_out)
         self._finish()

@@ -134,17 +134,18 @@ class Trainer:
                 raise TrainingError(f"the loss diverged to {total} at epoch {epoch + 1}, step {bad_step}; "
                                     "lower the learning rate")
             correct = None
-        for step, index in enumerate(order.split(self.batch_size) if self.kernel is None else ()):
-            self.optimizer.zero_grad(set_to_none=True)
-            loss, right = self.loss_on(index)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise TrainingError(f"the loss diverged to {value} at epoch {epoch + 1}, step {step}; "
-                                    "lower the learning rate")
-            loss.backward()
-            self.optimizer.step()
-            total += value * len(index)
-            correct = None if right is None or correct is None else correct + right
+        else:
+            for step, index in enumerate(order.split(self.batch_size)):
+                self.optimizer.zero_grad(set_to_none=True)
+                loss, right = self.loss_on(index)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise TrainingError(f"the loss diverged to {value} at epoch {epoch + 1}, step {step}; "
+                                        "lower the learning rate")
+                loss.backward()
+                self.optimizer.step()
+                total += value * len(index)
+                correct = None if right is None or correct is None else correct + right
         if self.scheduler is not None:
             self.scheduler.step()
         self.epochs_done += 1
