@@ -63,6 +63,8 @@ def test_table1_sentences_count_runs_per_protocol_task_and_size():
                                    "what is short of the paper's regime is the data, not the fit")
     assert "not compared" in summaries.table1_sentences(results(), {"MNIST": mnist(comparable=False)},
                                                          settings())["regime"]
+    other_size = results().assign(hidden=20)  # a size the paper did not run (the smoke profile's)
+    assert "not compared" in summaries.table1_regime(other_size, {"MNIST": mnist()}, settings())
 
 
 def test_table1_summary_puts_the_papers_numbers_beside_comparable_cells_only():

@@ -87,15 +87,16 @@ def table1_regime(results: pd.DataFrame, loaded: dict, settings: Table1Settings)
     grown = results[(results.model == "growing") & (results.protocol == "converged")]
     cells, sizes = [], []
     for (name, hidden), group in grown.groupby(["task", "hidden"], sort=False):
-        if not loaded[name].comparable:
+        table = papers.GROWING_TABLE1.reset_index()
+        paper = table[(table.task == name) & (table.hidden == hidden) & (table.model == "growing")].test_accuracy
+        if not loaded[name].comparable or not len(paper):  # not the paper's data, or a size it did not run
             continue
-        paper = papers.GROWING_TABLE1.xs((name, hidden, "growing"), level=["task", "hidden", "model"]).test_accuracy
         cells.append(f"{name}-{hidden} {100 * group.test_accuracy.mean():.0f} % (paper {paper.mean():.0f} %)")
     for name, t in loaded.items():
         if t.comparable:
             sizes.append(f"{settings.train_count(name, t):,} of its {PAPER_TRAIN_EXAMPLES[name]:,} {name} examples")
     if not cells:
-        return "no task of this run is the paper's dataset, so its accuracies are not compared"
+        return "no cell of this run is one the paper reports on its dataset, so its accuracies are not compared"
     return ("the grown network's test accuracy under the converged protocol is " + ", ".join(cells)
             + "; this run trained on " + " and ".join(sizes) + f", and there the grown networks fit their training "
             f"sets (training accuracy at least {100 * grown.train_accuracy.min():.1f} %): what is short of the "
