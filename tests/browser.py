@@ -35,6 +35,78 @@ return found;
 """
 
 
+# Tables wider than the article's column, whether or not a box around them scrolls; folded
+# tables (<details>) are opened first, as a reader would.
+WIDE_TABLES = """
+document.querySelectorAll('details').forEach(d => d.open = true);
+const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+const width = article.getBoundingClientRect().width + 1;
+const found = [];
+document.querySelectorAll('table').forEach((table, index) => {
+  const w = table.getBoundingClientRect().width;
+  if (w > width) found.push(`table ${index} (${table.className || 'no class'}) ${Math.round(w)} px in a ${Math.round(width)} px column`);
+});
+return found;
+"""
+
+# Cells holding a number (digits, signs, decimal points, exponents, %, ±) whose text runs over
+# more than one line.
+WRAPPED_NUMBERS = """
+const found = [];
+document.querySelectorAll('td, th').forEach(cell => {
+  const text = cell.innerText.trim();
+  if (!/\\d/.test(text) || !/^[-+\\u2212\\d.,eE%\\u00b1x\\s\\[\\]]+$/.test(text)) return;
+  const range = document.createRange();
+  range.selectNodeContents(cell);
+  const tops = new Set(Array.from(range.getClientRects()).filter(r => r.width > 0).map(r => Math.round(r.top)));
+  if (tops.size > 1) found.push(`"${text}" wraps over ${tops.size} lines`);
+});
+return found;
+"""
+
+# Plotly figures: an axis whose range misses its data, or runs more than a decade past it on a
+# log axis; a legend entry whose trace draws nothing.
+FIGURE_DEFECTS = """
+const found = [];
+document.querySelectorAll('.js-plotly-plot').forEach((gd, index) => {
+  const layout = gd._fullLayout, title = (layout.title && layout.title.text) || `figure ${index}`;
+  if (!layout) return;
+  const values = {};
+  (gd._fullData || []).forEach(trace => {
+    if (trace.visible !== true) return;
+    const ys = (trace.y || []).filter(v => v !== null && v !== undefined && isFinite(v));
+    const xs = (trace.x || []).filter(v => v !== null && v !== undefined && isFinite(v));
+    if (trace.showlegend && layout.showlegend !== false && trace.type === 'scatter' && ys.length === 0)
+      found.push(`${title}: legend entry "${trace.name}" draws nothing`);
+    for (const [axis, data] of [['y' + (trace.yaxis || 'y').slice(1), ys], ['x' + (trace.xaxis || 'x').slice(1), xs]]) {
+      (values[axis] = values[axis] || []).push(...data.map(Number));
+    }
+  });
+  for (const [name, data] of Object.entries(values)) {
+    const key = name[0] + 'axis' + name.slice(1);
+    const axis = layout[key];
+    if (!axis || !axis.range || !data.length || axis.type === 'category' || axis.type === 'date') continue;
+    const log = axis.type === 'log';
+    const points = log ? data.filter(v => v > 0).map(Math.log10) : data;
+    if (!points.length) continue;
+    const low = Math.min(...points), high = Math.max(...points);
+    const [r0, r1] = [Math.min(...axis.range), Math.max(...axis.range)];
+    const span = Math.max(high - low, 1e-12);
+    if (high < r0 || low > r1) found.push(`${title}: ${key} range [${r0}, ${r1}] misses its data [${low}, ${high}]`);
+    else if (log && (r1 - high > 1 || low - r0 > 1))
+      found.push(`${title}: ${key} runs ${Math.max(r1 - high, low - r0).toFixed(1)} decades past its data`);
+  }
+});
+return found;
+"""
+
+# How far down the page (px) the bottom of each selected element lies.
+BOTTOMS = """
+return arguments[0].map(sel => { const el = document.querySelector(sel);
+  return el ? Math.round(el.getBoundingClientRect().bottom + window.scrollY) : null; });
+"""
+
+
 def available() -> str | None:
     """None when the check can run, else the reason it cannot."""
     for path in (CHROMIUM, CHROMEDRIVER):
@@ -47,12 +119,19 @@ def available() -> str | None:
     return None
 
 
-def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30.0) -> dict:
-    """Open ``page`` over file:// with the network cut off; report what drew and what was requested.
+def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30.0, window=(1280, 2000),
+                 bottoms: tuple = ()) -> dict:
+    """Open ``page`` over file:// with the network cut off, in a ``window`` (width, height) px;
+    report what drew, what was requested and what a reader would find broken.
 
     Returns ``{"plotly_svgs": int, "math": int, "requests": [urls], "external": [urls],
-    "overflowing": [tables]}``: ``overflowing`` names each table that runs past the right edge of
-    the page's article, unless it sits in a box of its own that scrolls.
+    "overflowing": [tables], "wide": [tables], "wrapped": [cells], "figures": [defects],
+    "bottoms": [px]}``: ``overflowing`` names each table that runs past the right edge of the
+    page's article, unless it sits in a box of its own that scrolls; ``wide`` each table wider
+    than the article's column (scrolling or not, folded ones opened); ``wrapped`` each cell
+    whose number wraps; ``figures`` each plotly axis range that misses its data or runs more
+    than a decade past it (log axes), and each legend entry that draws nothing; ``bottoms`` how
+    far down the page each CSS selector of ``bottoms`` ends (``None``: not on the page).
     """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -63,7 +142,7 @@ def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30
     profile = tempfile.mkdtemp(prefix="minima-chromium-")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--no-first-run", "--disable-quic", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=1280,2000",
+                 f"--user-data-dir={profile}", f"--window-size={window[0]},{window[1]}",
                  # network off: every host resolves to nothing and any proxy-able request dies
                  "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"):
         options.add_argument(flag)
@@ -79,6 +158,10 @@ def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30
         svgs = driver.execute_script(count_svgs)
         math = driver.execute_script("return document.querySelectorAll('mjx-container').length")
         overflowing = driver.execute_script(OVERFLOWING_TABLES)
+        figures = driver.execute_script(FIGURE_DEFECTS)
+        wrapped = driver.execute_script(WRAPPED_NUMBERS)
+        heights = driver.execute_script(BOTTOMS, list(bottoms))
+        wide = driver.execute_script(WIDE_TABLES)  # opens folded tables: last
         if screenshot is not None:
             driver.save_screenshot(str(screenshot))
         requests = []
@@ -91,7 +174,7 @@ def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30
         shutil.rmtree(profile, ignore_errors=True)
     external = [url for url in requests if not url.startswith(LOCAL_SCHEMES)]
     return {"plotly_svgs": svgs, "math": math, "requests": requests, "external": external,
-            "overflowing": overflowing}
+            "overflowing": overflowing, "wide": wide, "wrapped": wrapped, "figures": figures, "bottoms": heights}
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -164,6 +165,15 @@ def test_recipes_override_by_architecture_prefix_and_refuse_unknown_keys():
     assert barriers.recipe("resnet-20", defaults, densenet) == defaults
     with pytest.raises(ValueError, match="unknown keys \\['momentum'\\]"):
         barriers.recipe("resnet-20", defaults, {"resnet": {"momentum": 0.8}})
+    by_name = {"mlp": {"lr": 0.05}, "mlp-1": {"epochs": 1}, "fashion-10k": {"lr": 0.02},
+               "fashion-10k mlp-4": {"batch_size": 16}}
+    assert barriers.recipe("mlp-16", defaults, by_name, "mnist-10k") == dict(defaults, lr=0.05)  # "mlp-1" is no width
+    assert barriers.recipe("mlp-4", defaults, by_name, "fashion-10k") == dict(defaults, lr=0.02, batch_size=16)
+    grid = barriers.plan(["mnist-10k", "fashion-10k"], {"mnist-10k": ["mlp-2"], "fashion-10k": ["mlp-4", "mlp-16"]},
+                         defaults, by_name, seeds=(0, 1))
+    assert list(grid) == [("mnist-10k", "mlp-2"), ("fashion-10k", "mlp-4"), ("fashion-10k", "mlp-16")]
+    assert grid[("fashion-10k", "mlp-4")].batch_size == 16 and grid[("mnist-10k", "mlp-2")].lr == 0.05
+    assert grid[("fashion-10k", "mlp-16")].seeds == (0, 1)
 
 
 def test_architectures_explored_together_equal_each_explored_alone(tmp_path, monkeypatch):
@@ -183,3 +193,49 @@ def test_architectures_explored_together_equal_each_explored_alone(tmp_path, mon
         for pair, path in single.graph.paths.items():
             assert joint.graph.paths[pair]["saddle_energy"] == path["saddle_energy"]
     assert len(together[0].graph.paths) == 2 and len(together[1].graph.paths) == 1
+
+
+def test_sgd_cut_short_is_finished_by_lbfgs_to_a_certified_minimum_of_the_same_objective():
+    """Two SGD epochs leave a digits minimum uncertified; the L-BFGS finish must reach the
+    certificate for the objective with weight decay (its gradient, not the data loss's, is small)."""
+    data = digits_data(400)
+    run = barriers.MinimumRun(data, "mlp-8", 0, epochs=2, lr=0.05, batch_size=32, weight_decay=1e-3, max_epochs=2,
+                              eval_subset=200, neb_batch_size=200)
+    unfinished = run.run()
+    assert unfinished.certificate["verdict"] != "minimum" and unfinished.finish == "none"
+    finished = dataclasses.replace(run, finish_rounds=30, finish_iterations=25).run()
+    assert finished.certificate["verdict"] == "minimum", finished.certificate
+    assert finished.finish.startswith("L-BFGS, ") and len(finished.finish_losses) >= 1
+    assert finished.curve == unfinished.curve, "the finish must not rewrite SGD's curve"
+    model = barriers.make_model("mlp-8", data)
+    barriers.FlatView(model).load(finished.point)
+    parameters = list(model.parameters())
+    loss = torch.nn.functional.cross_entropy(model(data.x_train), data.y_train)
+    objective = loss + 1e-3 / 2 * sum((p * p).sum() for p in parameters)
+    gradient = torch.cat([g.flatten() for g in torch.autograd.grad(objective, parameters)])
+    assert abs(float(gradient.norm()) - finished.certificate["grad_norm"]) < 1e-4
+    assert finished.certificate["grad_norm"] < 0.1 * unfinished.certificate["grad_norm"]
+    rows = barriers.minima_rows(barriers.Exploration(tiny_settings(), MinimaGraph(), {"0": finished}))
+    assert rows[0]["finish"] == finished.finish and rows[0]["collapsed"] is False
+
+
+def test_collapse_flags_all_dead_units_and_constant_predictions():
+    data = digits_data(200)
+    model = barriers.make_model("mlp-4", data)
+    assert not barriers.collapse(model, data)[1], "an untrained network predicts more than one class"
+    with torch.no_grad():
+        model[1].bias.fill_(-100.0)  # every hidden unit silent on every image: the constant predictor
+    assert barriers.collapse(model, data) == (4, True)
+    with torch.no_grad():
+        model[1].bias.fill_(0.0)
+        model[3].bias.copy_(torch.tensor([100.0] + [0.0] * 9))  # units alive, but one class always wins
+    dead, collapsed = barriers.collapse(model, data)
+    assert dead < 4 and collapsed
+
+
+def test_the_papers_saddles_measured_as_ours_span_its_stated_range():
+    fractions = barriers.paper_excess_fractions()
+    assert len(fractions) == 10
+    assert round(fractions.min(), 4) == 0.0035 and round(fractions.max(), 3) == 0.075
+    resnet20 = fractions[("CIFAR-10", "resnet-20")]
+    assert abs(resnet20 - (0.034 - 0.016) / (math.log(10) - 0.016)) < 1e-12

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 import struct
 
 import numpy as np
@@ -217,3 +218,27 @@ def test_cifar_pickles_written_here(tmp_path):
     with pytest.raises(data.DataError) as error:
         data.load("cifar10", "test", tmp_path)
     assert "test_batch" in one_line(error.value)
+
+
+def test_fashion_10k_ships_and_is_resplit_like_mnist_10k():
+    train, test = data.load("fashion-10k", "train", data.PROJECT_DATA), data.load("fashion-10k", "test", data.PROJECT_DATA)
+    assert (len(train), len(test)) == (8000, 2000)
+    assert train.class_counts == [800] * 10 and test.class_counts == [200] * 10
+    assert train.classes[0] == "T-shirt/top" and train.classes[9] == "Ankle boot"
+    assert "Fashion-MNIST (official 10k test set" in train.description
+    assert {data.md5sum(Path(p)) for p in train.files} == {"f78720b4224f21cce2f2ccf2d7a94c9a",
+                                                          "0d30e22e447f3c33dab9ed536400ac01"}
+    mnist = data.load("mnist-10k", "train", data.PROJECT_DATA)  # another dataset, not a copy of MNIST's
+    assert not torch.equal(train.inputs[:10], mnist.inputs[:10])
+
+
+def test_fashion_found_in_the_system_folder_when_the_data_folder_lacks_it(tmp_path, monkeypatch):
+    system = tmp_path / "system"
+    (system / "fashion-mnist").mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (system / "fashion-mnist" / name).write_bytes((data.PROJECT_DATA / "fashion-mnist" / name).read_bytes())
+    monkeypatch.setattr(data, "FASHION_SYSTEM", system)
+    assert len(data.load("fashion-10k", "test", tmp_path / "empty")) == 2000
+    with pytest.raises(data.DataError) as error:  # the full set is not there: the data folder is named
+        data.load("fashion", "train", tmp_path / "empty")
+    assert str(tmp_path / "empty") in one_line(error.value) and "dataset-fashion-mnist" in str(error.value)

@@ -158,3 +158,43 @@ def test_fine_tuning_the_top_layers_runs_on_cuda():
             for device in ("cpu", "cuda")}
     assert rows["cuda"]["parameters"] == rows["cpu"]["parameters"] == reference_parameters(32, 2)
     assert all(math.isfinite(rows["cuda"][key]) for key in ("accuracy", "rsi", "lambda_max"))
+
+
+@pytest.mark.parametrize("kind", ["growing", "reference"])
+def test_frozen_heads_are_finished_to_a_certified_minimum_of_their_own_problem(kind):
+    """Two epochs of AdamW leave a head short of a minimum; the L-BFGS finish (encoder fixed,
+    dropout off) must certify it, and the test predictions must be those of the finished head."""
+    from minima.data import TrainTest
+    from minima.experiments import table2
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1000, 16, generator=g)
+    flip = torch.rand(1000, generator=g) < 0.2  # noisy labels: no head of ~300 parameters fits them, a minimum exists
+    y = ((x[:, 0] + 0.5 * x[:, 1] > 0) ^ flip).long()
+    features = TrainTest(x[:800], y[:800], x[800:], y[800:], 2)
+    short = table2.HeadTraining(epochs=2, batch_size=16, lr=1e-3, phases=(0, 1), hessian_subset=800)
+    unfinished = table2.run_head(kind, features, 0, short)
+    finished = table2.run_head(kind, features, 0, table2.HeadTraining(**{**short.__dict__, "finish_rounds": 30}))
+    assert unfinished.finish == "none" and unfinished.protocol == "frozen"
+    assert finished.certificate.verdict == "minimum", finished.certificate
+    assert finished.finish.startswith("L-BFGS") and finished.finish_losses[-1] < unfinished.train_loss
+    row = finished.as_row()
+    assert row["protocol"] == "frozen" and row["finish"] == finished.finish and set(table2.RESULT_COLUMNS) <= set(row)
+    assert finished.parameters == reference_parameters(16, 2)
+
+
+def test_protocol_settings_give_each_protocol_its_seeds_and_schedule():
+    from minima.experiments import table2
+
+    p = dict(model="tiny-random-roberta", protocols=["frozen", "fine-tuned"], frozen_seeds=[0, 1, 2], frozen_epochs=10,
+             frozen_lr=1e-3, frozen_phases=[2, 5, 7], trainable_layers=1, seeds=[0], epochs=5, lr=1e-4,
+             phases=[1, 2, 3], batch_size=16, finish_rounds=40, hessian_subset=2000, max_length=128, train_limit=0)
+    chosen = table2.protocol_settings(p)
+    assert list(chosen) == ["frozen", "fine-tuned"]
+    assert chosen["frozen"].trainable_layers == 0 and chosen["frozen"].seeds == (0, 1, 2)
+    assert chosen["frozen"].training.phases == (2, 5, 7) and chosen["frozen"].training.finish_rounds == 40
+    assert chosen["fine-tuned"].trainable_layers == 1 and chosen["fine-tuned"].training.epochs == 5
+    with pytest.raises(ValueError, match="trainable_layers > 0"):
+        table2.protocol_settings({**p, "trainable_layers": 0})
+    with pytest.raises(ValueError, match="unknown protocols"):
+        table2.protocol_settings({**p, "protocols": ["frozen", "thawed"]})

@@ -91,11 +91,14 @@ def test_table2_summary_and_sentence_per_head():
                            "plain": 3.0, "elementwise": 0.01, "parameters": 100, "train_seconds": 10.0,
                            "verdict": "minimum" if kind == "growing" else "negative curvature"}
                           for kind in ("growing", "reference") for seed in (0, 1)])
-    table = summaries.table2_summary(heads)
-    assert table.index.tolist() == ["Growing", "Reference (fully connected)"]
-    assert table.loc["Growing", "MCC x 100 (out-of-domain dev)"] == "25.0 ± 7.1"
-    assert table.loc["Reference (fully connected)", "certified minima"] == "0 of 2"
-    assert table.loc["Growing", "paper spectral norm"] == "1.894e+05"  # the paper: 1.8945e5
+    table = summaries.table2_summary(heads)  # a file without protocols: the fine-tuned protocol
+    assert table.index.tolist() == ["fine-tuned: grown head", "fine-tuned: reference head (fully connected)"]
+    assert table.loc["fine-tuned: grown head", "MCC x 100 (out-of-domain dev)"] == "25.0 ± 7.1"
+    assert table.loc["fine-tuned: reference head (fully connected)", "certified minima"] == "0 of 2"
+    assert table.loc["fine-tuned: grown head", "paper's spectral norm"] == "1.89e+05"  # the paper: 1.8945e5
+    both = summaries.table2_summary(pd.concat([heads.assign(protocol="frozen"), heads.assign(protocol="fine-tuned")]))
+    assert both.index.tolist()[:2] == ["frozen: grown head", "frozen: reference head (fully connected)"]
+    assert both.loc["frozen: grown head", "seeds"] == 2
     assert summaries.table2_not_minima(heads).startswith("2 of 4 trained heads are not certified minima "
                                                          "(negative curvature)")
 
@@ -111,10 +114,20 @@ def test_paths_sentence_counts_converged_paths_ends_and_certified_pairs():
 def test_no_barriers_setup_counts_cycles_and_steps_against_the_papers():
     from minima.paths.neb import AUTONEB_CYCLES, scaled_cycles
 
-    loaded = {"digits": SimpleNamespace(description="digits", y_train=torch.zeros(1437), y_test=torch.zeros(360))}
+    from minima.experiments import barriers
+
+    loaded = {"digits": SimpleNamespace(description="UCI digits (embedded)", y_train=torch.zeros(1437),
+                                        y_test=torch.zeros(360))}
     cycles = scaled_cycles(0.1)
-    setup = summaries.no_barriers_setup(loaded, ["mlp-2", "mlp-4"], 5, cycles, 256, 1000)[""]
-    assert setup["data"] == "digits (1,437 / 360 train / test)" and setup["architectures"] == "mlp-2, mlp-4"
+    plan = barriers.plan(loaded, ["mlp-2", "mlp-4"], dict(epochs=30, lr=0.1, batch_size=32, max_epochs=30),
+                         {"mlp-2": {"epochs": 150}}, seeds=(0, 1, 2), pairs="all")
+    setup = summaries.no_barriers_setup(loaded, plan, cycles, 256, 1000, finish_rounds=40)[""]
+    assert setup["UCI digits: data"] == "UCI digits (embedded), 1,437 training and 360 test images"
+    assert setup["UCI digits: networks"].startswith("width 2, width 4 (") and "3 minima each, a path between every pair" \
+        in setup["UCI digits: networks"]
+    assert "width 2: 150 epochs, batch 32, lr 0.1; width 4: 30 epochs" in setup["UCI digits: training"]
+    assert "40 rounds" in setup["finish"]
+    assert summaries.no_barriers_setup(loaded, plan, cycles, 256, 1000, finish_rounds=0)[""]["finish"] == "none"
     assert setup["AutoNEB"] == (f"{len(cycles)} cycles, {sum(c['steps'] for c in cycles):,} steps in all (paper: "
                                 f"{len(AUTONEB_CYCLES)} cycles, {sum(c['steps'] for c in AUTONEB_CYCLES):,} steps), "
                                 "batch 256")
@@ -125,3 +138,19 @@ def test_sgd_updates_count_every_minibatch_and_the_summary_sets_them_beside_the_
     assert summaries.sgd_updates(100, 60_000, 10) == 600_000
     assert summaries.sgd_updates(3, 1_001, 10) == 3 * 101, "the short last minibatch is an update too"
     assert summaries.PAPER_TRAIN_EXAMPLES == {"MNIST": 60_000, "AG News": 120_000}
+
+
+def test_page_tables_print_counts_as_integers_three_figures_and_never_nan():
+    from minima.book import tables
+
+    frame = pd.DataFrame({"dataset": ["mnist-10k", "fashion-10k"], "architecture": ["mlp-2", "mlp-100"],
+                          "n_params": [1600.0, float("nan")], "train_loss": [0.000796123, 12111.28],
+                          "collapsed": [False, True]})
+    html = tables.html(frame, {"n_params": tables.count})
+    assert "1,600" in html and "1600.0" not in html and "nan" not in html.lower().replace("not computed", "")
+    assert "0.000796" in html and "1.21e+04" in html and ">yes<" in html and ">no<" in html
+    assert "minima-table" in html and "parameters" in html  # labelled columns
+    named = tables._networks(frame, {"mnist-10k": "MNIST"})
+    assert named.network.tolist() == ["width 2", "width 100"] and named.dataset.tolist() == ["MNIST", "fashion-10k"]
+    assert tables.significant(float("nan")) == tables.NOT_COMPUTED == tables.count(None)
+    assert "<details" in tables.folded(html, "Every row").data

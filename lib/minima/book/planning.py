@@ -26,26 +26,27 @@ def _table1(p: dict) -> list[tuple[str, Resources]]:
 
 def _no_barriers(p: dict) -> list[tuple[str, Resources]]:
     rows = []
-    for dataset in p["datasets"]:
-        data = barriers.DataRef.of(dataset)
-        for arch in p["architectures"]:
-            recipe = barriers.recipe(arch, dict(epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"],
-                                                max_epochs=p["max_epochs"]), p["recipes"])
-            settings = barriers.Settings(dataset, arch, seeds=tuple(p["seeds"]), neb_batch_size=p["neb_batch_size"],
-                                         cycle_scale=p["cycle_scale"], max_insert=p["max_insert"],
-                                         max_paths=p["max_paths"], eval_subset=p["eval_subset"],
-                                         max_extra_cycles=p["max_extra_cycles"], **recipe)
-            rows += [(s.label(), s.resources()) for s in barriers.minimum_runs(settings, data)]
-            path = barriers.PathRun.resources_of(settings)
-            rows += [(f"{dataset} {arch} path {k + 1} of at most {settings.max_paths} (pair chosen by the tree)", path)
-                     for k in range(settings.max_paths)]
+    grid = barriers.plan(p["datasets"], p["architectures"], dict(epochs=p["epochs"], lr=p["lr"],
+                         batch_size=p["batch_size"], max_epochs=p["max_epochs"]), p["recipes"],
+                         seeds=tuple(p["seeds"]), neb_batch_size=p["neb_batch_size"], cycle_scale=p["cycle_scale"],
+                         max_insert=p["max_insert"], max_paths=p["max_paths"], eval_subset=p["eval_subset"],
+                         max_extra_cycles=p["max_extra_cycles"], pairs=p["pairs"], spectrum_max_params=p["spectrum_max_params"],
+                         finish_rounds=p["finish_rounds"])
+    refs = {dataset: barriers.DataRef.of(dataset) for dataset in p["datasets"]}
+    for (dataset, arch), settings in grid.items():
+        rows += [(s.label(), s.resources()) for s in barriers.minimum_runs(settings, refs[dataset])]
+        path = barriers.PathRun.resources_of(settings)
+        paths = len(settings.seeds) * (len(settings.seeds) - 1) // 2 if settings.pairs == "all" else settings.max_paths
+        rows += [(f"{dataset} {arch} path {k + 1} of {paths}", path) for k in range(paths)]
     return rows
 
 
 def _table2(p: dict) -> list[tuple[str, Resources]]:
-    settings = table2.Settings.from_parameters(p)
-    specs = table2.plan(table2.setup_for(settings)[0], settings)
-    return [(s.label(), s.resources()) for s in specs]
+    rows = []
+    for protocol, settings in table2.protocol_settings(p).items():
+        specs = table2.plan(table2.setup_for(settings)[0], settings)
+        rows += [(f"{protocol}: {s.label()}", s.resources()) for s in specs]
+    return rows
 
 
 PLANNERS = {"40_table1": _table1, "50_no_barriers": _no_barriers, "60_table2": _table2}

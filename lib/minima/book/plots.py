@@ -13,6 +13,7 @@ from IPython.display import HTML, display
 from ..core.spectrum import density_on_grid
 
 TEMPLATE = "plotly_white"
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")  # one per model
 
 
 def show(fig: go.Figure) -> None:
@@ -236,22 +237,56 @@ def spectral_density_figure(spectra: dict[str, tuple], marks: dict[str, float] |
 
 def training_curves(curves: dict[str, list[dict]], growth_epochs=(), title: str = "training set",
                     log_loss: bool = False) -> go.Figure:
-    """Training accuracy (solid, left axis) and loss (dashed, right axis) per epoch.
+    """Training accuracy (solid, left axis) and loss (dashed, right axis) per epoch, one colour
+    per model.
 
     ``curves``: ``{name: [{"epoch", "accuracy", "loss"}, ...]}`` as the training loops record
     them; ``growth_epochs``: x positions of dotted vertical lines (insertions of neurons).
     """
     fig = go.Figure()
-    for name, curve in curves.items():
+    for index, (name, curve) in enumerate(curves.items()):
+        colour = COLOURS[index % len(COLOURS)]
         epochs = [r["epoch"] for r in curve]
-        fig.add_trace(go.Scatter(x=epochs, y=[r["accuracy"] for r in curve], mode="lines", name=f"{name}: accuracy"))
-        fig.add_trace(go.Scatter(x=epochs, y=[r["loss"] for r in curve], mode="lines", name=f"{name}: loss",
-                                 line=dict(dash="dash"), yaxis="y2"))
+        fig.add_trace(go.Scatter(x=epochs, y=[r["accuracy"] for r in curve], mode="lines+markers", legendgroup=name,
+                                 name=f"{name}: accuracy (solid)", line=dict(color=colour)))
+        fig.add_trace(go.Scatter(x=epochs, y=[r["loss"] for r in curve], mode="lines+markers", legendgroup=name,
+                                 name=f"{name}: loss (dashed, right axis)", line=dict(color=colour, dash="dash"),
+                                 yaxis="y2"))
     for epoch in growth_epochs:
         fig.add_vline(x=epoch, line_dash="dot", line_color="grey")
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis=dict(title="accuracy"),
-                      yaxis2=dict(title="loss", overlaying="y", side="right", type="log" if log_loss else "linear"),
+    # each axis places its own round ticks (an overlaying axis would otherwise take the left one's positions)
+    fig.update_layout(title=title, xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 20 else None),
+                      yaxis=dict(title="accuracy", tickformat=".0%", tickmode="auto"),
+                      yaxis2=dict(title="loss", overlaying="y", side="right", type="log" if log_loss else "linear",
+                                  tickmode="auto", showgrid=False, tickformat=".2g"),
                       height=420, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def head_ratios(results, paper_ratio: float, measures=("plain", "rsi", "elementwise")) -> go.Figure:
+    """Table 2 seed by seed: per protocol (one colour each) and flatness measure, the reference
+    head's flatness over the grown head's, one point per seed (log axis; above 1: the grown head
+    is flatter, crosses: either head not a certified minimum), with the paper's ratio and 1
+    marked."""
+    fig = go.Figure()
+    for index, (protocol, part) in enumerate(results.groupby("protocol", sort=False)):
+        grown = part[part["head"] == "growing"].set_index("seed")
+        reference = part[part["head"] == "reference"].set_index("seed")
+        seeds = grown.index.intersection(reference.index)
+        certified = (grown.verdict[seeds] == "minimum") & (reference.verdict[seeds] == "minimum")
+        for k, m in enumerate(measures):
+            ratio = reference[m][seeds] / grown[m][seeds]
+            offset = (index - 0.5) * 0.25
+            fig.add_trace(go.Scatter(
+                x=[k + offset] * len(seeds), y=ratio, mode="markers", name=f"{protocol} encoder" if protocol == "frozen"
+                else f"{protocol} with the head", legendgroup=protocol, showlegend=k == 0,
+                marker=dict(color=COLOURS[index], size=9, symbol=["circle" if c else "x" for c in certified]),
+                text=[f"seed {s}" for s in seeds]))
+    log_hline(fig, paper_ratio, f"paper: {paper_ratio:.1f}x", line_dash="dot", line_color="grey")
+    log_hline(fig, 1.0, "equal", line_color="black", line_width=1)
+    fig.update_layout(title="Reference head's flatness over the grown head's, one point per seed",
+                      xaxis=dict(tickvals=list(range(len(measures))), ticktext=list(measures), title="measure"),
+                      yaxis=dict(type="log", title="reference / grown"), height=420)
     return fig
 
 
@@ -283,6 +318,22 @@ def energy_profile(paths: dict, title: str = "Energy along the path", metric: st
                                  mode="markers", name=f"{name}: pivots", marker=dict(size=7), showlegend=False))
     fig.update_layout(title=title, xaxis_title="position along the path (arc length, 0 to 1)",
                       yaxis_title=metric or "energy", height=420)
+    return fig
+
+
+def profiles_by_width(paths: dict, title: str, metric: str | None = None) -> go.Figure:
+    """Loss (or ``metric``) along one path per network, log y axis: ``paths`` maps a label
+    (``"width 8"``) to a path summary with its ``"straight"`` line; the AutoNEB path is drawn
+    solid and the straight line dotted, in the network's colour."""
+    fig = go.Figure()
+    for index, (name, record) in enumerate(paths.items()):
+        colour = COLOURS[index % len(COLOURS)]
+        for kind, part, dash in (("AutoNEB", record, None), ("straight line", record["straight"], "dot")):
+            values = part["energies"] if metric is None else part["metrics"][metric]
+            fig.add_trace(go.Scatter(x=part["position"], y=values, mode="lines", name=f"{name}, {kind}",
+                                     line=dict(color=colour, dash=dash), legendgroup=name))
+    fig.update_layout(title=title, xaxis_title="position along the path (0: one minimum, 1: the other)",
+                      yaxis=dict(type="log", title=metric or "training loss"), height=460)
     return fig
 
 
@@ -330,11 +381,21 @@ def minima_graph(graph, title: str = "Minima and their minimum spanning tree") -
     return fig
 
 
+def log_hline(fig: go.Figure, y: float, text: str, **line) -> None:
+    """A horizontal line at ``y`` on a log y axis, labelled at its right end. (``add_hline``'s
+    own label is placed in data units, which a log axis reads as a power of ten: a label at
+    ``y = 0.8`` would sit at ``10**0.8``.)"""
+    fig.add_hline(y=y, **line)
+    fig.add_annotation(x=1, xref="x domain", y=float(np.log10(y)), yref="y", text=text, showarrow=False,
+                       xanchor="right", yanchor="bottom")
+
+
 def first_passage(curve: list[float], saddle: float, title: str) -> go.Figure:
-    """Training loss of one run per epoch against a saddle energy, marking the first epoch below it."""
+    """Training loss of one run per epoch (log axis) against a saddle energy, marking the first
+    epoch below it."""
     epochs = list(range(1, len(curve) + 1))
     fig = go.Figure(go.Scatter(x=epochs, y=curve, mode="lines+markers", name="training loss of the run"))
-    fig.add_hline(y=saddle, line_dash="dash", annotation_text="saddle energy", annotation_position="top right")
+    log_hline(fig, saddle, "saddle energy", line_dash="dash")
     below = next((e for e, v in zip(epochs, curve) if v < saddle), None)
     if below is not None:
         fig.add_vline(x=below, line_dash="dot", annotation_text=f"first below: epoch {below}")
@@ -342,22 +403,58 @@ def first_passage(curve: list[float], saddle: float, title: str) -> go.Figure:
     return fig
 
 
-def capacity(table, paper_factors=None, title: str = "Barriers against capacity") -> go.Figure:
-    """The capacity sweep (:func:`minima.experiments.barriers.capacity_table`): per architecture
-    against hidden width (log axis), the saddle / higher-minimum ratio and the saddle's share of
-    the way to the loss at initialisation (medians over paths, log axis). ``paper_factors``: the
-    paper's saddle / minimum factors (CIFAR), drawn as dotted lines for scale."""
-    fig = go.Figure()
-    for dataset, part in table.groupby("dataset", sort=False):
-        part = part.sort_values("hidden")
-        fig.add_trace(go.Scatter(x=part.hidden, y=part["saddle / higher minimum"], mode="lines+markers",
-                                 name=f"{dataset}: saddle / higher minimum"))
-        fig.add_trace(go.Scatter(x=part.hidden, y=part["share of the way to initialisation"], mode="lines+markers",
-                                 name=f"{dataset}: share of the way to initialisation"))
-    for label, factor in (paper_factors or {}).items():
-        fig.add_hline(y=factor, line_dash="dot", line_color="grey", annotation_text=label, annotation_position="right")
-    fig.update_layout(title=title, height=440, xaxis=dict(type="log", title="hidden units"),
-                      yaxis=dict(type="log", title="median over paths"))
+def transition(paths, paper_fractions, names: dict | None = None,
+               title: str = "Where the barriers vanish") -> go.Figure:
+    """The no-barriers transition, per dataset (one colour each) against hidden width (log axis):
+    left, every path's saddle excess as a fraction of the fall from initialisation
+    (``(saddle - higher minimum) / (initial loss - higher minimum)``, log axis; a path whose
+    highest point is an end has no barrier and is drawn at the axis floor as a down triangle)
+    with the median per width as a line and the paper's range (``paper_fractions``, its CIFAR
+    rows) as a grey band; right, the test error's rise at the saddle (percentage points).
+
+    ``paths``: the path table (:func:`minima.experiments.barriers.path_rows` as a DataFrame);
+    ``names``: dataset -> label."""
+    from plotly.subplots import make_subplots
+
+    names = names or {}
+    higher = np.maximum(paths.train_loss_start, paths.train_loss_end)
+    paths = paths.assign(fraction=(paths.train_loss_saddle - higher) / (paths.train_loss_init - higher),
+                         rise=paths.test_error_saddle - paths.test_error_minima)
+    positive = paths.fraction[paths.fraction > 0]
+    floor = float(min(positive.min(), min(paper_fractions))) / 3 if len(positive) else 1e-4
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
+        "saddle excess / fall from initialisation", "test error rise at the saddle (points)"))
+    widths = sorted(paths.hidden.unique())
+    lo, hi = min(widths) / 1.3, max(widths) * 1.3
+    fig.add_trace(go.Scatter(x=[lo, hi, hi, lo], y=[min(paper_fractions)] * 2 + [max(paper_fractions)] * 2,
+                             fill="toself", mode="lines", line=dict(width=0), fillcolor="rgba(128,128,128,0.2)",
+                             name="paper's range (CIFAR ResNets and DenseNets)", hoverinfo="skip"), row=1, col=1)
+    for index, (dataset, part) in enumerate(paths.groupby("dataset", sort=False)):
+        colour, label = COLOURS[index % len(COLOURS)], names.get(dataset, dataset)
+        jitter = np.exp(np.random.default_rng(index).uniform(-0.08, 0.08, len(part)))  # spread the points of a width
+        barrier = part.fraction > 0
+        fig.add_trace(go.Scatter(x=(part.hidden * jitter)[barrier], y=part.fraction[barrier], mode="markers",
+                                 marker=dict(color=colour, size=7, opacity=0.6), legendgroup=dataset,
+                                 name=f"{label}: one path", text=part.pair[barrier]), row=1, col=1)
+        if (~barrier).any():
+            fig.add_trace(go.Scatter(x=(part.hidden * jitter)[~barrier], y=[floor] * int((~barrier).sum()),
+                                     mode="markers", marker=dict(color=colour, size=8, symbol="triangle-down"),
+                                     legendgroup=dataset, name=f"{label}: no barrier (highest point at an end)"),
+                          row=1, col=1)
+        medians = part.groupby("hidden").agg(fraction=("fraction", "median"), rise=("rise", "median"))
+        fig.add_trace(go.Scatter(x=medians.index, y=medians.fraction.clip(lower=floor), mode="lines+markers",
+                                 line=dict(color=colour, width=3), legendgroup=dataset, name=f"{label}: median"),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(x=part.hidden * jitter, y=part.rise, mode="markers", showlegend=False,
+                                 marker=dict(color=colour, size=7, opacity=0.6), legendgroup=dataset,
+                                 text=part.pair), row=1, col=2)
+        fig.add_trace(go.Scatter(x=medians.index, y=medians.rise, mode="lines+markers", showlegend=False,
+                                 line=dict(color=colour, width=3), legendgroup=dataset), row=1, col=2)
+    tick = dict(type="log", title="hidden units (one hidden layer)", tickvals=widths, ticktext=[str(int(w)) for w in widths])
+    fig.update_xaxes(**tick, range=[np.log10(lo), np.log10(hi)])
+    fig.update_yaxes(type="log", tickformat=".1%", row=1, col=1, dtick=1)
+    fig.update_yaxes(title="points", row=1, col=2)
+    fig.update_layout(title=title, height=480, legend=dict(orientation="h", y=-0.25))
     return fig
 
 

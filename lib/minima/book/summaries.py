@@ -182,24 +182,51 @@ def first_seed_curves(results: pd.DataFrame, task: str, hidden: int, batch: int,
 # ----------------------------------------------------------------------------- Table 2
 
 def table2_summary(results: pd.DataFrame) -> pd.DataFrame:
-    """Table 2 beside the paper's: one row per head, mean ± sd over seeds."""
-    table = pd.DataFrame({kind: {
+    """Table 2 beside the paper's: one row per protocol and head, mean ± sd over seeds (files
+    without a ``protocol`` column are the fine-tuned protocol)."""
+    results = results if "protocol" in results else results.assign(protocol="fine-tuned")
+    names = {"growing": "grown head", "reference": "reference head (fully connected)"}
+    table = pd.DataFrame({f"{protocol}: {names.get(kind, kind)}": {
+        "seeds": len(g),
         "MCC x 100 (out-of-domain dev)": mean_sd(100 * g.mcc, lambda v: f"{v:.1f}"),
         "paper's \"test accuracy\" (read as MCC x 100)": f"{papers.GROWING_TABLE2.test_accuracy[kind]}",
-        "accuracy (majority class: 68.6%)": mean_sd(100 * g.accuracy, lambda v: f"{v:.1f}%"),
-        "rsi": mean_sd(g.rsi, lambda v: f"{v:.3g}"),
-        "paper spectral norm": f"{papers.GROWING_TABLE2.spectral_norm[kind]:.4g}",
-        "plain λmax": mean_sd(g.plain, lambda v: f"{v:.3g}"), "elementwise": mean_sd(g.elementwise, lambda v: f"{v:.3g}"),
-        "parameters": int(g.parameters.iloc[0]), "training time per run": f"{g['train_seconds'].mean():.0f} s",
+        "accuracy (majority class: 68.6 %)": mean_sd(100 * g.accuracy, lambda v: f"{v:.1f} %"),
+        "plain λmax": mean_sd(g.plain, lambda v: f"{v:.3g}"),
+        "paper's spectral norm": f"{papers.GROWING_TABLE2.spectral_norm[kind]:.3g}",
+        "rsi": mean_sd(g.rsi, lambda v: f"{v:.3g}"), "elementwise": mean_sd(g.elementwise, lambda v: f"{v:.3g}"),
+        "parameters": f"{int(g.parameters.iloc[0]):,}", "training time per run": f"{g['train_seconds'].mean():.0f} s",
         "certified minima": f"{int((g.verdict == 'minimum').sum())} of {len(g)}"}
-        for kind, g in results.groupby("head", sort=False)}).T
-    table.index = [{"growing": "Growing", "reference": "Reference (fully connected)"}.get(k, k) for k in table.index]
+        for (protocol, kind), g in results.groupby(["protocol", "head"], sort=False)}).T
     return table
+
+
+def table2_setup(chosen: dict, setups: dict, data: str, n_train: int, n_test: int, hidden: int) -> pd.DataFrame:
+    """What the Table 2 page runs, one row per item (column ``""``): the encoder, the data, and per
+    protocol (``chosen``: :func:`minima.experiments.table2.protocol_settings`, ``setups``: their
+    :func:`~minima.experiments.table2.setup_for`) how the heads train and finish."""
+    rows = {"data": f"{data}; {n_train:,} training and {n_test:,} dev sentences", "feature size H": f"{hidden:,}"}
+    for protocol, one in chosen.items():
+        setup, training = setups[protocol][0], one.training
+        trained = {"frozen": "the encoder frozen (its features computed once, shared by every head and seed)",
+                   "whole": "the whole encoder fine-tuned with the head"}.get(
+            setup.mode, f"the top {setup.trainable_layers} of {setup.layers} encoder layers fine-tuned with the head "
+                        "(the output of the layers below computed once)")
+        finish = (f"then, the encoder fixed, full-batch L-BFGS on the head's loss, at most {training.finish_rounds} "
+                  f"rounds of {training.finish_iterations} iterations, until certified" if training.finish_rounds
+                  else "no finish")
+        rows[f"{protocol} protocol"] = (
+            f"{trained}; {len(one.seeds)} seeds per head; {training.epochs} epochs of AdamW (lr {training.lr:g}, "
+            f"weight decay 0.01), batch {training.batch_size}, growth after epochs "
+            f"{', '.join(str(p) for p in training.phases)}; {finish}; Hessian on the first "
+            f"{min(training.hessian_subset, n_train):,} training sentences")
+    return pd.Series(rows, name="").to_frame()
 
 
 def table2_not_minima(results: pd.DataFrame) -> str:
     """How many trained heads are not certified minima, and what that means for their flatness."""
     missed = results[results.verdict != "minimum"]
+    if not len(missed):
+        return f"all {len(results)} heads are certified minima of their own problem"
     return (f"{len(missed)} of {len(results)} trained heads are not certified minima "
             f"({', '.join(sorted(set(missed.verdict))) or 'none'}): their flatness is measured at a point that is not "
             "a minimum of the head's loss and says nothing about flat or sharp minima")
@@ -207,19 +234,35 @@ def table2_not_minima(results: pd.DataFrame) -> str:
 
 # ----------------------------------------------------------------------------- no barriers
 
-def no_barriers_setup(loaded: dict, architectures, n_minima: int, cycles: list[dict], neb_batch_size: int,
-                      eval_subset: int) -> pd.DataFrame:
-    """What the no-barriers page runs: the data, the architectures, minima per architecture,
-    AutoNEB's cycles against the paper's, and where paths are evaluated."""
+def no_barriers_setup(loaded: dict, plan: dict, cycles: list[dict], neb_batch_size: int, eval_subset: int,
+                      finish_rounds: int) -> pd.DataFrame:
+    """What the no-barriers page runs, one row per item (column ``""``): per dataset, the data, the
+    widths and their training recipes, minima per width, the finish, AutoNEB's cycles against
+    the paper's, and where paths are evaluated. ``plan``: :func:`minima.experiments.barriers.plan`."""
+    from ..experiments.barriers import network_name
+
     steps, paper_steps = sum(c["steps"] for c in cycles), sum(c["steps"] for c in papers.AUTONEB_CYCLES)
-    return pd.Series({
-        "data": "; ".join(f"{d.description} ({len(d.y_train):,} / {len(d.y_test):,} train / test)"
-                          for d in loaded.values()),
-        "architectures": ", ".join(architectures), "minima per architecture": n_minima,
-        "AutoNEB": f"{len(cycles)} cycles, {steps:,} steps in all (paper: {len(papers.AUTONEB_CYCLES)} cycles, "
-                   f"{paper_steps:,} steps), batch {neb_batch_size}",
-        "dense evaluation": f"9 points between pivots, training loss on the first {eval_subset:,} training examples, "
-                            "test loss and error on the whole test split"}, name="").to_frame()
+    rows = {}
+    for name, dataset in loaded.items():
+        settings = [one for (ds, _), one in plan.items() if ds == name]
+        recipes = "; ".join(f"{network_name(one.architecture)}: {one.epochs} epochs, batch {one.batch_size}, "
+                            f"lr {one.lr:g}" for one in settings)
+        short = dataset.description.split(" (")[0]
+        rows[f"{short}: data"] = (
+            f"{dataset.description}, {len(dataset.y_train):,} training and {len(dataset.y_test):,} test images")
+        pairs = "a path between every pair" if settings[0].pairs == "all" else "pairs picked by the paper's MST heuristic"
+        rows[f"{short}: networks"] = (", ".join(network_name(one.architecture) for one in settings)
+                                      + f" (mlp: one hidden layer of ReLU units); {len(settings[0].seeds)} minima each, {pairs}")
+        rows[f"{short}: training"] = (
+            f"SGD, momentum 0.9, weight decay {settings[0].weight_decay:g}, learning rate / 10 at 50 % and 75 %; "
+            + recipes)
+    rows["finish"] = (f"a minimum SGD leaves uncertified: full-batch L-BFGS on the same objective, at most "
+                      f"{finish_rounds} rounds of 25 iterations, until the certificate holds" if finish_rounds else "none")
+    rows["AutoNEB"] = (f"{len(cycles)} cycles, {steps:,} steps in all (paper: {len(papers.AUTONEB_CYCLES)} cycles, "
+                       f"{paper_steps:,} steps), batch {neb_batch_size}")
+    rows["dense evaluation"] = (f"9 points between pivots; training loss on the first {eval_subset:,} training "
+                                "images, test loss and error on the whole test split")
+    return pd.Series(rows, name="").to_frame()
 
 
 def paths_sentence(paths: pd.DataFrame) -> str:

@@ -59,3 +59,129 @@ def not_certified(frame, by: list[str], noun: str) -> str:
             name = " ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
             parts.append(f"{name}: {len(bad)} of {len(group)}, {', '.join(sorted(set(bad.verdict)))}")
     return f"{int(missed.sum())} of {len(frame)} {noun} are not certified minima ({'; '.join(parts)})"
+
+
+# ----------------------------------------------------------------------------- formatted tables
+
+NOT_COMPUTED = "not computed"
+
+
+def significant(value, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant figures (``"0.000796"``, ``"1.21e+04"``); NaN or None
+    as :data:`NOT_COMPUTED`."""
+    if value is None or (isinstance(value, float) and value != value):
+        return NOT_COMPUTED
+    return f"{value:.{digits}g}"
+
+
+def count(value) -> str:
+    """An integer count (``"1,600"``); NaN as :data:`NOT_COMPUTED`."""
+    if value is None or (isinstance(value, float) and value != value):
+        return NOT_COMPUTED
+    return f"{int(value):,d}"
+
+
+def html(frame, formats: dict | None = None, default=significant, index: bool = False) -> str:
+    """``frame`` as an HTML table for a page: columns labelled (:data:`LABELS`), each formatted by
+    ``formats[column]`` (keyed by the results files' names), else ``default`` for numbers;
+    numbers never wrap (the ``minima-table`` class)."""
+    import pandas as pd
+
+    frame = frame.copy() if index else frame.reset_index(drop=True)
+    formats = formats or {}
+    for column in frame.columns:
+        if column in formats:
+            frame[column] = frame[column].map(formats[column])
+        elif pd.api.types.is_bool_dtype(frame[column]):
+            frame[column] = frame[column].map(lambda v: "yes" if v else "no")
+        elif pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].map(default)
+    frame = labelled(frame)
+    return frame.to_html(index=index, classes="minima-table", border=0, escape=True, na_rep=NOT_COMPUTED)
+
+
+def folded(table_html: str, title: str) -> "HTML":
+    """A table folded under a one-line summary the reader clicks to open (a ``<details>`` block)."""
+    from IPython.display import HTML
+
+    return HTML(f"<details class='minima-fold'><summary>{title}</summary>{table_html}</details>")
+
+
+def shown(table_html: str) -> "HTML":
+    """A table shown in full on the page."""
+    from IPython.display import HTML
+
+    return HTML(table_html)
+
+
+def _networks(frame, names: dict):
+    """``dataset`` and ``architecture`` as a reader names them: the dataset's short description,
+    ``"width 8"`` for ``mlp-8``."""
+    from ..experiments.barriers import network_name
+
+    frame = frame.copy()
+    frame["dataset"] = frame["dataset"].map(lambda d: names.get(d, d))
+    frame.insert(list(frame.columns).index("architecture"), "network", frame.pop("architecture").map(network_name))
+    return frame
+
+
+def capacity(table, names: dict) -> "HTML":
+    """The capacity table (:func:`minima.experiments.barriers.capacity_table`) for the page."""
+    frame = _networks(table, names).drop(columns=["hidden"])
+    fraction = lambda v: f"{100 * v:.3g} %" if v == v else NOT_COMPUTED  # noqa: E731
+    return shown(html(frame, {"minima collapsed": count, "share of the way to initialisation": fraction,
+                              "vanishing non-trivial eigenvalues": count}))
+
+
+MINIMA_SHOWN = ("dataset", "network", "minimum", "epochs", "finish", "train_loss", "train_accuracy", "grad_norm",
+                "lambda_max", "lambda_min", "verdict", "dead_units", "collapsed", "test_error")
+
+
+def minima(table, names: dict) -> str:
+    frame = _networks(table, names)
+    frame = frame[[c for c in MINIMA_SHOWN if c in frame]]
+    return html(frame, {"minimum": str, "epochs": count, "dead_units": lambda v: count(v) if v >= 0 else NOT_COMPUTED,
+                        "train_accuracy": lambda v: f"{100 * v:.2f} %", "grad_norm": lambda v: f"{v:.1e}",
+                        "lambda_min": lambda v: f"{v:.2g}"})
+
+
+PATHS_SHOWN = ("dataset", "network", "pair", "train_loss_start", "train_loss_end", "train_loss_saddle",
+               "saddle_position", "straight_barrier", "test_error_minima", "test_error_saddle", "lambda_min_saddle",
+               "cycles", "path_converged", "in_tree")
+
+
+def paths(table, names: dict) -> str:
+    frame = _networks(table, names)
+    return html(frame[[c for c in PATHS_SHOWN if c in frame]], {"cycles": count, "saddle_position": lambda v: f"{v:.2f}",
+                                                                 "lambda_min_saddle": lambda v: f"{v:.2g}"})
+
+
+def curvature(table, names: dict) -> str:
+    return html(_networks(table, names), {"grad_norm": lambda v: f"{v:.1e}", "lambda_min": lambda v: f"{v:.2g}",
+                                          "lambda_min / lambda_max": lambda v: f"{v:.2g}"})
+
+
+SYMMETRY_SHOWN = ("dataset", "network", "minimum", "n_params", "n_trivial", "n_null", "dead_units", "n_complement",
+                  "lambda_max_data", "smallest_nontrivial", "nontrivial_vanishing", "nontrivial_zero", "verdict")
+
+
+def symmetry(table, names: dict) -> "HTML":
+    """The spectra off the trivial symmetries, for the minima where they were computed."""
+    from IPython.display import Markdown
+
+    if "n_params" not in table or table.n_params.isna().all():
+        return Markdown("Not computed here: no network has at most `spectrum_max_params` parameters.")
+    frame = _networks(table[table.n_params.notna()], names)
+    counts = {c: count for c in ("n_params", "n_trivial", "n_null", "dead_units", "n_complement",
+                                 "nontrivial_vanishing", "nontrivial_zero")}
+    return shown(html(frame[[c for c in SYMMETRY_SHOWN if c in frame]],
+                      {**counts, "minimum": str, "smallest_nontrivial": lambda v: f"{v:.2e}"}))
+
+
+SUMMARY_COUNTS = ("minima", "paths", "MST edges")
+
+
+def summary(frame) -> "HTML":
+    """A summary table with an index (the paper's Table 1, or ours in its columns)."""
+    formats = {c: count for c in SUMMARY_COUNTS if c in frame}
+    return shown(html(frame, formats, index=True))

@@ -10,6 +10,9 @@ Registered names (see :data:`REGISTRY`):
 ``digits``      scikit-learn's embedded UCI digits, 1,797 8x8 images (no files needed)
 ``mnist``       full MNIST, IDX files under ``$MINIMA_DATA/mnist`` (60k train, 10k test)
 ``mnist-10k``   the official MNIST *test* set alone, re-split 80/20 (8,000 / 2,000)
+``fashion``     full Fashion-MNIST, IDX files under ``$MINIMA_DATA/fashion-mnist`` or Debian's
+                ``/usr/share/datasets/fashion-mnist`` (60k train, 10k test)
+``fashion-10k`` the official Fashion-MNIST *test* set alone, re-split 80/20 (8,000 / 2,000)
 ``ag_news``     full AG News, ``train.csv`` and ``test.csv`` under ``$MINIMA_DATA/ag_news``
 ``ag_news-7600`` the official AG News *test* split alone, re-split 80/20 (6,080 / 1,520)
 ``cola``        CoLA ``train.tsv`` / ``dev.tsv`` (2-column or 4-column GLUE format)
@@ -192,15 +195,50 @@ def _load_mnist(root: Path, split: str) -> Dataset:
                    {str(p): md5sum(p) for p in paths})
 
 
-def _load_mnist_10k(root: Path, split: str) -> Dataset:
-    paths = require(root, "mnist", MNIST_FILES["test"],
-                     "copy MNIST's t10k IDX files into $MINIMA_DATA/mnist/")
+def _test_set_resplit(paths: list[Path], name: str, split: str, classes: list, dataset: str) -> Dataset:
+    """An IDX test set (images, labels) alone, re-split 80/20 stratified: split ``split`` of it."""
     x, y = _mnist_pair(*paths)
     train, test = stratified_split(y.numpy())
     index = torch.from_numpy(train if split == "train" else test)
-    return Dataset(x[index], y[index], "mnist-10k", split, DIGIT_CLASSES,
-                   f"MNIST (official 10k test set, re-split 80/20 stratified, seed {RESPLIT_SEED})",
+    return Dataset(x[index], y[index], name, split, classes,
+                   f"{dataset} (official 10k test set, re-split 80/20 stratified, seed {RESPLIT_SEED})",
                    {str(p): md5sum(p) for p in paths})
+
+
+def _load_mnist_10k(root: Path, split: str) -> Dataset:
+    paths = require(root, "mnist", MNIST_FILES["test"], "copy MNIST's t10k IDX files into $MINIMA_DATA/mnist/")
+    return _test_set_resplit(paths, "mnist-10k", split, DIGIT_CLASSES, "MNIST")
+
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]
+FASHION_SYSTEM = Path("/usr/share/datasets")  # where Debian's dataset-fashion-mnist puts fashion-mnist/
+FASHION_HOW = ("install Debian's dataset-fashion-mnist, or copy Zalando's four Fashion-MNIST IDX files into "
+               "$MINIMA_DATA/fashion-mnist/")
+
+
+def _fashion_paths(root: Path, names: tuple) -> list[Path]:
+    """The Fashion-MNIST files ``names`` under ``root/fashion-mnist``, else under Debian's
+    system folder; when neither has them, the error names the data folder."""
+    try:
+        return require(root, "fashion-mnist", names, FASHION_HOW)
+    except DataError as missing_here:
+        try:
+            return require(FASHION_SYSTEM, "fashion-mnist", names, FASHION_HOW)
+        except DataError:
+            raise missing_here from None
+
+
+def _load_fashion(root: Path, split: str) -> Dataset:
+    paths = _fashion_paths(root, MNIST_FILES[split])
+    x, y = _mnist_pair(*paths)
+    return Dataset(x, y, "fashion", split, FASHION_CLASSES,
+                   "Fashion-MNIST, official 60k training and 10k test sets", {str(p): md5sum(p) for p in paths})
+
+
+def _load_fashion_10k(root: Path, split: str) -> Dataset:
+    return _test_set_resplit(_fashion_paths(root, MNIST_FILES["test"]), "fashion-10k", split, FASHION_CLASSES,
+                             "Fashion-MNIST")
 
 
 def _load_digits(root: Path, split: str) -> Dataset:
@@ -290,6 +328,8 @@ REGISTRY: dict[str, Callable[[Path, str], Dataset]] = {
     "digits": _load_digits,
     "mnist": _load_mnist,
     "mnist-10k": _load_mnist_10k,
+    "fashion": _load_fashion,
+    "fashion-10k": _load_fashion_10k,
     "ag_news": _load_ag_news,
     "ag_news-7600": _load_ag_news_7600,
     "cola": _load_cola,

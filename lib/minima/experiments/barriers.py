@@ -25,17 +25,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.hessian import HessianOperator
-from ..geometry.certificate import certify
+from ..geometry.certificate import certify, fits
 from ..geometry.symmetries import (SymmetryError, complement_eigenvalues, data_null_directions, dead_units,
                                    orthonormal_span, trivial_basis)
 from ..data import TrainTest, batches, train_test
 from ..runs import Failure, Resources, Spec, run_all
 from ..paths.landscape import MinimaGraph
 from ..models import architecture
+from .papers import NO_BARRIERS_TABLE1
 from ..paths.energy import ModelEnergy
 from ..paths.neb import auto_neb, is_converged, linear_path, metric_at_saddle, saddle_change, scaled_cycles
 from ..core.parameters import FlatView
-from ..train import Trainer, loss_and_accuracy, tensor_loss
+from ..train import Trainer, lbfgs_rounds, loss_and_accuracy, tensor_loss
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Settings:
     max_extra_cycles: int = 0  # AutoNEB cycles added until the path-convergence rule holds
     pairs: str = "tree"  # "tree": the paper's MST heuristic picks the pairs; "all": every pair of minima
     spectrum_max_params: int = 8000  # the exact Hessian off the trivial symmetries up to this many parameters
+    finish_rounds: int = 40  # a minimum SGD leaves uncertified is finished by full-batch L-BFGS, this many rounds at most
+    finish_iterations: int = 25  # L-BFGS iterations per round
 
 
 @dataclass(frozen=True)
@@ -101,19 +104,35 @@ def _name(data: "DataRef | TrainTest") -> str:
 RECIPE_KEYS = ("epochs", "lr", "batch_size", "max_epochs")
 
 
-def recipe(architecture_name: str, defaults: dict, overrides: dict[str, dict]) -> dict:
-    """The training recipe of one architecture: ``defaults`` (keys :data:`RECIPE_KEYS`) updated by
-    every entry of ``overrides`` whose key begins ``architecture_name`` (``"densenet"`` matches
-    ``densenet-40-12``), in the order given. The paper trains its ResNets as He et al. (164 epochs,
-    batch 128) and its DenseNets as Huang et al. (300 epochs, batch 64)."""
+def recipe(architecture_name: str, defaults: dict, overrides: dict[str, dict], dataset: str = "") -> dict:
+    """The training recipe of one architecture on one dataset: ``defaults`` (keys
+    :data:`RECIPE_KEYS`) updated, in the order given, by every entry of ``overrides`` whose key
+    names it: the architecture (``"mlp-8"``), a family of it (``"densenet"`` names
+    ``densenet-40-12``, ``"mlp"`` every width; ``"mlp-1"`` names no width), the dataset
+    (``"fashion-10k"``) or both (``"fashion-10k mlp-4"``). The paper trains its ResNets as He et
+    al. (164 epochs, batch 128) and its DenseNets as Huang et al. (300 epochs, batch 64)."""
     merged = dict(defaults)
-    for prefix, values in overrides.items():
+    for key, values in overrides.items():
         unknown = set(values) - set(RECIPE_KEYS)
         if unknown:
-            raise ValueError(f"recipes[{prefix!r}] has unknown keys {sorted(unknown)}; use {', '.join(RECIPE_KEYS)}")
-        if architecture_name.startswith(prefix):
+            raise ValueError(f"recipes[{key!r}] has unknown keys {sorted(unknown)}; use {', '.join(RECIPE_KEYS)}")
+        if key in (architecture_name, dataset, f"{dataset} {architecture_name}") or \
+                architecture_name.startswith(key + "-"):
             merged.update(values)
     return merged
+
+
+def plan(datasets, architectures: "list[str] | dict[str, list[str]]", defaults: dict, recipes: dict[str, dict],
+         **common) -> dict[tuple[str, str], "Settings"]:
+    """The explorations of a page: ``{(dataset, architecture): Settings}`` for every dataset of
+    ``datasets`` and every architecture of ``architectures`` (one list for all, or a list per
+    dataset), each with its :func:`recipe` and the ``common`` :class:`Settings` fields."""
+    grid = {}
+    for dataset in datasets:
+        names = architectures[dataset] if isinstance(architectures, dict) else architectures
+        for name in names:
+            grid[(dataset, name)] = Settings(dataset, name, **recipe(name, defaults, recipes, dataset), **common)
+    return grid
 
 
 def make_model(architecture_name: str, data: TrainTest) -> nn.Module:
@@ -135,7 +154,12 @@ class MinimumRecord:
     evaluation subset (the graph's node energy, as paths are evaluated), the same loss at its
     initialisation (``init_energy``: the paper compares saddles with it) and its test loss and
     error (fraction) on the whole test split, and ``symmetry``: the Hessian of the data loss
-    off the trivial symmetries (:func:`symmetry_spectrum`; empty when not computed)."""
+    off the trivial symmetries (:func:`symmetry_spectrum`; empty when not computed).
+
+    ``finish``: how SGD's end point was finished (``"none"``, or the L-BFGS rounds run, whose
+    training losses are ``finish_losses``); ``dead_units``: hidden units that never fire on the
+    training set (``-1``: not a ReLU MLP); ``collapsed``: every hidden unit dead, or one class
+    predicted for every training example (the constant predictor's basin, not a fit)."""
 
     point: torch.Tensor
     curve: tuple
@@ -145,6 +169,10 @@ class MinimumRecord:
     test_error: float
     init_energy: float
     symmetry: dict = field(default_factory=dict)
+    finish: str = "none"
+    finish_losses: tuple = ()
+    dead_units: int = -1
+    collapsed: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,6 +190,8 @@ class MinimumRun(Spec):
     eval_subset: int
     neb_batch_size: int
     spectrum_max_params: int = 0
+    finish_rounds: int = 0
+    finish_iterations: int = 25
 
     def label(self) -> str:
         return f"{_name(self.data)} {self.architecture} minimum {self.seed}"
@@ -172,24 +202,45 @@ class MinimumRun(Spec):
 
     def run(self) -> MinimumRecord:
         data = _loaded(self.data)
-        model, curve, certificate, initial = train_minimum(self, data, self.seed)
+        model, curve, certificate, initial, finish = train_minimum(self, data, self.seed)
         point = FlatView(model).point()
         energy, metrics = _energy(self.architecture, data, self.neb_batch_size, self.eval_subset)
+        dead, collapsed = collapse(model, data)
         return MinimumRecord(point, tuple(curve), certificate, float(energy.data_mean(point[None])[0]),
                              float(metrics["test loss"](point[None])[0]), float(metrics["test error"](point[None])[0]),
                              float(energy.data_mean(initial[None])[0]),
-                             symmetry_spectrum(model, data, self.weight_decay, self.spectrum_max_params))
+                             symmetry_spectrum(model, data, self.weight_decay, self.spectrum_max_params),
+                             finish["finish"], tuple(finish["losses"]), dead, collapsed)
 
 
-def train_minimum(run: MinimumRun, data: TrainTest, seed: int) -> tuple[nn.Module, list[float], dict, torch.Tensor]:
+def collapse(model: nn.Module, data: TrainTest) -> tuple[int, bool]:
+    """``(dead units, collapsed)`` of a trained ``model`` on the training set (see
+    :class:`MinimumRecord`); ``dead units`` is -1 for a network that is not a ReLU MLP."""
+    model.eval()
+    with torch.no_grad():
+        predictions = torch.cat([model(x).argmax(-1) for x, _ in batches(data.x_train, data.y_train, 2000)])
+    constant = bool((predictions == predictions[0]).all())
+    try:
+        dead = len(dead_units(model, data.x_train))
+    except SymmetryError:
+        return -1, constant
+    hidden = sum(layer.out_features for layer in model.modules() if isinstance(layer, nn.Linear)) - data.n_classes
+    return dead, constant or dead == hidden
+
+
+def train_minimum(run: MinimumRun, data: TrainTest,
+                  seed: int) -> tuple[nn.Module, list[float], dict, torch.Tensor, dict]:
     """SGD with momentum 0.9 and weight decay, learning rate divided by 10 at 50 % and 75 % of
     ``run.epochs`` (He et al.'s recipe, scaled). When the convergence certificate (on the
     whole training set) is not ``minimum`` by then, training goes on at the
-    last rate, 5 epochs at a time, until it is or ``run.max_epochs`` epochs in all. The
-    certificate is of the objective SGD minimised, the loss plus the weight-decay term.
-    Returns the model (eval mode), the full training loss after every epoch (for the
-    first-passage plot), the certificate (:meth:`Certificate.as_row`) and the flat point at
-    initialisation ``(D,)``."""
+    last rate, 5 epochs at a time, until it is or ``run.max_epochs`` epochs in all; a point
+    still not certified then is finished by full-batch L-BFGS (:func:`finish_minimum`, at most
+    ``run.finish_rounds`` rounds). The certificate is of the objective SGD minimised, the loss
+    plus the weight-decay term.
+    Returns the model (eval mode), the full training loss after every SGD epoch (for the
+    first-passage plot), the certificate (:meth:`Certificate.as_row`), the flat point at
+    initialisation ``(D,)`` and the finish: ``{"finish": "none" | "L-BFGS, k rounds of n
+    iterations", "losses": the training loss after each round}``."""
     torch.manual_seed(seed)
     model = make_model(run.architecture, data)
     initial = FlatView(model).point().clone()
@@ -202,7 +253,52 @@ def train_minimum(run: MinimumRun, data: TrainTest, seed: int) -> tuple[nn.Modul
             trainer.epoch()
             curve.append(loss_and_accuracy(model, data.x_train, data.y_train, batch_size=1000)[0])
         certificate = _certify(model, run.weight_decay, data, seed, loss_history=curve)
-    return model, curve, certificate.as_row(), initial
+    finish = {"finish": "none", "losses": []}
+    if certificate.verdict != "minimum" and run.finish_rounds:
+        certificate, losses = finish_minimum(model, run, data, seed)
+        finish = {"finish": f"L-BFGS, {len(losses)} rounds of at most {run.finish_iterations} iterations",
+                  "losses": losses}
+    return model, curve, certificate.as_row(), initial, finish
+
+
+def finish_minimum(model: nn.Module, run: MinimumRun, data: TrainTest, seed: int):
+    """Full-batch L-BFGS (:func:`minima.train.lbfgs_rounds`) from SGD's end point on the
+    objective SGD minimised: the mean cross-entropy over the whole training set (eval mode, as
+    certified; accumulated over batches of 2,000) plus ``weight_decay / 2 * |theta|^2``. The
+    plateau test reads the objective after each round (SGD's per-epoch data losses are
+    another quantity: along the valley the data loss can rise while the objective falls);
+    once the fit criterion holds, the certificate is asked, and the rounds stop at the first
+    ``minimum``. Returns the last certificate and the rounds' training (data) losses."""
+    model.eval()
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    parts = batches(data.x_train, data.y_train, 2000)
+    count = len(data.y_train)
+
+    def objective():
+        total = 0.0
+        for x, y in parts:
+            loss = F.cross_entropy(model(x), y, reduction="sum") / count
+            loss.backward()
+            total += loss.item()
+        penalty = run.weight_decay / 2 * sum((p * p).sum() for p in parameters)
+        penalty.backward()
+        return total + penalty.item()
+
+    objectives, losses, certificate = [], [], None
+    for _ in lbfgs_rounds(parameters, objective, run.finish_rounds, run.finish_iterations):
+        loss, accuracy = loss_and_accuracy(model, data.x_train, data.y_train, batch_size=2000)
+        if not np.isfinite(loss):
+            break
+        with torch.no_grad():
+            objectives.append(loss + run.weight_decay / 2 * float(sum((p * p).sum() for p in parameters)))
+        losses.append(loss)
+        if fits(accuracy, objectives):
+            certificate = _certify(model, run.weight_decay, data, seed, loss_history=objectives)
+            if certificate.verdict == "minimum":
+                break
+    if certificate is None:
+        certificate = _certify(model, run.weight_decay, data, seed, loss_history=objectives)
+    return certificate, losses
 
 
 def _certify(model: nn.Module, weight_decay: float, data: TrainTest, seed: int, loss_history=None):
@@ -334,7 +430,7 @@ class Exploration:
 def minimum_runs(settings: Settings, data: DataRef) -> list[MinimumRun]:
     return [MinimumRun(data, settings.architecture, seed, settings.epochs, settings.lr, settings.batch_size,
                        settings.weight_decay, settings.max_epochs, settings.eval_subset, settings.neb_batch_size,
-                       settings.spectrum_max_params)
+                       settings.spectrum_max_params, settings.finish_rounds, settings.finish_iterations)
             for seed in settings.seeds]
 
 
@@ -485,23 +581,32 @@ def path_rows(exploration: Exploration) -> list[dict]:
     return rows
 
 
+def network_name(architecture_name: str) -> str:
+    """How a page names an architecture: ``"width 8"`` for ``mlp-8`` (one hidden layer of 8
+    units), else the name itself (``resnet-20``)."""
+    return f"width {architecture_name.split('-')[1]}" if architecture_name.startswith("mlp-") else architecture_name
+
+
 def _width(architecture_name: str) -> float:
     """The hidden width of ``mlp-H`` (the capacity sweep's axis), else NaN."""
     return float(architecture_name.split("-")[1]) if architecture_name.startswith("mlp-") else float("nan")
 
 
-MINIMA_COLUMNS = ("dataset", "architecture", "minimum", "epochs", "train_loss", "train_accuracy", "grad_norm",
-                  "lambda_max", "lambda_min", "verdict", "train_energy", "train_loss_init", "test_loss", "test_error")
+MINIMA_COLUMNS = ("dataset", "architecture", "minimum", "epochs", "finish", "train_loss", "train_accuracy", "grad_norm",
+                  "lambda_max", "lambda_min", "verdict", "dead_units", "collapsed", "train_energy", "train_loss_init",
+                  "test_loss", "test_error")
 
 
 def minima_rows(exploration: Exploration) -> list[dict]:
-    """One row per minimum (:data:`MINIMA_COLUMNS` and the rest of its certificate): epochs
-    trained, the certificate (whole training set, objective with weight decay), the node energy
+    """One row per minimum (:data:`MINIMA_COLUMNS` and the rest of its certificate): SGD epochs
+    trained and the finish after them, dead units and whether it collapsed, the certificate (whole training set, objective with weight decay), the node energy
     and the loss at initialisation (evaluation subset), test loss and error (%, whole test split)."""
     return [{"dataset": exploration.settings.dataset, "architecture": exploration.settings.architecture,
-             "minimum": key, "epochs": len(record.curve), **record.certificate, "train_energy": record.train_energy,
+             "minimum": key, "epochs": len(record.curve), "finish": record.finish, **record.certificate,
+             "train_energy": record.train_energy, "collapsed": record.collapsed,
              "train_loss_init": record.init_energy, "test_loss": record.test_loss, "test_error": 100 * record.test_error,
-             "hidden": _width(exploration.settings.architecture), **record.symmetry}
+             "hidden": _width(exploration.settings.architecture), **record.symmetry,
+             "dead_units": record.dead_units}
             for key, record in exploration.minima.items()]
 
 
@@ -527,6 +632,17 @@ def curvature_table(explorations: list[Exploration]):
     return table[list(CURVATURE_COLUMNS)]
 
 
+def paper_excess_fractions():
+    """The paper's saddles as this page measures ours (Draxler et al., Table 1): per CIFAR row,
+    (train saddles - train minima) / (initial loss - train minima), taking the initial loss as
+    ln(classes), the cross-entropy of a uniform prediction (the paper gives no loss at
+    initialisation). A Series indexed like :data:`~minima.experiments.papers.NO_BARRIERS_TABLE1`;
+    its range is 0.35 % to 7.5 %."""
+    table = NO_BARRIERS_TABLE1
+    initial = np.log([100.0 if dataset == "CIFAR-100" else 10.0 for dataset, _ in table.index])
+    return (table["train saddles"] - table["train minima"]) / (initial - table["train minima"])
+
+
 def capacity_table(paths, minima):
     """The capacity sweep, one row per dataset and architecture (hidden width ``hidden``), from the
     results tables (:func:`path_rows`, :func:`minima_rows` as DataFrames). Over the paths: the
@@ -544,8 +660,10 @@ def capacity_table(paths, minima):
     for (dataset, architecture), part in paths.groupby(["dataset", "architecture"], sort=False):
         found = minima[(minima.dataset == dataset) & (minima.architecture == architecture)]
         counted = found["nontrivial_vanishing"].dropna() if "nontrivial_vanishing" in found else pd.Series(dtype=float)
+        collapsed = int(found.collapsed.astype(bool).sum()) if "collapsed" in found else 0
         rows.append({"dataset": dataset, "architecture": architecture, "hidden": part.hidden.iloc[0],
                      "minima certified": f"{int((found.verdict == 'minimum').sum())} of {len(found)}",
+                     "minima collapsed": collapsed,
                      "paths converged": f"{int(part.path_converged.sum())} of {len(part)}",
                      "saddle excess (median)": part.excess.median(), "excess q25": part.excess.quantile(0.25),
                      "excess q75": part.excess.quantile(0.75), "saddle / higher minimum": part.ratio.median(),

@@ -35,7 +35,7 @@ from .papers import GROWING_INSERTIONS
 from ..core.hessian import HessianOperator
 from ..core.spectrum import spectral_density
 from ..runs import Resources, Spec
-from ..train import fit, loss_and_accuracy
+from ..train import fit, lbfgs_rounds, loss_and_accuracy
 
 ARCHITECTURES = {"a": (1.0,), "b": (0.8, 0.2), "c": (0.6, 0.3, 0.1)}
 
@@ -413,18 +413,14 @@ def _finish(run: _Training, losses: list[float]) -> tuple[Certificate, list[floa
     with torch.no_grad():
         features = full[0](run.x_train) if run.task.vocabulary else run.x_train
     parameters = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.LBFGS(parameters, lr=1.0, max_iter=go_on.finish_iterations, history_size=20,
-                                  line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12)
 
-    def closure():
-        optimizer.zero_grad(set_to_none=True)
+    def cross_entropy():
         loss = F.cross_entropy(net(features), run.y_train)
         loss.backward()
         return loss
 
     history, certificate = list(losses), None
-    for _ in range(go_on.finish_rounds):
-        optimizer.step(closure)
+    for _ in lbfgs_rounds(parameters, cross_entropy, go_on.finish_rounds, go_on.finish_iterations):
         with torch.no_grad():
             out = net(features)
             loss = float(F.cross_entropy(out, run.y_train))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,30 +33,34 @@ from ..core.io import atomic_write
 from ..core.progress import progress
 from ..core.hessian import HessianOperator
 from ..data import TrainTest, batches, load
-from ..geometry.certificate import Certificate, certify
+from ..geometry.certificate import Certificate, certify, fits
 from ..geometry.flatness import measure
 from ..growing import GrowthPlan, GrowthSchedule
 from ..runs import Resources, RunCache, Spec, run_all, spec_key
 from ..runs.batch import missing
 from .heads import EncoderTop, GrowingHead, LowerStates, ReferenceHead, encoder_layers, first_token_features, \
     growth_plan, install_head, load_encoder, lower_states, reference_parameters
-from ..train import Trainer, fit
+from ..train import Trainer, fit, lbfgs_rounds
 
-RESULT_COLUMNS = ("head", "seed", "accuracy", "mcc", "rsi", "elementwise", "plain", "lambda_min", "lambda_max", "verdict",
-                  "parameters", "train_seconds")
+RESULT_COLUMNS = ("protocol", "head", "seed", "accuracy", "mcc", "rsi", "elementwise", "plain", "lambda_min", "lambda_max",
+                  "verdict", "finish", "parameters", "train_seconds")
 
 
 @dataclass(frozen=True)
 class HeadTraining:
     """How every head of Table 2 trains and is measured: ``epochs`` of AdamW (weight decay 0.01,
     constant ``lr``) in batches of ``batch_size``, the grown head grown at the start of the epochs
-    in ``phases``; the Hessian on the first ``hessian_subset`` training sentences."""
+    in ``phases``; then, the encoder fixed, at most ``finish_rounds`` rounds of full-batch L-BFGS
+    on the head's own problem until its certificate says ``minimum`` (:func:`finish_head`; 0: no
+    finish); the Hessian on the first ``hessian_subset`` training sentences."""
 
     epochs: int
     batch_size: int
     lr: float
     phases: tuple
     hessian_subset: int
+    finish_rounds: int = 0
+    finish_iterations: int = 25
 
     def __post_init__(self):
         object.__setattr__(self, "phases", tuple(self.phases))
@@ -92,7 +97,9 @@ def make_head(kind: str, hidden: int, labels: int, seed: int, phases: tuple) -> 
 
 @dataclass(frozen=True)
 class HeadRecord:
-    """One trained head of Table 2: its kind and seed, sizes (``parameters`` and the reference
+    """One trained head of Table 2: its kind and seed, the ``protocol`` (``"frozen"`` encoder or
+    ``"fine-tuned"`` with the head), how it was finished (``finish``, the rounds' training
+    losses ``finish_losses``), sizes (``parameters`` and the reference
     head's), test ``accuracy`` and ``mcc``, the last epoch's running training loss and accuracy,
     the training seconds, the flatness ``measures`` and certificate at the end point, the
     training ``curve`` and, for the grown head, hidden neurons per depth. :meth:`as_row` is its
@@ -111,12 +118,16 @@ class HeadRecord:
     certificate: Certificate
     curve: list
     depth_histogram: list | None
+    protocol: str = "fine-tuned"
+    finish: str = "none"
+    finish_losses: tuple = ()
 
     def as_row(self) -> dict:
         """The results file's columns (:data:`RESULT_COLUMNS` among them, names as the file has
         them); the certificate's loss and accuracy are on the Hessian subset, in eval mode."""
         cert = self.certificate
-        return {"head": self.head, "seed": self.seed, "parameters": self.parameters,
+        return {"protocol": self.protocol, "head": self.head, "seed": self.seed, "finish": self.finish,
+                "finish losses": list(self.finish_losses), "parameters": self.parameters,
                 "reference parameters": self.reference_parameters, "accuracy": self.accuracy, "mcc": self.mcc,
                 "train accuracy": self.train_accuracy, "train loss": self.train_loss,
                 "train_seconds": self.train_seconds, **self.measures,
@@ -125,16 +136,29 @@ class HeadRecord:
                 "curve": self.curve, "depth histogram": self.depth_histogram}
 
 
-def head_row(head: Head, seed: int, train_features: torch.Tensor, y_train: torch.Tensor, predictions: torch.Tensor,
-             y_test: torch.Tensor, history: list[dict], seconds: float, hessian_subset: int) -> HeadRecord:
-    """One row of Table 2: accuracy and Matthews correlation of the test ``predictions``, the
-    head's convergence certificate and flatness (Hessian with respect to the head's parameters
-    on fixed features ``(N, H)`` of the first ``hessian_subset`` training sentences), sizes;
+def head_row(head: Head, seed: int, train_features: torch.Tensor, y_train: torch.Tensor, test_features: torch.Tensor,
+             y_test: torch.Tensor, history: list[dict], seconds: float, training: HeadTraining,
+             protocol: str) -> HeadRecord:
+    """One row of Table 2 for a trained ``head`` on fixed features ``(N, H)`` of every training
+    and test sentence: the head finished to a minimum of its own problem when
+    ``training.finish_rounds`` (:func:`finish_head`), then the accuracy and Matthews correlation
+    of its test predictions, its convergence certificate and flatness (Hessian with respect to
+    the head's parameters on the first ``training.hessian_subset`` training sentences), sizes.
     ``history``: one record per training epoch."""
     hidden, labels = train_features.shape[1], int(y_train.max()) + 1
-    hessian = HessianOperator(head.net, F.cross_entropy,
-                              batches(train_features[:hessian_subset], y_train[:hessian_subset], 1000))
-    certificate = certify(hessian, loss_history=[e["loss"] for e in history], seed=seed)
+    subset = training.hessian_subset
+    head.module.eval()  # dropout off: the head's loss as the Hessian measures it
+    hessian = HessianOperator(head.net, F.cross_entropy, batches(train_features[:subset], y_train[:subset], 1000))
+    finish, finish_losses, certificate = "none", [], None
+    if training.finish_rounds:
+        start = time.perf_counter()
+        certificate, finish_losses = finish_head(head, hessian, train_features, y_train, training, seed)
+        seconds += time.perf_counter() - start
+        finish = f"L-BFGS, {len(finish_losses)} rounds of at most {training.finish_iterations} iterations"
+    with torch.no_grad():
+        predictions = head.module(test_features).argmax(1)
+    if certificate is None:
+        certificate = certify(hessian, loss_history=[e["loss"] for e in history], seed=seed)
     values = measure(hessian, seed=seed, blocks="depth", certificate=certificate)
     growing = head.growth.net if head.growth else None
     return HeadRecord(head.kind, seed, head.parameters, reference_parameters(hidden, labels),
@@ -142,7 +166,41 @@ def head_row(head: Head, seed: int, train_features: torch.Tensor, y_train: torch
                       float(matthews_corrcoef(y_test.numpy(), predictions.numpy())),
                       history[-1]["accuracy"], history[-1]["loss"], seconds, values, certificate, history,
                       torch.bincount(torch.as_tensor(growing.depth[growing.hidden_ids])).tolist()
-                      if growing is not None else None)
+                      if growing is not None else None, protocol, finish, tuple(finish_losses))
+
+
+def finish_head(head: Head, hessian: HessianOperator, train_features: torch.Tensor, y_train: torch.Tensor,
+                training: HeadTraining, seed: int) -> tuple[Certificate, list[float]]:
+    """The head's own problem solved from where training left it: the encoder fixed (its
+    features ``train_features`` of every training sentence), full-batch L-BFGS
+    (:func:`minima.train.lbfgs_rounds`) on the head's mean cross-entropy in eval mode (no
+    dropout: the loss the Hessian measures), in rounds of ``training.finish_iterations``
+    iterations. After each round the training loss joins the history; once the fit criterion
+    holds (100 % training accuracy, or a plateau of the rounds' losses), ``hessian``'s point is
+    certified, and the rounds stop at the first ``minimum``. Returns the last certificate and
+    the rounds' training losses."""
+    head.module.eval()
+    parameters = [p for p in head.net.parameters() if p.requires_grad]
+
+    def cross_entropy():
+        loss = F.cross_entropy(head.net(train_features), y_train)
+        loss.backward()
+        return loss
+
+    losses, certificate = [], None
+    for _ in lbfgs_rounds(parameters, cross_entropy, training.finish_rounds, training.finish_iterations):
+        with torch.no_grad():
+            out = head.net(train_features)
+            loss = float(F.cross_entropy(out, y_train))
+            accuracy = float((out.argmax(1) == y_train).double().mean())
+        if not math.isfinite(loss):
+            break
+        losses.append(loss)
+        if fits(accuracy, losses):
+            certificate = certify(hessian, loss_history=losses, seed=seed)
+            if certificate.verdict == "minimum":
+                break
+    return certificate or certify(hessian, loss_history=losses, seed=seed), losses
 
 
 def results_table(records) -> "pd.DataFrame":
@@ -163,10 +221,7 @@ def run_head(kind: str, features: TrainTest, seed: int, training: HeadTraining) 
                  max_epochs=training.epochs, target_accuracy=None, generator=torch.Generator().manual_seed(seed),
                  growth=head.growth, optimizer="adamw")
     seconds = time.perf_counter() - start
-    head.module.eval()
-    with torch.no_grad():
-        predictions = head.module(x_test).argmax(1)
-    return head_row(head, seed, x_train, y_train, predictions, y_test, result.epochs, seconds, training.hessian_subset)
+    return head_row(head, seed, x_train, y_train, x_test, y_test, result.epochs, seconds, training, "frozen")
 
 
 def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tensor, test_texts: list[str],
@@ -191,13 +246,12 @@ def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tenso
 
     history, seconds = _train(model, head, step, len(texts), seed, training, progress)
     model.eval()
-    subset = training.hessian_subset
-    train_features = first_token_features(model, tokenizer, texts[:subset], max_length=max_length).cpu()
+    limit = len(texts) if training.finish_rounds else training.hessian_subset  # the finish needs every sentence
+    train_features = first_token_features(model, tokenizer, texts[:limit], max_length=max_length).cpu()
     test_features = first_token_features(model, tokenizer, test_texts, max_length=max_length).cpu()
     head.module.cpu().eval()
-    with torch.no_grad():
-        predictions = head.module(test_features).argmax(1)
-    return head_row(head, seed, train_features, y_train[:subset], predictions, y_test, history, seconds, subset)
+    return head_row(head, seed, train_features, y_train[:limit], test_features, y_test, history, seconds, training,
+                    "fine-tuned")
 
 
 def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.Tensor, lower_test: LowerStates,
@@ -223,13 +277,13 @@ def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.T
 
     history, seconds = _train(model, head, step, len(y_train), seed, training, progress)
     model.eval()
-    subset = training.hessian_subset
+    limit = len(y_train) if training.finish_rounds else training.hessian_subset  # the finish needs every sentence
     with torch.no_grad():
-        train_features = _features(model, lower_train, subset, device)
+        train_features = _features(model, lower_train, limit, device)
         test_features = _features(model, lower_test, len(lower_test), device)
-        head.module.cpu()
-        predictions = head.module(test_features).argmax(1)
-    return head_row(head, seed, train_features, y_train[:subset], predictions, y_test, history, seconds, subset)
+    head.module.cpu()
+    return head_row(head, seed, train_features, y_train[:limit], test_features, y_test, history, seconds, training,
+                    "fine-tuned")
 
 
 def _train(model, head: Head, step, n: int, seed: int, training: HeadTraining, progress=None) -> tuple[list[dict], float]:
@@ -313,7 +367,8 @@ class Settings:
     def from_parameters(cls, p: dict) -> "Settings":
         """The settings among a notebook's parameters ``p`` (other names are ignored)."""
         return cls(p["model"], p["trainable_layers"], p["max_length"], p["train_limit"], tuple(p["seeds"]),
-                   HeadTraining(p["epochs"], p["batch_size"], p["lr"], tuple(p["phases"]), p["hessian_subset"]))
+                   HeadTraining(p["epochs"], p["batch_size"], p["lr"], tuple(p["phases"]), p["hessian_subset"],
+                                p.get("finish_rounds", 0)))
 
 
 def setup_for(settings: Settings):
@@ -417,9 +472,36 @@ def plan(setup: Table2Setup, settings: Settings, cache: RunCache | None = None) 
 
 
 def run_heads(specs: list[HeadRun], executor=None, cache: RunCache | None = None) -> list:
-    """Execute the head runs: the frozen part's output is computed once here (unless every run is
-    cached already), then the runs go to the executor (:func:`minima.runs.run_all`)."""
+    """Execute the head runs: the frozen part's output of each setup among them is computed once
+    here (unless every run of that setup is cached already), then all the runs go to the
+    executor together (:func:`minima.runs.run_all`)."""
     cache = cache or RunCache()
-    if specs and missing(specs, executor, cache):
-        frozen_inputs(specs[0].setup, cache)
+    todo = missing(specs, executor, cache) if specs else []
+    for setup in dict.fromkeys(spec.setup for spec in todo):
+        frozen_inputs(setup, cache)
     return run_all(specs, executor, cache=cache, desc="Table 2 heads")
+
+
+PROTOCOLS = ("frozen", "fine-tuned")
+
+
+def protocol_settings(p: dict) -> dict[str, Settings]:
+    """Notebook 60's parameters ``p`` as one :class:`Settings` per protocol of ``p["protocols"]``:
+    ``"frozen"`` (the encoder frozen, heads on its features computed once: ``frozen_seeds``,
+    ``frozen_epochs``, ``frozen_lr``, ``frozen_phases``) and ``"fine-tuned"`` (the top
+    ``trainable_layers`` layers fine-tuned with the head: ``seeds``, ``epochs``, ``lr``,
+    ``phases``); both with ``batch_size``, ``hessian_subset`` and ``finish_rounds``."""
+    unknown = set(p["protocols"]) - set(PROTOCOLS)
+    if unknown:
+        raise ValueError(f"unknown protocols {sorted(unknown)}; choose among {', '.join(PROTOCOLS)}")
+    chosen = {}
+    if "frozen" in p["protocols"]:
+        chosen["frozen"] = Settings(p["model"], 0, p["max_length"], p["train_limit"], tuple(p["frozen_seeds"]),
+                                    HeadTraining(p["frozen_epochs"], p["batch_size"], p["frozen_lr"],
+                                                 tuple(p["frozen_phases"]), p["hessian_subset"], p["finish_rounds"]))
+    if "fine-tuned" in p["protocols"]:
+        if p["trainable_layers"] == 0:
+            raise ValueError("the fine-tuned protocol needs trainable_layers > 0 (or -1: the whole model); "
+                             "the frozen encoder is the 'frozen' protocol")
+        chosen["fine-tuned"] = Settings.from_parameters(p)
+    return chosen

@@ -1,0 +1,200 @@
+"""The landing page's first screen: what was reproduced and how it came out.
+
+:func:`write_summary` writes ``book/generated/claims_summary.md`` (the landing page includes
+it) from the claims ledger's verdicts, the results files and the provenance the results pages
+recorded: a table of every claim, the paper's setting beside ours and the verdict in plain
+words (:func:`reproduction_table`), a "what differs from the papers" box
+(:func:`differences`) and the finding a reader most needs, in one sentence
+(:func:`key_finding`). Nothing in it is typed by hand: a re-run under another profile
+rewrites it.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..claims import CLAIMS
+from ..core.io import atomic_write
+from ..experiments.papers import GROWING_TABLE1, GROWING_TABLE2
+from .ledger import LEDGER_DOC
+
+#: experiment -> the paper's setting
+PAPER_SETTINGS = {
+    "Table 1": ("MNIST (60,000 training images), AG News (120,000 articles); grown and fully connected "
+                "networks of 10 / 500 and 10 / 100 hidden units; SGD"),
+    "Table 2": "CoLA; RoBERTa-large fine-tuned with its head",
+    "No barriers": "CIFAR-10 and CIFAR-100; ResNets and DenseNets, 10 minima each",
+}
+
+SHORT = {  # claim id -> a few words a reader recognises
+    "growing.flatter": "grown minima flatter than the fully connected twins'",
+    "growing.batch-sharper": "a larger batch gives sharper minima",
+    "growing.accuracy-mnist": "grown network more accurate on MNIST-500",
+    "growing.accuracy-agnews": "similar accuracy on AG News",
+    "growing.flat-generalises": "flatter goes with more accurate",
+    "growing.small-much-flatter": "10 hidden units: at least 2.5x flatter",
+    "growing.head-flatter": "grown head 10x flatter, same accuracy",
+    "no-barriers.essentially-flat": "saddles within a small factor of the minima",
+    "no-barriers.below-initialisation": "saddles far below the initial loss",
+    "no-barriers.below-test-loss": "saddles below the minima's test loss",
+    "no-barriers.test-loss-flat": "test loss flat along the paths",
+    "no-barriers.small-error-rise": "test error rises by a point at most",
+    "no-barriers.below-straight-line": "far below the straight line",
+    "no-barriers.vanishing-eigenvalue": "a vanishing eigenvalue beyond the symmetries",
+}
+
+
+def experiment(claim_id: str) -> str:
+    if claim_id == "growing.head-flatter":
+        return "Table 2"
+    return "Table 1" if claim_id.startswith("growing.") else "No barriers"
+
+
+def plain_verdict(row) -> str:
+    """A headline row's verdict in plain words."""
+    if row.verdict == "holds":
+        return "holds"
+    if row.verdict == "fails":
+        return "fails: the opposite holds"
+    if row.verdict == "inconclusive":
+        needed = row.clusters_needed
+        more = f", about {int(needed)} would decide" if isinstance(needed, float) and math.isfinite(needed) else ""
+        return f"undecided on {int(row.clusters)} {row.unit}s{more}"
+    return "not tested in this build"
+
+
+def _provenance(folder: Path, notebook: str) -> dict:
+    path = folder / f"{notebook}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _train_sizes(provenance: dict) -> dict[str, int]:
+    """``{dataset description (before its parenthesis): training examples}`` a page loaded."""
+    sizes = {}
+    for entry in provenance.get("datasets", []):
+        if entry.get("split") == "train":
+            sizes[entry["description"]] = entry["size"]
+    return sizes
+
+
+def ours(results: dict, provenance_folder: Path) -> dict[str, str]:
+    """Per experiment, what this build ran: data, networks, and our test accuracy beside the paper's."""
+    text = {}
+    table1 = results.get("40_table1")
+    if table1 is not None and len(table1):
+        parts = []
+        for (task, hidden), part in table1[(table1.model == "growing") & (table1.protocol == "converged")].groupby(
+                ["task", "hidden"]):
+            if hidden != table1[table1.task == task].hidden.max():
+                continue
+            paper = GROWING_TABLE1.test_accuracy.xs((task, hidden, "growing"), level=("task", "hidden", "model"))
+            parts.append(f"{task}-{hidden} grown: {100 * part.test_accuracy.mean():.1f} % test accuracy "
+                         f"(paper {paper.min():.1f}-{paper.max():.1f} %)")
+        sizes = _train_sizes(_provenance(provenance_folder, "40_table1"))
+        data = "; ".join(f"{size:,} training examples of {name}" for name, size in sizes.items())
+        text["Table 1"] = "; ".join(([data] if data else []) + parts)
+    heads = results.get("60_table2")
+    if heads is not None and len(heads):
+        protocols = heads.protocol.unique() if "protocol" in heads else ["fine-tuned"]
+        mcc = {kind: 100 * heads[heads["head"] == kind].mcc.mean() for kind in ("growing", "reference")}
+        encoder = _provenance(provenance_folder, "60_table2").get("parameters", {}).get("model", "minilm")
+        text["Table 2"] = (f"CoLA; {'MiniLM-L6 (6 layers, hidden 384)' if encoder == 'minilm' else encoder}, "
+                           f"{' and '.join(protocols)}; MCC x 100 grown {mcc['growing']:.1f}, reference "
+                           f"{mcc['reference']:.1f} (paper {GROWING_TABLE2.test_accuracy['growing']}, "
+                           f"{GROWING_TABLE2.test_accuracy['reference']})")
+    minima = results.get("50_no_barriers_minima")
+    if minima is not None and len(minima):
+        parts = []
+        for dataset, part in minima.groupby("dataset", sort=False):
+            widths = sorted({int(a.split("-")[1]) for a in part.architecture if a.startswith("mlp-")})
+            error = part[part.architecture == part.architecture.iloc[-1]].test_error.mean()
+            parts.append(f"{dataset}: one hidden layer of {', '.join(map(str, widths))} units "
+                         f"(widest: {error:.1f} % test error)")
+        text["No barriers"] = "; ".join(parts) + f"; {minima.groupby(['dataset', 'architecture']).size().max()} minima each"
+    return text
+
+
+def reproduction_table(verdicts: pd.DataFrame, results: dict, provenance_folder: Path) -> str:
+    """The first screen's table (HTML): per experiment the paper's setting and ours, then one line
+    per claim with its verdict in plain words, linked to the ledger."""
+    ran = ours(results, provenance_folder)
+    heads = verdicts[verdicts.headline.astype(bool)].set_index("claim")
+    rows = []
+    for name, setting in PAPER_SETTINGS.items():
+        claims = [c for c in CLAIMS if experiment(c.id) == name]
+        for k, claim in enumerate(claims):
+            cells = []
+            if k == 0:
+                span = f' rowspan="{len(claims)}"'
+                cells += [f"<td{span}><b>{name}</b></td>", f"<td{span}>{html.escape(setting)}</td>",
+                          f"<td{span}>{html.escape(ran.get(name, 'not run in this build'))}</td>"]
+            verdict = plain_verdict(heads.loc[claim.id]) if claim.id in heads.index else "not tested in this build"
+            cells += [f"<td>{html.escape(SHORT.get(claim.id, claim.statement))}</td>",
+                      f'<td class="verdict-{verdict.split(" ")[0].rstrip(":")}">{html.escape(verdict)}</td>']
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("", "the paper's setting", "ours", "claim", "verdict"))
+    return (f'<table class="minima-landing"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def differences(results: dict, provenance_folder: Path) -> list[str]:
+    """What differs from the papers, one line each, from the results files and the provenance."""
+    lines = []
+    sizes = _train_sizes(_provenance(provenance_folder, "40_table1"))
+    for name, size in sizes.items():
+        lines.append(f"Table 1 trains on {size:,} examples of {name}")
+    table1 = results.get("40_table1")
+    if table1 is not None and len(table1):
+        lines.append("Table 1 adds a *converged* protocol: each run goes on (then L-BFGS) until certified a minimum")
+    heads = results.get("60_table2")
+    if heads is not None and len(heads):
+        lines.append("Table 2 uses MiniLM-L6 (hidden 384) instead of RoBERTa-large (hidden 1,024); the head is "
+                     "finished to a certified minimum with the encoder fixed")
+    minima = results.get("50_no_barriers_minima")
+    if minima is not None and len(minima):
+        lines.append(f"No barriers: one-hidden-layer networks on {', '.join(minima.dataset.unique())} "
+                     "(8,000 training images each) instead of ResNets and DenseNets on CIFAR; paths between every pair")
+    return lines
+
+
+def key_finding(verdicts: pd.DataFrame, results: dict) -> str:
+    """The finding a reader most needs, in one sentence, from the headlines and the capacity sweep."""
+    heads = verdicts[verdicts.headline.astype(bool)].set_index("claim")
+    parts = []
+    if "growing.flatter" in heads.index and heads.loc["growing.flatter"].verdict != "not tested here":
+        row = heads.loc["growing.flatter"]
+        word = {"holds": "flatter", "fails": "sharper"}.get(row.verdict, "not decidably flatter or sharper")
+        parts.append(f"under the measure that is invariant for both networks ({row.measure}), grown networks reach "
+                     f"{word} minima than their fully connected twins (median ratio {row.effect:.3g}x, "
+                     f"{int(row.clusters)} seeds)")
+    paths = results.get("50_no_barriers")
+    if paths is not None and len(paths) and "train_loss_init" in paths:
+        higher = paths[["train_loss_start", "train_loss_end"]].max(axis=1)
+        share = ((paths.train_loss_saddle - higher) / (paths.train_loss_init - higher)).groupby(
+            [paths.dataset, paths.hidden]).median()
+        vanished = share[share <= 0.075]
+        if len(vanished):
+            first = {d: int(h) for d, h in vanished.reset_index().groupby("dataset").hidden.min().items()}
+            parts.append("barriers between minima fall inside the paper's range from " + ", ".join(
+                f"{w} hidden units on {d}" for d, w in first.items()) + " on")
+    return ("In short: " + "; ".join(parts) + ".") if parts else ""
+
+
+def summary_markdown(verdicts: pd.DataFrame, results: dict, provenance_folder: Path) -> str:
+    """The landing page's first screen (MyST markdown with raw HTML)."""
+    box = "\n".join(f"- {line}" for line in differences(results, provenance_folder))
+    return "\n".join([
+        reproduction_table(verdicts, results, provenance_folder), "",
+        key_finding(verdicts, results), "",
+        "```{admonition} What differs from the papers", ":class: note", box or "- nothing was run in this build", "```",
+        "", f"Every verdict, its test and the paper's number beside ours: {{doc}}`generated/{LEDGER_DOC}`.", ""])
+
+
+def write_summary(verdicts: pd.DataFrame, results: dict, provenance_folder: str | os.PathLike,
+                  path: str | os.PathLike) -> Path:
+    """Write :func:`summary_markdown` to ``path`` atomically."""
+    return atomic_write(Path(path), summary_markdown(verdicts, results, Path(provenance_folder)))
