@@ -49,8 +49,8 @@ document.querySelectorAll('table').forEach((table, index) => {
 return found;
 """
 
-# Cells holding a number (digits, signs, decimal points, exponents, %, ±) whose text runs over
-# more than one line.
+# Cells holding numbers (digits, signs, decimal points, exponents, %, ±) with a number broken
+# over two lines: more lines than the cell has words.
 WRAPPED_NUMBERS = """
 const found = [];
 document.querySelectorAll('td, th').forEach(cell => {
@@ -59,7 +59,7 @@ document.querySelectorAll('td, th').forEach(cell => {
   const range = document.createRange();
   range.selectNodeContents(cell);
   const tops = new Set(Array.from(range.getClientRects()).filter(r => r.width > 0).map(r => Math.round(r.top)));
-  if (tops.size > 1) found.push(`"${text}" wraps over ${tops.size} lines`);
+  if (tops.size > text.split(/\\s+/).length) found.push(`"${text}" breaks over ${tops.size} lines`);
 });
 return found;
 """

@@ -114,7 +114,7 @@ def rsi_cost() -> dict:
 
 def dense_hessian(device: str, columns: int = 256) -> dict:
     """``columns`` columns of the Hessian of a 784-8-10 MLP on 2,000 images: one
-    :meth:`HessianOperator.matmat` (vmapped forward-over-reverse) against ``columns`` calls of
+    :meth:`HessianOperator.matmat` (vmapped reverse-over-reverse) against ``columns`` calls of
     :meth:`~HessianOperator.matvec` (the loop it replaces in ``to_dense``), with their largest
     difference relative to the largest entry."""
     x, y, what = mnist_or_random(2000)

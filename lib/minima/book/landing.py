@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..claims import CLAIMS
+from ..claims import CLAIMS, SHORT_NAMES
 from ..core.io import atomic_write
 from ..experiments.papers import GROWING_TABLE1, GROWING_TABLE2
 from .ledger import LEDGER_DOC
@@ -31,22 +31,6 @@ PAPER_SETTINGS = {
     "No barriers": "CIFAR-10 and CIFAR-100; ResNets and DenseNets, 10 minima each",
 }
 
-SHORT = {  # claim id -> a few words a reader recognises
-    "growing.flatter": "grown minima flatter than the fully connected twins'",
-    "growing.batch-sharper": "a larger batch gives sharper minima",
-    "growing.accuracy-mnist": "grown network more accurate on MNIST-500",
-    "growing.accuracy-agnews": "similar accuracy on AG News",
-    "growing.flat-generalises": "flatter goes with more accurate",
-    "growing.small-much-flatter": "10 hidden units: at least 2.5x flatter",
-    "growing.head-flatter": "grown head 10x flatter, same accuracy",
-    "no-barriers.essentially-flat": "saddles within a small factor of the minima",
-    "no-barriers.below-initialisation": "saddles far below the initial loss",
-    "no-barriers.below-test-loss": "saddles below the minima's test loss",
-    "no-barriers.test-loss-flat": "test loss flat along the paths",
-    "no-barriers.small-error-rise": "test error rises by a point at most",
-    "no-barriers.below-straight-line": "far below the straight line",
-    "no-barriers.vanishing-eigenvalue": "a vanishing eigenvalue beyond the symmetries",
-}
 
 
 def experiment(claim_id: str) -> str:
@@ -73,13 +57,18 @@ def _provenance(folder: Path, notebook: str) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _train_sizes(provenance: dict) -> dict[str, int]:
-    """``{dataset description (before its parenthesis): training examples}`` a page loaded."""
-    sizes = {}
-    for entry in provenance.get("datasets", []):
-        if entry.get("split") == "train":
-            sizes[entry["description"]] = entry["size"]
-    return sizes
+def _table1_data(table1: pd.DataFrame, provenance_folder: Path) -> list[str]:
+    """``["4,000 training examples of MNIST (official 10k test set, ...)", ...]``: per task, the
+    examples its runs saw (the results file's ``train examples``) and the data it read (the
+    page's provenance)."""
+    datasets = [entry["description"] for entry in _provenance(provenance_folder, "40_table1").get("datasets", [])
+                if entry.get("split") == "train"]
+    lines = []
+    for task, part in table1.groupby("task", sort=False):
+        named = next((d for d in datasets if d.lower().startswith(task.lower().split()[0][:4])), task)
+        count = int(part["train examples"].iloc[0]) if "train examples" in part else None
+        lines.append(f"{count:,} training examples of {named}" if count else named)
+    return lines
 
 
 def ours(results: dict, provenance_folder: Path) -> dict[str, str]:
@@ -92,12 +81,12 @@ def ours(results: dict, provenance_folder: Path) -> dict[str, str]:
                 ["task", "hidden"]):
             if hidden != table1[table1.task == task].hidden.max():
                 continue
-            paper = GROWING_TABLE1.test_accuracy.xs((task, hidden, "growing"), level=("task", "hidden", "model"))
-            parts.append(f"{task}-{hidden} grown: {100 * part.test_accuracy.mean():.1f} % test accuracy "
-                         f"(paper {paper.min():.1f}-{paper.max():.1f} %)")
-        sizes = _train_sizes(_provenance(provenance_folder, "40_table1"))
-        data = "; ".join(f"{size:,} training examples of {name}" for name, size in sizes.items())
-        text["Table 1"] = "; ".join(([data] if data else []) + parts)
+            text_part = f"{task}-{hidden} grown: {100 * part.test_accuracy.mean():.1f} % test accuracy"
+            if (task, hidden, "growing") in GROWING_TABLE1.index.droplevel("batch"):
+                paper = GROWING_TABLE1.test_accuracy.xs((task, hidden, "growing"), level=("task", "hidden", "model"))
+                text_part += f" (paper {paper.min():.1f}-{paper.max():.1f} %)"
+            parts.append(text_part)
+        text["Table 1"] = "; ".join(_table1_data(table1, provenance_folder) + parts)
     heads = results.get("60_table2")
     if heads is not None and len(heads):
         protocols = heads.protocol.unique() if "protocol" in heads else ["fine-tuned"]
@@ -131,11 +120,11 @@ def reproduction_table(verdicts: pd.DataFrame, results: dict, provenance_folder:
             cells = []
             if k == 0:
                 span = f' rowspan="{len(claims)}"'
-                cells += [f"<td{span}><b>{name}</b></td>", f"<td{span}>{html.escape(setting)}</td>",
-                          f"<td{span}>{html.escape(ran.get(name, 'not run in this build'))}</td>"]
+                cells += [f"<td{span}><b>{name}</b></td>", f"<td{span}>{html.escape(setting, quote=False)}</td>",
+                          f"<td{span}>{html.escape(ran.get(name, 'not run in this build'), quote=False)}</td>"]
             verdict = plain_verdict(heads.loc[claim.id]) if claim.id in heads.index else "not tested in this build"
-            cells += [f"<td>{html.escape(SHORT.get(claim.id, claim.statement))}</td>",
-                      f'<td class="verdict-{verdict.split(" ")[0].rstrip(":")}">{html.escape(verdict)}</td>']
+            cells += [f"<td>{html.escape(SHORT_NAMES[claim.id], quote=False)}</td>",
+                      f'<td class="verdict-{verdict.split(" ")[0].rstrip(":")}">{html.escape(verdict, quote=False)}</td>']
             rows.append("<tr>" + "".join(cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("", "the paper's setting", "ours", "claim", "verdict"))
     return (f'<table class="minima-landing"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
@@ -144,11 +133,9 @@ def reproduction_table(verdicts: pd.DataFrame, results: dict, provenance_folder:
 def differences(results: dict, provenance_folder: Path) -> list[str]:
     """What differs from the papers, one line each, from the results files and the provenance."""
     lines = []
-    sizes = _train_sizes(_provenance(provenance_folder, "40_table1"))
-    for name, size in sizes.items():
-        lines.append(f"Table 1 trains on {size:,} examples of {name}")
     table1 = results.get("40_table1")
     if table1 is not None and len(table1):
+        lines += [f"Table 1 trains on {line}" for line in _table1_data(table1, provenance_folder)]
         lines.append("Table 1 adds a *converged* protocol: each run goes on (then L-BFGS) until certified a minimum")
     heads = results.get("60_table2")
     if heads is not None and len(heads):

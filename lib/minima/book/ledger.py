@@ -1,17 +1,18 @@
 """The claims ledger as the book shows it: the ledger table with human labels and links to the
-evidence (:func:`ledger_table`), the short version on the landing page
-(:func:`landing_summary`) and the "paper / ours" box that opens a results page
-(:func:`paper_ours_box`). The verdicts themselves come from :mod:`minima.claims`."""
+evidence (:func:`ledger_table`) and the "paper / ours" box that opens a results page
+(:func:`paper_ours_box`); the landing page's version is :mod:`minima.book.landing`. The
+verdicts themselves come from :mod:`minima.claims`."""
 from __future__ import annotations
 
 import html
 import math
+import re
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from ..claims import CLAIMS, headline
+from ..claims import CLAIMS, SHORT_NAMES, headline
 from ..claims.stats import ALPHA, N_MIN, POWER
 from ..core.io import atomic_write
 
@@ -46,7 +47,20 @@ def _link(page: str, label: str, prefix: str = "") -> str:
 
 
 def _p(value) -> str:
-    return f"{value:.2g}" if isinstance(value, float) and math.isfinite(value) else "-"
+    return f'<span class="n">{value:.2g}</span>' if isinstance(value, float) and math.isfinite(value) else "-"
+
+
+def _readable(scope: str) -> str:
+    """A scope as a reader names it: ``mlp-8`` is "width 8" (one hidden layer of 8 units)."""
+    return re.sub(r"\bmlp-(\d+)", r"width \1", scope)
+
+
+def _unbroken(effect: str) -> str:
+    """An effect as HTML whose numbers never break: the estimate and its interval may sit on
+    two lines, each whole."""
+    estimate, bracket, interval = effect.partition(" [")
+    parts = [estimate] + ([bracket.strip() + interval] if bracket else [])
+    return " ".join(f'<span class="n">{html.escape(part)}</span>' for part in parts)
 
 
 def _needed(r) -> str:
@@ -66,16 +80,15 @@ def ledger_table(verdicts: pd.DataFrame, headline_rows: bool | None = None) -> p
         tested = r.verdict != "not tested here"
         row = {
             "claim": f"{html.escape(r.statement)}<br><small>{html.escape(r.source)}, {html.escape(r.where)}</small>",
-            "scope": html.escape(", ".join(str(v) for v in (r.scope, r.protocol, r.measure) if isinstance(v, str) and v))
-                     or "-",
+            "scope": html.escape(_readable(", ".join(str(v) for v in (r.scope, r.protocol, r.measure)
+                                                     if isinstance(v, str) and v))) or "-",
             "paper": html.escape(r.paper or "-"),
-            "ours": format_effect(r.claim, r.effect, r.ci_low, r.ci_high),
+            "ours": _unbroken(format_effect(r.claim, r.effect, r.ci_low, r.ci_high)),
             "clusters": f"{int(r.clusters)} ({html.escape(r.unit)}s)" if tested else "-",
             "p": _p(r.p_adjusted if r.headline else r.p_value),
             "verdict": f"<b>{r.verdict}</b><br><small>{html.escape(r.reason)}</small>",
             "to decide": _needed(r),
-            "evidence": _link(r.page, "page") + (f"<br><small>{html.escape(r.evidence)}</small>"
-                                                  if r.evidence and not headline_rows else ""),
+            "evidence": _link(r.page, "the page"),
         }
         if headline_rows:  # the paper's numbers are per scope: on the detail rows
             del row["paper"]
@@ -111,21 +124,6 @@ def rule_text() -> str:
             f"measure without adjustment: they describe, the headline decides.")
 
 
-def landing_summary(verdicts: pd.DataFrame) -> str:
-    """The landing page's short ledger (MyST markdown): one line per claim, its headline."""
-    lines = []
-    for claim in CLAIMS:
-        rows = verdicts[verdicts.claim == claim.id]
-        if len(rows):
-            head = rows[rows.headline.astype(bool)].iloc[0]
-            effect = format_effect(claim.id, head.effect, head.ci_low, head.ci_high)
-            lines.append(f"- *{claim.statement}* ({claim.source}, {claim.where}): {headline(rows)}"
-                         + (f"; effect {effect}" if effect != "-" else ""))
-    lines.append("")
-    lines.append(f"Every verdict, the paper's number beside ours and the rule: {{doc}}`generated/{LEDGER_DOC}`.")
-    return "\n".join(lines) + "\n"
-
-
 def paper_ours_box(verdicts: pd.DataFrame, claim_ids, title: str = "Paper / ours") -> str:
     """A MyST admonition for the top of a results page: per claim, the paper's statement and
     number, then ours and the verdict, per scope, linking to the ledger."""
@@ -156,14 +154,9 @@ def count_text(verdicts: pd.DataFrame) -> str:
 
 def tests_table() -> pd.DataFrame:
     """Every claim's test and effect, as the ledger page lists them."""
-    return pd.DataFrame([{"claim": c.id, "paper": f"{c.source}, {c.where}", "statement": c.statement,
+    return pd.DataFrame([{"claim": SHORT_NAMES[c.id], "paper": f"{c.source}, {c.where}", "statement": c.statement,
                           "headline test": c.headline.describe(), "unit": c.unit,
                           "a comparison agrees when": c.test, "effect": c.effect} for c in CLAIMS]).set_index("claim")
-
-
-def write_landing_summary(verdicts: pd.DataFrame, path: str | os.PathLike = SUMMARY) -> Path:
-    """Write :func:`landing_summary` to ``path`` (the landing page includes it), atomically."""
-    return atomic_write(Path(path), landing_summary(verdicts))
 
 
 def placeholder_summary(path: str | os.PathLike = SUMMARY) -> None:

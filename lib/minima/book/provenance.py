@@ -95,7 +95,7 @@ def box(record: dict) -> str:
     params = ", ".join(f"`{k}={v!r}`" for k, v in record["parameters"].items()) or "defaults"
     return "\n".join([
         "```{admonition} Provenance of this page",
-        ":class: note",
+        ":class: note dropdown",
         f"- **Profile:** `{record['profile']}`; parameters: {params}",
         f"- **Data actually used:** {data}",
         f"- **Commit:** `{commit}`; **device:** {record['device']}; torch {record['versions']['torch']}, "

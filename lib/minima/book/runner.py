@@ -288,7 +288,8 @@ def missing_data_page(executed: Path, message: str):
 
 
 def finalise(executed, target: Path, record: dict) -> None:
-    """Hide parameter cells, add the provenance box and metadata, move into ``target`` atomically.
+    """Hide parameter cells, add the provenance box (folded, at the end: a reader comes for the
+    results) and metadata, move into ``target`` atomically.
 
     ``executed`` is the path of the executed notebook, or the notebook itself.
     """
@@ -299,10 +300,7 @@ def finalise(executed, target: Path, record: dict) -> None:
         tags = cell.metadata.setdefault("tags", [])
         if any(t in tags for t in HIDDEN_TAGS) and "remove-cell" not in tags:
             tags.append("remove-cell")
-    first = nb.cells[0] if nb.cells else None
-    at = 1 if first is not None and first.cell_type == "markdown" and first.source.lstrip().startswith("#") else 0
-    nb.cells.insert(at, nbformat.v4.new_markdown_cell(box(record),
-                                                      metadata={"tags": ["provenance"]}))
+    nb.cells.append(nbformat.v4.new_markdown_cell(box(record), metadata={"tags": ["provenance"]}))
     nb.metadata["minima"] = {"provenance": record}
     atomic_write(target, nbformat.writes(nb))
 

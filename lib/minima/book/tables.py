@@ -83,21 +83,32 @@ def count(value) -> str:
 
 def html(frame, formats: dict | None = None, default=significant, index: bool = False) -> str:
     """``frame`` as an HTML table for a page: columns labelled (:data:`LABELS`), each formatted by
-    ``formats[column]`` (keyed by the results files' names), else ``default`` for numbers;
-    numbers never wrap (the ``minima-table`` class)."""
+    ``formats[column]`` (keyed by the results files' names), else ``default`` for numbers and
+    yes / no for flags; a formatted number never wraps (``<span class="n">``), text may (the
+    ``minima-table`` class)."""
+    import html as markup
+
     import pandas as pd
 
     frame = frame.copy() if index else frame.reset_index(drop=True)
     formats = formats or {}
     for column in frame.columns:
         if column in formats:
-            frame[column] = frame[column].map(formats[column])
+            values = frame[column].map(formats[column])
         elif pd.api.types.is_bool_dtype(frame[column]):
-            frame[column] = frame[column].map(lambda v: "yes" if v else "no")
+            values = frame[column].map(lambda v: "yes" if v else "no")
         elif pd.api.types.is_numeric_dtype(frame[column]):
-            frame[column] = frame[column].map(default)
+            values = frame[column].map(default)
+        else:
+            frame[column] = frame[column].map(lambda v: markup.escape(str(v)))
+            continue
+        frame[column] = values.map(lambda v: f'<span class="n">{markup.escape(str(v))}</span>')
     frame = labelled(frame)
-    return frame.to_html(index=index, classes="minima-table", border=0, escape=True, na_rep=NOT_COMPUTED)
+    if frame.index.nlevels == 1:
+        frame.index = frame.index.map(lambda v: markup.escape(str(v)))
+    else:
+        frame.index = frame.index.set_levels([level.map(lambda v: markup.escape(str(v))) for level in frame.index.levels])
+    return frame.to_html(index=index, classes="minima-table", border=0, escape=False, na_rep=NOT_COMPUTED)
 
 
 def folded(table_html: str, title: str) -> "HTML":
@@ -170,7 +181,7 @@ def symmetry(table, names: dict) -> "HTML":
     from IPython.display import Markdown
 
     if "n_params" not in table or table.n_params.isna().all():
-        return Markdown("Not computed here: no network has at most `spectrum_max_params` parameters.")
+        return Markdown("Not computed here: every network of this page is above the size limit for the exact Hessian.")
     frame = _networks(table[table.n_params.notna()], names)
     counts = {c: count for c in ("n_params", "n_trivial", "n_null", "dead_units", "n_complement",
                                  "nontrivial_vanishing", "nontrivial_zero")}

@@ -158,7 +158,7 @@ def head_flatter(heads: pd.DataFrame) -> pd.DataFrame:
             "scope": "CoLA", "protocol": pairs.protocol, "measure": m, "cluster": pairs.seed, "value": ratio,
             "supports": (ratio >= HEAD_FLATTER_FACTOR) & no_loss,
             "certified": (pairs.verdict_grown == "minimum") & (pairs.verdict_reference == "minimum"),
-            "evidence": "60_table2.csv: seed=" + pairs.seed.astype(str)}))
+            "evidence": "60_table2.csv: protocol=" + pairs.protocol + ", seed=" + pairs.seed.astype(str)}))
     return frame(pd.concat(parts, ignore_index=True) if parts else [], PAIRED)
 
 

@@ -167,7 +167,7 @@ CLAIMS: tuple[Claim, ...] = (
           "median ratio reference / grown flatness", ("60_table2",), gn.head_flatter,
           "generated/60_table2.md#table-2", paper=gn.paper_head(),
           untested="CoLA's files and the encoder (see the data page)",
-          headline=Headline(None, FLAT, threshold=gn.HEAD_FLATTER_FACTOR)),
+          headline=Headline("fine-tuned", FLAT, threshold=gn.HEAD_FLATTER_FACTOR)),
     Claim("no-barriers.essentially-flat", NO_BARRIERS, "Title, Section 5",
           "Paths between minima are essentially flat: the saddle's training loss is within a small factor of the "
           "minima's (2-16x in the paper's table).",
@@ -241,3 +241,21 @@ def claim(claim_id: str) -> Claim:
         if c.id == claim_id:
             return c
     raise KeyError(f"no claim {claim_id!r}; choose one of {', '.join(c.id for c in CLAIMS)}")
+
+
+SHORT_NAMES = {  # claim id -> the few words a page names it by
+    "growing.flatter": "grown minima flatter than the fully connected twins'",
+    "growing.batch-sharper": "a larger batch gives sharper minima",
+    "growing.accuracy-mnist": "grown network more accurate on MNIST-500",
+    "growing.accuracy-agnews": "similar accuracy on AG News",
+    "growing.flat-generalises": "flatter goes with more accurate",
+    "growing.small-much-flatter": "10 hidden units: at least 2.5x flatter",
+    "growing.head-flatter": "grown head 10x flatter, same accuracy",
+    "no-barriers.essentially-flat": "saddles within a small factor of the minima",
+    "no-barriers.below-initialisation": "saddles far below the initial loss",
+    "no-barriers.below-test-loss": "saddles below the minima's test loss",
+    "no-barriers.test-loss-flat": "test loss flat along the paths",
+    "no-barriers.small-error-rise": "test error rises by a point at most",
+    "no-barriers.below-straight-line": "far below the straight line",
+    "no-barriers.vanishing-eigenvalue": "a vanishing eigenvalue beyond the symmetries",
+}

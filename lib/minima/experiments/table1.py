@@ -212,6 +212,7 @@ class Table1Row:
     hessian_seconds: float
     curve: list
     finish_losses: tuple = ()
+    train_examples: int = 0  # the training examples the run saw (the trim applied)
 
     def as_row(self) -> dict:
         """The results file's columns (:data:`RESULT_COLUMNS` among them, names as the file has
@@ -222,7 +223,7 @@ class Table1Row:
                 "finish": self.finish,
                 "train s": self.train_seconds, "epochs": self.epochs, **self.certificate.as_row(), **self.measures,
                 "test_accuracy": self.test_accuracy, "hessian s": self.hessian_seconds, "curve": list(self.curve),
-                "finish losses": list(self.finish_losses)}
+                "finish losses": list(self.finish_losses), "train examples": self.train_examples}
 
 
 @dataclass(frozen=True)
@@ -348,8 +349,7 @@ def train_run(spec: Table1Run) -> TrainedRun:
     run.refresh_hessian_data()
     paper = Table1Row(task.name, spec.hidden, spec.model, spec.batch, spec.seed, network.parameters, network.depth,
                       result.samples_per_second, torch.get_num_threads(), result.kernel, "paper", result.stopped,
-                      "none", train_seconds,
-                      **run.measure(result.epochs))
+                      "none", train_seconds, **run.measure(result.epochs), train_examples=len(y_train))
     rows = [paper]
     if spec.go_on is not None:
         rows.append(_go_on(run, result.epochs, paper))
