@@ -46,10 +46,13 @@ def plain_verdict(row) -> str:
     if row.verdict == "fails":
         return "fails: the opposite holds"
     if row.verdict == "inconclusive":
+        if not row.clusters:
+            return "undecided: no comparable pair"
         needed = row.clusters_needed
-        more = f", about {int(needed)} would decide" if isinstance(needed, float) and math.isfinite(needed) else ""
-        return f"undecided on {int(row.clusters)} {row.unit}s{more}"
-    return "not tested in this build"
+        more = f", ~{int(needed)} needed" if isinstance(needed, float) and math.isfinite(needed) else ""
+        units = {"minimum": "minima"}.get(row.unit, f"{row.unit}s")
+        return f"undecided ({int(row.clusters)} {units}{more})"
+    return "not tested here"
 
 
 def _provenance(folder: Path, notebook: str) -> dict:
@@ -58,14 +61,14 @@ def _provenance(folder: Path, notebook: str) -> dict:
 
 
 def _table1_data(table1: pd.DataFrame, provenance_folder: Path) -> list[str]:
-    """``["4,000 training examples of MNIST (official 10k test set, ...)", ...]``: per task, the
-    examples its runs saw (the results file's ``train examples``) and the data it read (the
-    page's provenance)."""
+    """``["4,000 training examples of MNIST", ...]``: per task, the examples its runs saw (the
+    results file's ``train examples``) and the dataset it read (the page's provenance, its
+    name before any parenthesis: the data page says the rest)."""
     datasets = [entry["description"] for entry in _provenance(provenance_folder, "40_table1").get("datasets", [])
                 if entry.get("split") == "train"]
     lines = []
     for task, part in table1.groupby("task", sort=False):
-        named = next((d for d in datasets if d.lower().startswith(task.lower().split()[0][:4])), task)
+        named = next((d.split(" (")[0] for d in datasets if d.lower().startswith(task.lower().split()[0][:4])), task)
         count = int(part["train examples"].iloc[0]) if "train examples" in part else None
         lines.append(f"{count:,} training examples of {named}" if count else named)
     return lines
@@ -109,25 +112,23 @@ def ours(results: dict, provenance_folder: Path) -> dict[str, str]:
 
 
 def reproduction_table(verdicts: pd.DataFrame, results: dict, provenance_folder: Path) -> str:
-    """The first screen's table (HTML): per experiment the paper's setting and ours, then one line
-    per claim with its verdict in plain words, linked to the ledger."""
+    """The first screen's table (HTML): one row per experiment, the paper's setting beside ours,
+    then each of its claims with the verdict in plain words."""
     ran = ours(results, provenance_folder)
     heads = verdicts[verdicts.headline.astype(bool)].set_index("claim")
     rows = []
     for name, setting in PAPER_SETTINGS.items():
-        claims = [c for c in CLAIMS if experiment(c.id) == name]
-        for k, claim in enumerate(claims):
-            cells = []
-            if k == 0:
-                span = f' rowspan="{len(claims)}"'
-                cells += [f"<td{span}><b>{name}</b></td>", f"<td{span}>{html.escape(setting, quote=False)}</td>",
-                          f"<td{span}>{html.escape(ran.get(name, 'not run in this build'), quote=False)}</td>"]
-            verdict = plain_verdict(heads.loc[claim.id]) if claim.id in heads.index else "not tested in this build"
-            cells += [f"<td>{html.escape(SHORT_NAMES[claim.id], quote=False)}</td>",
-                      f'<td class="verdict-{verdict.split(" ")[0].rstrip(":")}">{html.escape(verdict, quote=False)}</td>']
-            rows.append("<tr>" + "".join(cells) + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("", "the paper's setting", "ours", "claim", "verdict"))
-    return (f'<table class="minima-landing"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+        lines = []
+        for claim in (c for c in CLAIMS if experiment(c.id) == name):
+            verdict = plain_verdict(heads.loc[claim.id]) if claim.id in heads.index else "not tested here"
+            kind = verdict.split(" ")[0].rstrip(":")
+            lines.append(f"{html.escape(SHORT_NAMES[claim.id], quote=False)}: "
+                         f'<span class="verdict-{kind}">{html.escape(verdict, quote=False)}</span>')
+        rows.append(f"<tr><td><b>{name}</b></td><td>{html.escape(setting, quote=False)}</td>"
+                    f"<td>{html.escape(ran.get(name, 'not run in this build'), quote=False)}</td>"
+                    f"<td>{'<br>'.join(lines)}</td></tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("", "the paper", "ours", "the claims, decided"))
+    return f'<table class="minima-landing"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def differences(results: dict, provenance_folder: Path) -> list[str]:
@@ -135,16 +136,20 @@ def differences(results: dict, provenance_folder: Path) -> list[str]:
     lines = []
     table1 = results.get("40_table1")
     if table1 is not None and len(table1):
-        lines += [f"Table 1 trains on {line}" for line in _table1_data(table1, provenance_folder)]
-        lines.append("Table 1 adds a *converged* protocol: each run goes on (then L-BFGS) until certified a minimum")
+        lines.append("Table 1 trains on " + " and ".join(_table1_data(table1, provenance_folder))
+                     + "; a *converged* protocol goes on (then L-BFGS) until each run is certified a minimum")
     heads = results.get("60_table2")
     if heads is not None and len(heads):
-        lines.append("Table 2 uses MiniLM-L6 (hidden 384) instead of RoBERTa-large (hidden 1,024); the head is "
-                     "finished to a certified minimum with the encoder fixed")
+        encoder = _provenance(provenance_folder, "60_table2").get("parameters", {}).get("model", "minilm")
+        name = "MiniLM-L6 (hidden 384)" if encoder == "minilm" else encoder
+        lines.append(f"Table 2 uses {name} instead of RoBERTa-large (hidden 1,024); each head is finished to a "
+                     "certified minimum of its own loss with the encoder fixed")
     minima = results.get("50_no_barriers_minima")
     if minima is not None and len(minima):
-        lines.append(f"No barriers: one-hidden-layer networks on {', '.join(minima.dataset.unique())} "
-                     "(8,000 training images each) instead of ResNets and DenseNets on CIFAR; paths between every pair")
+        sizes = {entry["name"]: entry["size"] for entry in _provenance(provenance_folder, "50_no_barriers").get(
+            "datasets", []) if entry.get("split") == "train"}
+        data = ", ".join(f"{d} ({sizes[d]:,} training images)" if d in sizes else d for d in minima.dataset.unique())
+        lines.append(f"No barriers: one-hidden-layer networks on {data} instead of ResNets and DenseNets on CIFAR")
     return lines
 
 
@@ -154,20 +159,20 @@ def key_finding(verdicts: pd.DataFrame, results: dict) -> str:
     parts = []
     if "growing.flatter" in heads.index and heads.loc["growing.flatter"].verdict != "not tested here":
         row = heads.loc["growing.flatter"]
-        word = {"holds": "flatter", "fails": "sharper"}.get(row.verdict, "not decidably flatter or sharper")
-        parts.append(f"under the measure that is invariant for both networks ({row.measure}), grown networks reach "
-                     f"{word} minima than their fully connected twins (median ratio {row.effect:.3g}x, "
-                     f"{int(row.clusters)} seeds)")
+        measured = f"median ratio twin / grown {row.effect:.3g}x over {int(row.clusters)} seeds, {row.measure}"
+        parts.append({"holds": f"grown networks reach flatter minima than their fully connected twins ({measured})",
+                      "fails": f"grown networks reach sharper minima than their fully connected twins ({measured})"}
+                     .get(row.verdict, f"whether grown networks reach flatter minima is undecided ({measured})"))
     paths = results.get("50_no_barriers")
     if paths is not None and len(paths) and "train_loss_init" in paths:
         higher = paths[["train_loss_start", "train_loss_end"]].max(axis=1)
         share = ((paths.train_loss_saddle - higher) / (paths.train_loss_init - higher)).groupby(
             [paths.dataset, paths.hidden]).median()
-        vanished = share[share <= 0.075]
-        if len(vanished):
-            first = {d: int(h) for d, h in vanished.reset_index().groupby("dataset").hidden.min().items()}
-            parts.append("barriers between minima fall inside the paper's range from " + ", ".join(
-                f"{w} hidden units on {d}" for d, w in first.items()) + " on")
+        within = [f"{', '.join(str(int(h)) for h in part.index.get_level_values('hidden')[part.values <= 0.075]) or 'none'}"
+                  f" of widths {', '.join(str(int(h)) for h in part.index.get_level_values('hidden'))} on {dataset}"
+                  for dataset, part in share.groupby(level="dataset", sort=False)]
+        parts.append("the median barrier lies within the paper's range (at most 7.5 % of the fall from "
+                     "initialisation) at " + "; ".join(within))
     return ("In short: " + "; ".join(parts) + ".") if parts else ""
 
 
@@ -176,8 +181,8 @@ def summary_markdown(verdicts: pd.DataFrame, results: dict, provenance_folder: P
     box = "\n".join(f"- {line}" for line in differences(results, provenance_folder))
     return "\n".join([
         reproduction_table(verdicts, results, provenance_folder), "",
-        key_finding(verdicts, results), "",
-        "```{admonition} What differs from the papers", ":class: note", box or "- nothing was run in this build", "```",
+        f'<p class="minima-finding">{html.escape(key_finding(verdicts, results), quote=False)}</p>', "",
+        "```{admonition} What differs from the papers", ":class: note minima-differences", box or "- nothing was run in this build", "```",
         "", f"Every verdict, its test and the paper's number beside ours: {{doc}}`generated/{LEDGER_DOC}`.", ""])
 
 
