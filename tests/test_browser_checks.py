@@ -56,7 +56,13 @@ def test_the_books_figures_and_tables_pass_the_checks(tmp_path, chromium):
               "reference": [{"epoch": e, "accuracy": 0.4 + e / 20, "loss": 2 / (e + 1)} for e in range(1, 6)]}
     figures = [plots.transition(paths, [0.0035, 0.075]),
                plots.first_passage([2.3 / (e + 1) for e in range(30)], 0.4, "first passage"),
-               plots.training_curves(curves, [1.5, 2.5])]
+               plots.training_curves(curves, [1.5, 2.5]),
+               # errors over sixteen decades, and rsi values within a hundredth of a decade of each other:
+               # plotly's own ranges run more than a decade past both
+               plots.convergence(1.0, {"Lanczos": [0.5, 1e-3, 1e-9, 1.0], "power": [0.9, 0.8, 0.7, 0.6]}),
+               plots.final_rsi(pd.DataFrame({"task": "MNIST", "protocol": "paper", "batch": 10, "hidden": 10,
+                                             "model": ["growing", "a"], "rsi": [4.43, 4.45],
+                                             "verdict": ["minimum", "not converged"]}), "MNIST")]
     frame = pd.DataFrame({"parameters": [1600, 3190], "λmax": [12111.28, 0.000796], "p": [2.6e-4, 0.031]})
     report = browser.inspect_page(page(tmp_path, figures, tables.html(frame)))
     assert report["plotly_svgs"] > 0

@@ -154,3 +154,26 @@ def test_page_tables_print_counts_as_integers_three_figures_and_never_nan():
     assert named.network.tolist() == ["width 2", "width 100"] and named.dataset.tolist() == ["MNIST", "fashion-10k"]
     assert tables.significant(float("nan")) == tables.NOT_COMPUTED == tables.count(None)
     assert "<details" in tables.folded(html, "Every row").data
+
+
+def test_per_run_tables_fold_every_run_into_tables_led_by_its_keys_and_lose_no_measure():
+    from minima.book import tables
+
+    frame = results().assign(train_loss=1e-3, grad_norm=1e-5, lambda_max=2.0, lambda_min=-1e-4, finish="none")
+    html = tables.table1_runs(frame).data
+    assert html.count("<details") == 2 and html.count("<table") == 2
+    first, second = html.split("</details>")[:2]
+    for part in (first, second):
+        assert part.split("<tbody>")[1].count("<tr>") == len(frame)  # every run
+        assert "<th>task-size</th>" in part and ">MNIST-10<" in part and "<th>seed</th>" in part
+    assert "gradient norm" in first and "λmin" in first and "rsi" in second and "test accuracy" in second
+    assert "rsi" not in first and "gradient norm" not in second
+
+
+def test_log_ranges_hold_the_data_within_half_a_decade():
+    from minima.book import plots
+
+    low, high = plots.log_range([1e-16, 0.3, 1.0, float("nan"), -2.0])
+    assert -16.5 <= low < -16 and 0 < high <= 0.5
+    low, high = plots.log_range([4.43, 4.45])
+    assert abs(low - (0.6464 - 0.1)) < 0.01 and abs(high - (0.6484 + 0.1)) < 0.01

@@ -200,16 +200,32 @@ def depth_profile(net) -> go.Figure:
     return fig
 
 
+def log_range(values) -> list[float]:
+    """A log axis's range (in decades) that holds the positive ``values`` with a margin of a tenth
+    of a decade, up to half a decade on a wide span. Plotly's own pads a span of many decades by
+    more than a decade, and widens one of almost none by a decade each way."""
+    values = np.asarray(values, dtype=float)
+    positive = values[np.isfinite(values) & (values > 0)]
+    if not len(positive):
+        return [0.0, 1.0]
+    low, high = float(np.log10(positive.min())), float(np.log10(positive.max()))
+    pad = min(0.5, max(0.1, 0.05 * (high - low)))
+    return [low - pad, high + pad]
+
+
 # ----------------------------------------------------------------------------- Hessian spectra
 
 def convergence(reference: float, curves: dict[str, list[float]]) -> go.Figure:
     """Relative error of eigenvalue estimates against matvecs, one line per method (log scale)."""
     fig = go.Figure()
+    every = []
     for name, values in curves.items():
         errors = [max(abs(v - reference) / abs(reference), 1e-16) for v in values]
+        every += errors
         fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=errors, mode="lines+markers", name=name))
     fig.update_layout(title="Convergence to the top eigenvalue", xaxis_title="Hessian-vector products",
-                      yaxis=dict(type="log", title="relative error", exponentformat="power"), height=400)
+                      yaxis=dict(type="log", title="relative error", exponentformat="power", range=log_range(every)),
+                      height=400)
     return fig
 
 
@@ -468,4 +484,5 @@ def final_rsi(results, task: str) -> go.Figure:
                                  name=f"{protocol}, batch {batch}",
                                  marker=dict(size=10, symbol=["circle" if v == "minimum" else "x" for v in part.verdict])))
     return fig.update_layout(title=f"{task}: rsi at the final point (x: not certified minimum)",
-                             yaxis=dict(type="log", title="rsi"), xaxis_title="model / hidden units", height=420)
+                             yaxis=dict(type="log", title="rsi", range=log_range(sub.rsi)),
+                             xaxis_title="model / hidden units", height=420)

@@ -289,7 +289,8 @@ def missing_data_page(executed: Path, message: str):
 
 def finalise(executed, target: Path, record: dict) -> None:
     """Hide parameter cells, add the provenance box (folded, at the end: a reader comes for the
-    results) and metadata, move into ``target`` atomically.
+    results) and metadata (the provenance record; no page-contents sidebar), move into ``target``
+    atomically.
 
     ``executed`` is the path of the executed notebook, or the notebook itself.
     """
@@ -302,6 +303,9 @@ def finalise(executed, target: Path, record: dict) -> None:
             tags.append("remove-cell")
     nb.cells.append(nbformat.v4.new_markdown_cell(box(record), metadata={"tags": ["provenance"]}))
     nb.metadata["minima"] = {"provenance": record}
+    # a results page is read for its tables: it gives them the page-contents sidebar's width
+    # (the theme's file-wide option, which MyST-NB reads from the notebook's metadata)
+    nb.metadata["html_theme.sidebar_secondary.remove"] = True
     atomic_write(target, nbformat.writes(nb))
 
 

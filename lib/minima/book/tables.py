@@ -102,7 +102,9 @@ def html(frame, formats: dict | None = None, default=significant, index: bool = 
         else:
             frame[column] = frame[column].map(lambda v: markup.escape(str(v)))
             continue
-        frame[column] = values.map(lambda v: f'<span class="n">{markup.escape(str(v))}</span>')
+        # "not computed" is words, free to wrap; a number is one unbreakable span
+        frame[column] = values.map(lambda v: markup.escape(str(v)) if v == NOT_COMPUTED
+                                   else f'<span class="n">{markup.escape(str(v))}</span>')
     frame = labelled(frame)
     if frame.index.nlevels == 1:
         frame.index = frame.index.map(lambda v: markup.escape(str(v)))
@@ -111,11 +113,15 @@ def html(frame, formats: dict | None = None, default=significant, index: bool = 
     return frame.to_html(index=index, classes="minima-table", border=0, escape=False, na_rep=NOT_COMPUTED)
 
 
+def _fold(table_html: str, title: str) -> str:
+    return f"<details class='minima-fold'><summary>{title}</summary>{table_html}</details>"
+
+
 def folded(table_html: str, title: str) -> "HTML":
     """A table folded under a one-line summary the reader clicks to open (a ``<details>`` block)."""
     from IPython.display import HTML
 
-    return HTML(f"<details class='minima-fold'><summary>{title}</summary>{table_html}</details>")
+    return HTML(_fold(table_html, title))
 
 
 def shown(table_html: str) -> "HTML":
@@ -137,8 +143,13 @@ def _networks(frame, names: dict):
 
 
 def capacity(table, names: dict) -> "HTML":
-    """The capacity table (:func:`minima.experiments.barriers.capacity_table`) for the page."""
-    frame = _networks(table, names).drop(columns=["hidden"])
+    """The capacity table (:func:`minima.experiments.barriers.capacity_table`) for the page: the
+    saddle excess as its median with the quartiles in brackets; the test errors at minima and
+    saddles, whose difference is the rise shown, stay in the per-path table."""
+    frame = _networks(table, names).drop(columns=["hidden", "test error minima %", "test error saddles %"])
+    quartiles = [f"{significant(m)} [{significant(a)}, {significant(b)}]" for m, a, b in
+                 zip(frame.pop("saddle excess (median)"), frame.pop("excess q25"), frame.pop("excess q75"))]
+    frame.insert(list(frame.columns).index("saddle / higher minimum"), "saddle excess, median [quartiles]", quartiles)
     fraction = lambda v: f"{100 * v:.3g} %" if v == v else NOT_COMPUTED  # noqa: E731
     return shown(html(frame, {"minima collapsed": count, "share of the way to initialisation": fraction,
                               "vanishing non-trivial eigenvalues": count}))
@@ -172,7 +183,8 @@ def curvature(table, names: dict) -> str:
                                           "lambda_min / lambda_max": lambda v: f"{v:.2g}"})
 
 
-SYMMETRY_SHOWN = ("dataset", "network", "minimum", "n_params", "n_trivial", "n_null", "dead_units", "n_complement",
+# the dimension the non-trivial spectrum is counted in (n_complement) stays in the results file
+SYMMETRY_SHOWN = ("dataset", "network", "minimum", "n_params", "n_trivial", "n_null", "dead_units",
                   "lambda_max_data", "smallest_nontrivial", "nontrivial_vanishing", "nontrivial_zero", "verdict")
 
 
@@ -196,3 +208,62 @@ def summary(frame) -> "HTML":
     """A summary table with an index (the paper's Table 1, or ours in its columns)."""
     formats = {c: count for c in SUMMARY_COUNTS if c in frame}
     return shown(html(frame, formats, index=True))
+
+
+# ----------------------------------------------------------------------------- Table 1's page
+
+#: the summary's columns that make Table 1 beside the paper's, and those of the regime each cell ran in
+TABLE1_SHOWN = ("certified minima", "test accuracy", "paper accuracy", "rsi (ours)", "paper spectral norm",
+                "elementwise", "plain λmax")
+TABLE1_REGIME = ("certified minima", "epochs", "train accuracy", "parameters", "SGD updates",
+                 "paper's SGD updates (at most)")
+
+
+def table1(summary) -> "HTML":
+    """Table 1 (:func:`minima.book.summaries.table1_summary`) beside the paper's, then the regime
+    of each cell (epochs, fit, SGD updates against the paper's) folded under it."""
+    from IPython.display import HTML
+
+    main = html(summary[[c for c in TABLE1_SHOWN if c in summary]], index=True)
+    regime = html(summary[[c for c in TABLE1_REGIME if c in summary]], {"parameters": count}, index=True)
+    return HTML(main + _fold(regime, "The regime of each cell: epochs, training accuracy, parameters and SGD "
+                                     "updates beside the paper's"))
+
+
+def per_run(results, keys: tuple, parts: dict, formats: dict, noun: str = "run") -> "HTML":
+    """Every row of a per-run ``results`` table, in one folded table per entry of ``parts``
+    (title -> columns), each led by the ``keys`` columns: a run's dozen numbers fit the page
+    as two tables, not as one twice its width."""
+    from IPython.display import HTML
+
+    return HTML("".join(_fold(html(results[[c for c in keys + columns if c in results]], formats),
+                              f"Every {noun} ({len(results)}): {title}") for title, columns in parts.items()))
+
+
+RUN_FORMATS = {"seed": str, "batch": count, "hidden": count, "epochs": count, "grad_norm": lambda v: f"{v:.1e}",
+               "lambda_min": lambda v: f"{v:.2g}"}
+CERTIFICATE = ("epochs", "stopped", "finish", "train_accuracy", "train_loss", "grad_norm", "lambda_max", "lambda_min",
+               "verdict")
+
+
+def table1_runs(results) -> "HTML":
+    """Every run of ``40_table1.csv``: how it trained and its certificate, then its flatness and
+    test accuracy. Task and size are one column, named as the paper names a cell (``MNIST-500``)."""
+    percent = lambda v: f"{100 * v:.2f} %"  # noqa: E731
+    results = results.assign(**{"task-size": results.task + "-" + results.hidden.astype(int).astype(str)})
+    return per_run(results, ("task-size", "model", "batch", "seed", "protocol"),
+                   {"how it trained, and its certificate": CERTIFICATE,
+                    "its flatness and test accuracy": ("verdict", "rsi", "elementwise", "plain", "test_accuracy")},
+                   {**RUN_FORMATS, "train_accuracy": percent, "test_accuracy": percent})
+
+
+def table2_runs(results) -> "HTML":
+    """Every head of ``60_table2.csv``: its certificate on the head's own problem, then its
+    flatness, MCC and accuracy."""
+    percent = lambda v: f"{100 * v:.1f} %"  # noqa: E731
+    return per_run(results, ("protocol", "head", "seed"),
+                   {"its certificate": ("finish", "certificate train loss", "certificate train accuracy", "grad_norm",
+                                        "lambda_max", "lambda_min", "verdict"),
+                    "its flatness, MCC and accuracy": ("verdict", "plain", "rsi", "elementwise", "mcc", "accuracy")},
+                   {**RUN_FORMATS, "certificate train accuracy": percent, "accuracy": percent,
+                    "mcc": lambda v: f"{v:.3f}"}, noun="head")
