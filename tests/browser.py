@@ -1,6 +1,10 @@
 """Headless Chromium check of a built page: did plotly draw, did any request leave the machine?
 
-Used by the tests; also runnable by hand: ``python tests/browser.py _build/html/generated/X.html``.
+Used by the tests; also runnable by hand, on one page or on a whole built site (the default
+profile's, say, which the tests do not build):
+
+    python tests/browser.py _build/html/generated/X.html [screenshot.png]
+    python tests/browser.py --site _build/html
 """
 from __future__ import annotations
 
@@ -177,6 +181,40 @@ def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30
             "overflowing": overflowing, "wide": wide, "wrapped": wrapped, "figures": figures, "bottoms": heights}
 
 
+# The pages a reader meets, checked for the defects inspect_page reports; the landing page's
+# first screen (1,400 x 900 px) must hold the reproduction table and the differences box.
+SITE_PAGES = ("generated/90_claims.html", "generated/40_table1.html", "generated/50_no_barriers.html",
+              "generated/60_table2.html", "generated/00_data_overview.html", "intro.html")
+FIRST_SCREEN = ((1400, 900), ("table.minima-landing", "div.admonition"))
+
+
+def site_defects(html: Path) -> list[str]:
+    """Every defect a reader would meet on the built site under ``html`` (``_build/html``): a
+    landing page whose first screen misses its table or box, MathJax that did not typeset,
+    and per page of :data:`SITE_PAGES` present, a request off the machine, a table past or
+    wider than its column, a wrapped number, a figure defect. Empty: the site is clean."""
+    found = []
+    window, selectors = FIRST_SCREEN
+    landing = inspect_page(html / "intro.html", window=window, bottoms=selectors)
+    if not landing["math"]:
+        found.append("intro.html: MathJax did not typeset")
+    for selector, bottom in zip(selectors, landing["bottoms"]):
+        if bottom is None or bottom > window[1]:
+            found.append(f"intro.html: {selector} ends at {bottom} px, below the {window[1]} px first screen")
+    for page in SITE_PAGES:
+        if not (html / page).exists():
+            found.append(f"{page}: not built")
+            continue
+        report = inspect_page(html / page)
+        for defect in ("external", "overflowing", "wide", "wrapped", "figures"):
+            found += [f"{page}: {defect}: {item}" for item in report[defect]]
+    return found
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--site":
+        defects = site_defects(Path(sys.argv[2]))
+        print("\n".join(defects) or f"{len(SITE_PAGES)} pages and the landing page's first screen: no defect")
+        sys.exit(1 if defects else 0)
     report = inspect_page(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)
     print(json.dumps({k: v if k != "requests" else len(v) for k, v in report.items()}, indent=2))

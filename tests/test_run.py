@@ -255,18 +255,8 @@ def test_smoke_profile_builds_the_site_and_it_renders_offline(project_copy, real
     report = browser.inspect_page(html / "generated" / "00_data_overview.html")
     assert report["plotly_svgs"] > 0, "no plotly figure drew"
     assert report["external"] == [], f"requests left the machine: {report['external']}"
-    landing = browser.inspect_page(html / "intro.html", window=(1400, 900),
-                                   bottoms=("table.minima-landing", "div.admonition"))
-    assert landing["math"] > 0 and landing["external"] == [], "MathJax did not typeset offline"
-    assert all(b is not None and b <= 900 for b in landing["bottoms"]), \
-        f"the reproduction table and the differences box must fit the first screen: {landing['bottoms']}"
-    for page in ("generated/90_claims.html", "generated/40_table1.html", "generated/50_no_barriers.html",
-                 "generated/60_table2.html", "generated/00_data_overview.html", "intro.html"):
-        report = browser.inspect_page(html / page)
-        assert report["overflowing"] == [], f"{page}: {report['overflowing']}"
-        assert report["external"] == [], f"{page}: requests left the machine: {report['external']}"
-        for defect in ("wide", "wrapped", "figures"):
-            assert report[defect] == [], f"{page}: {defect}: {report[defect]}"
+    defects = browser.site_defects(html)
+    assert defects == [], "\n".join(defects)
 
 
 def flatter_headline_by_hand(results: pd.DataFrame) -> tuple[int, int, float]:

@@ -464,8 +464,8 @@ def _epochs_bar(run: HeadRun):
     bar = progress(total=run.training.epochs, desc=run.label(), mininterval=1, leave=False)
 
     def report(epoch: dict) -> None:
+        bar.set_postfix_str(f"loss {epoch['loss']:.3f}", refresh=False)  # one draw per epoch
         bar.update()
-        bar.set_postfix_str(f"loss {epoch['loss']:.3f}")
         if bar.n >= run.training.epochs:
             bar.close()
     return report

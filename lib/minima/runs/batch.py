@@ -56,8 +56,8 @@ def run_all(specs: list[Spec], executor=None, *, cache: RunCache | None = None, 
             todo.append(index)
     cached = sum(r is not None for r in results)
     failed = 0
-    bar = progress(total=len(specs), desc=desc, initial=cached, mininterval=1)
-    bar.set_postfix_str(f"cached {cached}, failed 0")
+    # the postfix is set without a redraw, so each update draws one line in a log, not two
+    bar = progress(total=len(specs), desc=desc, initial=cached, mininterval=1, postfix=f"cached {cached}, failed 0")
     if todo:
         # the longest runs first, so that the pool's last minutes are not one long run alone
         # (the order changes no record)
@@ -71,8 +71,8 @@ def run_all(specs: list[Spec], executor=None, *, cache: RunCache | None = None, 
             else:
                 failed += 1
             results[index] = value
+            bar.set_postfix_str(f"cached {cached}, failed {failed}", refresh=False)
             bar.update(1 + sum(1 for i, k in enumerate(keys) if k == keys[index] and i != index and results[i] is None))
-            bar.set_postfix_str(f"cached {cached}, failed {failed}")
     bar.close()
     for index, key in enumerate(keys):  # duplicates of a run take its record
         if results[index] is None:
