@@ -125,7 +125,7 @@ def available() -> str | None:
 
 def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30.0, window=(1280, 2000),
                  bottoms: tuple = ()) -> dict:
-    """Open ``page`` over file:// with the network cut off, in a ``window`` (width, height) px;
+    """Open ``page`` over file:// with the network cut off, in a viewport of ``window`` (width, height) px;
     report what drew, what was requested and what a reader would find broken.
 
     Returns ``{"plotly_svgs": int, "math": int, "requests": [urls], "external": [urls],
@@ -153,6 +153,10 @@ def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
+        # the viewport itself is ``window`` (--window-size sizes the outer window, whose
+        # invisible chrome takes about 140 px of the height in headless mode)
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": window[0], "height": window[1], "deviceScaleFactor": 1, "mobile": False})
         driver.get(page.resolve().as_uri())
         count_svgs = "return document.querySelectorAll('.js-plotly-plot svg.main-svg').length"
         try:

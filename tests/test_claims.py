@@ -217,7 +217,8 @@ def test_ledger_pages_label_link_and_summarise():
     assert "growing.flatter" not in pages.ledger_html(verdicts) + pages.tests_table().to_html(), "ids are not names"
     box = pages.paper_ours_box(verdicts, ["growing.flatter"])
     assert box.startswith("```{admonition} Paper / ours") and "**holds**" in box
-    assert "rsi: paper: 6 of 6 agree" in box
+    assert "rsi: paper: 6 of 6 agree" in box  # the paper's number only where it has one
+    assert "per scope, not adjusted (MNIST-500, converged):" in box and "- plain: ours 10x" in box, box
     assert pages.format_effect("growing.accuracy-mnist", 1.234, 0.5, 2.0) == "+1.2 points [+0.5 points, +2 points]"
     assert pages.format_effect("growing.flat-generalises", -0.4, float("nan"), float("nan")) == "rho -0.40"
     assert pages.count_text(verdicts).startswith(f"{len(claims.CLAIMS)} claims: 3 hold, 0 fail")
@@ -260,6 +261,20 @@ def test_the_landing_screen_says_what_was_reproduced_from_the_files(tmp_path):
     assert "not run in this build" in table and "not tested here" in table  # Table 2, no barriers
     assert "What differs from the papers" in text and "Table 1 trains on 4,000 training examples of MNIST" in text
     assert text.count("In short: ") == 1 and "grown networks reach flatter minima than" in text
+
+
+def test_the_landing_finding_names_the_widths_whose_median_barrier_is_in_the_papers_range():
+    from minima.book import landing
+
+    rows = []
+    for dataset, shares in (("mnist-10k", {2: 0.5, 8: 0.05, 100: 0.01}), ("fashion-10k", {4: 0.3})):
+        for hidden, share in shares.items():
+            for pair, spread in enumerate((0.5, 1.0, 1.5)):  # the median path is the middle one
+                rows.append({"dataset": dataset, "hidden": float(hidden), "pair": pair, "train_loss_start": 0.1,
+                             "train_loss_end": 0.2, "train_loss_init": 2.2, "train_loss_saddle": 0.2 + 2.0 * share * spread})
+    sentence = landing.key_finding(claims.verdicts(NO_FILES), {"50_no_barriers": pd.DataFrame(rows)})
+    assert "on mnist-10k at widths 8, 100 (of 2, 8, 100)" in sentence, sentence
+    assert "on fashion-10k at no width (of 4)" in sentence, sentence
 
 
 def test_the_head_claim_is_decided_on_the_fine_tuned_protocol_per_seed():

@@ -90,6 +90,24 @@ def test_a_run_that_raises_leaves_the_others_and_a_rerun_executes_only_it(digits
     assert values(again[1]) == values(records[1])
 
 
+def test_the_progress_bar_draws_once_per_run_and_a_cached_batch_in_one_line(digits, tmp_path, monkeypatch):
+    import io
+
+    from minima.core import progress
+
+    log = io.StringIO()  # what the terminal (or a log file) receives
+    monkeypatch.setattr(progress, "_terminal", log)
+    specs = table1_batch(digits, seeds=(0, 1, 2))[:3]
+    run_all(specs, "serial", cache=RunCache(tmp_path), desc="three runs")
+    draws = [line for line in log.getvalue().replace("\r", "\n").splitlines() if line.startswith("three runs")]
+    # the start, at most one per finished run, and the close: never a second draw per update
+    assert 2 <= len(draws) <= len(specs) + 2, draws
+    log.seek(0)
+    log.truncate()
+    run_all(specs, "serial", cache=RunCache(tmp_path), desc="three runs")
+    assert log.getvalue() == "three runs: all 3 from the run cache\n", repr(log.getvalue())
+
+
 def test_a_killed_batch_resumes_from_the_cache_with_the_same_csv(digits, tmp_path):
     script = textwrap.dedent(f"""
         import sys

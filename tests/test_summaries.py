@@ -150,6 +150,8 @@ def test_page_tables_print_counts_as_integers_three_figures_and_never_nan():
     assert "1,600" in html and "1600.0" not in html and "nan" not in html.lower().replace("not computed", "")
     assert "0.000796" in html and "1.21e+04" in html and ">yes<" in html and ">no<" in html
     assert "minima-table" in html and "parameters" in html  # labelled columns
+    assert '<span class="t">mnist-10k</span>' in html and '<span class="n">1,600</span>' in html  # words left, numbers right
+    assert '<span class="n">4.6</span> ± <span class="n">1.8</span>' in tables.html(pd.DataFrame({"MCC": ["4.6 ± 1.8"]}))
     named = tables._networks(frame, {"mnist-10k": "MNIST"})
     assert named.network.tolist() == ["width 2", "width 100"] and named.dataset.tolist() == ["MNIST", "fashion-10k"]
     assert tables.significant(float("nan")) == tables.NOT_COMPUTED == tables.count(None)

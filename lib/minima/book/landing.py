@@ -168,11 +168,18 @@ def key_finding(verdicts: pd.DataFrame, results: dict) -> str:
         higher = paths[["train_loss_start", "train_loss_end"]].max(axis=1)
         share = ((paths.train_loss_saddle - higher) / (paths.train_loss_init - higher)).groupby(
             [paths.dataset, paths.hidden]).median()
-        within = [f"{', '.join(str(int(h)) for h in part.index.get_level_values('hidden')[part.values <= 0.075]) or 'none'}"
-                  f" of widths {', '.join(str(int(h)) for h in part.index.get_level_values('hidden'))} on {dataset}"
-                  for dataset, part in share.groupby(level="dataset", sort=False)]
+
+        def widths(hidden) -> str:
+            return ", ".join(str(int(h)) for h in hidden)
+
+        within = []
+        for dataset, part in share.groupby(level="dataset", sort=False):
+            hidden = part.index.get_level_values("hidden")
+            low = hidden[part.values <= 0.075]
+            named = "no width" if len(low) == 0 else f"width {widths(low)}" if len(low) == 1 else f"widths {widths(low)}"
+            within.append(f"on {dataset} at {named} (of {widths(hidden)})")
         parts.append("the median barrier lies within the paper's range (at most 7.5 % of the fall from "
-                     "initialisation) at " + "; ".join(within))
+                     "initialisation) " + "; ".join(within))
     return ("In short: " + "; ".join(parts) + ".") if parts else ""
 
 

@@ -125,8 +125,9 @@ def rule_text() -> str:
 
 
 def paper_ours_box(verdicts: pd.DataFrame, claim_ids, title: str = "Paper / ours") -> str:
-    """A MyST admonition for the top of a results page: per claim, the paper's statement and
-    number, then ours and the verdict, per scope, linking to the ledger."""
+    """A MyST admonition for the top of a results page: per claim, the paper's statement and the
+    headline verdict, then one short line per scope (ours and the unadjusted verdict), with what
+    the scopes share (the paper's number, protocol, measure) said once, linking to the ledger."""
     lines = [f"```{{admonition}} {title}", ":class: tip"]
     for claim_id in claim_ids:
         rows = verdicts[verdicts.claim == claim_id]
@@ -134,11 +135,22 @@ def paper_ours_box(verdicts: pd.DataFrame, claim_ids, title: str = "Paper / ours
             continue
         claim = next(c for c in CLAIMS if c.id == claim_id)
         lines.append(f"- **{claim.statement}** ({claim.where}): {headline(rows)}")
-        for r in rows[~rows.headline.astype(bool)].itertuples(index=False):
-            where = ", ".join(str(v) for v in (r.scope, r.protocol, r.measure) if isinstance(v, str) and v)
-            paper = f"paper: {r.paper}; " if r.paper else ""
+        details = rows[~rows.headline.astype(bool)]
+        if not len(details):
+            continue
+        parts = [[str(v) for v in (r.scope, r.protocol, r.measure) if isinstance(v, str) and v]
+                 for r in details.itertuples(index=False)]
+        shared = [part for part in parts[0] if all(part in other for other in parts)]
+        papers = {r.paper if isinstance(r.paper, str) else "" for r in details.itertuples(index=False)}
+        one_paper = len(papers) == 1 and "" not in papers  # the paper's number is the same for every scope
+        common = ", ".join(shared + ([f"paper: {papers.pop()}"] if one_paper else []))
+        lines.append(f"  - per scope, not adjusted{' (' + common + ')' if common else ''}:")
+        for r, own in zip(details.itertuples(index=False), parts):
+            where = _readable(", ".join(part for part in own if part not in shared))
+            paper = f"paper: {r.paper}; " if not one_paper and isinstance(r.paper, str) and r.paper else ""
             ours = format_effect(r.claim, r.effect, r.ci_low, r.ci_high)
-            lines.append(f"  - {where + ': ' if where else ''}{paper}ours: {ours}, {r.verdict} ({r.reason})")
+            reason = r.reason.replace(" (not adjusted)", "")
+            lines.append(f"    - {where + ': ' if where else ''}{paper}ours {ours}, {r.verdict} ({reason})")
     lines.append(f"\nThe rule and every other claim: {{doc}}`{LEDGER_DOC}`.")
     lines.append("```")
     return "\n".join(lines)

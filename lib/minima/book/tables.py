@@ -2,6 +2,8 @@
 column names (which stay as they are: they are a contract with the files' readers)."""
 from __future__ import annotations
 
+import re
+
 #: results-file column -> label on a page
 LABELS = {
     "train_loss": "training loss", "train_accuracy": "training accuracy", "test_accuracy": "test accuracy",
@@ -81,11 +83,14 @@ def count(value) -> str:
     return f"{int(value):,d}"
 
 
+_NUMERIC_TEXT = re.compile(r"^(?=.*\d)[-+\u2212\d.,eE%±x\s\[\]]+$")  # digits, signs, exponents, %, ±, intervals
+
+
 def html(frame, formats: dict | None = None, default=significant, index: bool = False) -> str:
     """``frame`` as an HTML table for a page: columns labelled (:data:`LABELS`), each formatted by
     ``formats[column]`` (keyed by the results files' names), else ``default`` for numbers and
-    yes / no for flags; a formatted number never wraps (``<span class="n">``), text may (the
-    ``minima-table`` class)."""
+    yes / no for flags; a formatted number never wraps (``<span class="n">``) and is right-aligned,
+    text may wrap and is left-aligned (``<span class="t">``; the ``minima-table`` class)."""
     import html as markup
 
     import pandas as pd
@@ -100,7 +105,12 @@ def html(frame, formats: dict | None = None, default=significant, index: bool = 
         elif pd.api.types.is_numeric_dtype(frame[column]):
             values = frame[column].map(default)
         else:
-            frame[column] = frame[column].map(lambda v: markup.escape(str(v)))
+            # words read from the left and may wrap; a number written as text ("4.6 ± 1.8",
+            # "60.4 %") is right-aligned like the numbers, each of its numbers unbroken (a line
+            # may break at the ±)
+            frame[column] = frame[column].map(
+                lambda v: " ± ".join(f'<span class="n">{markup.escape(part)}</span>' for part in str(v).split(" ± "))
+                if _NUMERIC_TEXT.match(str(v)) else f'<span class="t">{markup.escape(str(v))}</span>')
             continue
         # "not computed" is words, free to wrap; a number is one unbreakable span
         frame[column] = values.map(lambda v: markup.escape(str(v)) if v == NOT_COMPUTED

@@ -39,7 +39,8 @@ def progress(iterable=None, **kwargs) -> tqdm:
     """
     stream = terminal()
     kwargs.setdefault("mininterval", 5)
-    return tqdm(iterable, file=stream, disable=stream is None or kwargs.pop("disable", False), **kwargs)
+    disable = kwargs.pop("disable", False)
+    return tqdm(iterable, file=stream, disable=stream is None or disable, **kwargs)
 
 
 @contextlib.contextmanager

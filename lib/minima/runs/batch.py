@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from ..core.progress import progress
+from ..core.progress import progress, terminal
 from .cache import RunCache, run_key
 from .executors import ExecutorConfig
 from .spec import Failure, Spec, check
@@ -56,8 +56,12 @@ def run_all(specs: list[Spec], executor=None, *, cache: RunCache | None = None, 
             todo.append(index)
     cached = sum(r is not None for r in results)
     failed = 0
-    # the postfix is set without a redraw, so each update draws one line in a log, not two
-    bar = progress(total=len(specs), desc=desc, initial=cached, mininterval=1, postfix=f"cached {cached}, failed 0")
+    # the postfix is set without a redraw, so each update draws one line in a log, not two; a
+    # batch that is all cached is told in one line (a bar would draw at its start and its close)
+    bar = progress(total=len(specs), desc=desc, initial=cached, mininterval=1, postfix=f"cached {cached}, failed 0",
+                   disable=not todo)
+    if not todo and terminal() is not None:
+        print(f"{desc}: all {len(specs)} from the run cache", file=terminal())
     if todo:
         # the longest runs first, so that the pool's last minutes are not one long run alone
         # (the order changes no record)
