@@ -122,12 +122,13 @@ def test_a_killed_batch_resumes_from_the_cache_with_the_same_csv(digits, tmp_pat
                                start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "killed").rglob("*.pkl")):
-        time.sleep(0.2)
+        time.sleep(0.05)
+    exited = process.poll()  # None: still running when killed, as it must be
     os.killpg(process.pid, signal.SIGKILL)  # the driver and its pool worker, mid-batch
     process.wait()
     done = len(list((tmp_path / "killed").rglob("*.pkl")))
     specs = table1_batch(digits, seeds=(0, 1, 2, 3))
-    assert 1 <= done < len(specs), "the batch was killed midway"
+    assert 1 <= done < len(specs), f"the batch was not killed midway: {done} of {len(specs)} records, exit {exited}"
     resumed = run_all(specs, "serial", cache=RunCache(tmp_path / "killed"))
     log = [json.loads(line) for line in (tmp_path / "killed" / "batches.jsonl").read_text().splitlines()]
     assert log[-1]["cached"] == done and log[-1]["executed"] == len(specs) - done
