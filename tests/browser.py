@@ -187,8 +187,8 @@ def inspect_page(page: Path, screenshot: Path | None = None, timeout: float = 30
 
 # The pages a reader meets, checked for the defects inspect_page reports; the landing page's
 # first screen (1,400 x 900 px) must hold the reproduction table and the differences box.
-SITE_PAGES = ("generated/90_claims.html", "generated/40_table1.html", "generated/50_no_barriers.html",
-              "generated/60_table2.html", "generated/00_data_overview.html", "intro.html")
+SITE_PAGES = ("intro.html", "generated/90_claims.html", "generated/40_table1.html", "generated/50_no_barriers.html",
+              "generated/60_table2.html", "generated/00_data_overview.html")
 FIRST_SCREEN = ((1400, 900), ("table.minima-landing", "div.admonition"))
 
 
@@ -209,7 +209,7 @@ def site_defects(html: Path) -> list[str]:
         if not (html / page).exists():
             found.append(f"{page}: not built")
             continue
-        report = inspect_page(html / page)
+        report = landing if page == "intro.html" else inspect_page(html / page)  # the landing page opened once
         for defect in ("external", "overflowing", "wide", "wrapped", "figures"):
             found += [f"{page}: {defect}: {item}" for item in report[defect]]
     return found

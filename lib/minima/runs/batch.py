@@ -56,13 +56,12 @@ def run_all(specs: list[Spec], executor=None, *, cache: RunCache | None = None, 
             todo.append(index)
     cached = sum(r is not None for r in results)
     failed = 0
-    # the postfix is set without a redraw, so each update draws one line in a log, not two; a
-    # batch that is all cached is told in one line (a bar would draw at its start and its close)
-    bar = progress(total=len(specs), desc=desc, initial=cached, mininterval=1, postfix=f"cached {cached}, failed 0",
-                   disable=not todo)
-    if not todo and terminal() is not None:
+    if not todo and terminal() is not None:  # one line, where a bar would draw at its start and its close
         print(f"{desc}: all {len(specs)} from the run cache", file=terminal())
     if todo:
+        # the postfix is set without a redraw, so each update draws one line in a log, not two
+        bar = progress(total=len(specs), desc=desc, initial=cached, mininterval=1,
+                       postfix=f"cached {cached}, failed 0")
         # the longest runs first, so that the pool's last minutes are not one long run alone
         # (the order changes no record)
         todo.sort(key=lambda i: -specs[i].resources().estimate_s)
@@ -77,7 +76,7 @@ def run_all(specs: list[Spec], executor=None, *, cache: RunCache | None = None, 
             results[index] = value
             bar.set_postfix_str(f"cached {cached}, failed {failed}", refresh=False)
             bar.update(1 + sum(1 for i, k in enumerate(keys) if k == keys[index] and i != index and results[i] is None))
-    bar.close()
+        bar.close()
     for index, key in enumerate(keys):  # duplicates of a run take its record
         if results[index] is None:
             results[index] = results[first[key]]
