@@ -9,6 +9,7 @@ import torch
 
 from minima.experiments import barriers
 from minima.data import TrainTest
+from minima.core.parameters import FlatView
 from minima.paths.landscape import MinimaGraph
 from minima.runs import spec_key
 
@@ -40,7 +41,7 @@ def test_cached_minima_and_paths_are_reused_and_changed_settings_recompute(tmp_p
     monkeypatch.setenv("MINIMA_RUNS_CACHE", str(tmp_path))
     calls = []
     original = barriers.train_minimum
-    monkeypatch.setattr(barriers, "train_minimum", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(barriers.minimum, "train_minimum", lambda *a, **k: calls.append(1) or original(*a, **k))
     data = tiny_data()
     first = barriers.explore(tiny_settings(), data, executor="serial")
     graph, found = first.graph, first.minima
@@ -208,7 +209,7 @@ def test_sgd_cut_short_is_finished_by_lbfgs_to_a_certified_minimum_of_the_same_o
     assert finished.finish.startswith("L-BFGS, ") and len(finished.finish_losses) >= 1
     assert finished.curve == unfinished.curve, "the finish must not rewrite SGD's curve"
     model = barriers.make_model("mlp-8", data)
-    barriers.FlatView(model).load(finished.point)
+    FlatView(model).load(finished.point)
     parameters = list(model.parameters())
     loss = torch.nn.functional.cross_entropy(model(data.x_train), data.y_train)
     objective = loss + 1e-3 / 2 * sum((p * p).sum() for p in parameters)

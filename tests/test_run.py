@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from minima import claims
-from minima.book import site as book, runner as run
-from minima.book.runner import PlanError, Project
+from minima.book import jobs, site as book, runner as run
+from minima.book.jobs import PlanError, Project
 
 import browser
 
@@ -41,7 +41,7 @@ def toy(tmp_path) -> Project:
 
 
 def test_plan_applies_profile_then_overrides_and_sets_profile(toy):
-    (job,) = run.plan(toy, "fast", only=["a_ok"], overrides={"rate": 2})
+    (job,) = jobs.plan(toy, "fast", only=["a_ok"], overrides={"rate": 2})
     assert job.parameters == {"profile": "fast", "steps": 1, "rate": 2}
 
 
@@ -57,16 +57,16 @@ def test_plan_applies_profile_then_overrides_and_sets_profile(toy):
 ])
 def test_plan_refuses_bad_requests_listing_valid_choices(toy, kwargs, message):
     with pytest.raises(PlanError) as error:
-        run.plan(toy, **kwargs)
+        jobs.plan(toy, **kwargs)
     assert message in str(error.value)
 
 
 def test_override_values_are_parsed_as_yaml():
-    assert run.parse_override("seeds=[0, 1]") == ("seeds", [0, 1])
-    assert run.parse_override("lr=1e-3") == ("lr", 1e-3)
-    assert run.parse_override("flag=true") == ("flag", True)
+    assert jobs.parse_override("seeds=[0, 1]") == ("seeds", [0, 1])
+    assert jobs.parse_override("lr=1e-3") == ("lr", 1e-3)
+    assert jobs.parse_override("flag=true") == ("flag", True)
     with pytest.raises(PlanError):
-        run.parse_override("novalue")
+        jobs.parse_override("novalue")
 
 
 def test_bad_request_runs_nothing(toy):
@@ -140,7 +140,7 @@ def test_unchanged_inputs_are_not_executed_again_unless_forced(toy, capsys, monk
 
 
 def test_input_hash_follows_the_data_files_the_run_read(toy, tmp_path):
-    (job,) = run.plan(toy, "fast", only=["a_ok"])
+    (job,) = jobs.plan(toy, "fast", only=["a_ok"])
     data_file = tmp_path / "file.bin"
     data_file.write_bytes(b"one")
     datasets = [{"name": "x", "files": {str(data_file): "whatever"}}]

@@ -42,7 +42,7 @@ def digits():
 
 def table1_batch(digits, seeds=(0, 1), model="a"):
     return [table1.Table1Run(digits, 16, model, 50, seed, lr=0.05, max_epochs=2, schedule_scale=0.1, hessian_subset=100,
-                             small=True, train_limit=100, go_on=table1.GoOn(0.1, 4, 2)) for seed in seeds] + \
+                             small=True, train_limit=100, protocols=(table1.Converged(0.1, 4, 2),)) for seed in seeds] + \
         [table1.Table1Run(digits, 16, "growing", 50, 0, lr=0.05, max_epochs=2, schedule_scale=0.1, hessian_subset=100,
                           small=True, train_limit=100, density=True)]
 
@@ -144,7 +144,7 @@ def test_keys_follow_every_field_tensors_by_content_and_the_library_source(digit
     spec = table1_batch(digits, seeds=(0,))[0]
     key = runs.run_key(spec, 1)
     assert runs.run_key(table1.Table1Run(**{**spec.__dict__}), 1) == key
-    for change in (dict(seed=1), dict(lr=0.0500001), dict(batch=25), dict(go_on=None), dict(train_limit=99)):
+    for change in (dict(seed=1), dict(lr=0.0500001), dict(batch=25), dict(protocols=()), dict(train_limit=99)):
         assert runs.run_key(table1.Table1Run(**{**spec.__dict__, **change}), 1) != key, change
     assert runs.run_key(spec, 2) != key, "threads per run change rounding: part of the key"
     other = table1.image_task("digits")

@@ -29,7 +29,7 @@ def text_task():
 def test_rows_carry_the_results_columns_and_one_row_checks_by_hand():
     task = digits_task()
     spec = table1.Table1Run(task, 16, "a", 10, 0, lr=0.05, max_epochs=3, schedule_scale=1.0, hessian_subset=150,
-                            small=True, train_limit=150, go_on=table1.GoOn(lr=0.1, max_epochs=8, chunk=5))
+                            small=True, train_limit=150, protocols=(table1.Converged(lr=0.1, max_epochs=8, chunk=5),))
     trained = table1.train_run(spec)
     rows = [row.as_row() for row in trained.record.rows]
     results = pd.DataFrame(list(rows))
@@ -51,9 +51,9 @@ def test_rows_carry_the_results_columns_and_one_row_checks_by_hand():
 @pytest.mark.parametrize("finish_rounds", [0, 40])
 def test_a_run_sgd_cannot_certify_is_finished_by_full_batch_lbfgs(finish_rounds):
     task = digits_task()
-    go_on = table1.GoOn(lr=0.01, max_epochs=4, chunk=2, finish_rounds=finish_rounds)
+    go_on = table1.Converged(lr=0.01, max_epochs=4, chunk=2, finish_rounds=finish_rounds)
     spec = table1.Table1Run(task, 16, "a", 10, 0, lr=0.01, max_epochs=2, schedule_scale=1.0, hessian_subset=150,
-                            small=True, train_limit=150, go_on=go_on)
+                            small=True, train_limit=150, protocols=(go_on,))
     paper, converged = (row.as_row() for row in table1.train_run(spec).record.rows)
     assert paper["verdict"] != "minimum" and converged["epochs"] == 4
     if not finish_rounds:
@@ -69,7 +69,7 @@ def test_text_certificates_use_the_embedding_at_the_end_point():
     task = text_task()
     trained = table1.train_run(table1.Table1Run(task, 4, "a", 4, 0, lr=0.01, max_epochs=2, schedule_scale=1.0,
                                                 hessian_subset=40, small=True,
-                                                go_on=table1.GoOn(lr=0.05, max_epochs=12, chunk=5)))
+                                                protocols=(table1.Converged(lr=0.05, max_epochs=12, chunk=5),)))
     rows, net, data = [row.as_row() for row in trained.record.rows], trained.net, trained.hessian_data
     assert rows[1]["epochs"] > rows[0]["epochs"], "the converged protocol went on"
     # certified on the features of the trained embedding (not of the paper protocol's end): the

@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "run":
-        from .book.runner import PlanError, parse_override, run as run_notebooks
+        from .book.jobs import PlanError, parse_override
+        from .book.runner import run as run_notebooks
 
         try:
             overrides = dict(parse_override(p) for p in args.params)

@@ -47,7 +47,7 @@ def main() -> None:
     for device in devices():
         net = grown_like_784_500_10(device)
         fc = mlp(784, [500], 10).to(device)
-        levels = len(net._levels)
+        levels = len(net.levels)
         for batch in (10, 100):
             x = torch.randn(batch, 784, device=device)
             y = torch.randint(0, 10, (batch,), device=device)

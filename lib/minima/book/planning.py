@@ -15,7 +15,7 @@ import sys
 from ..data import DataError
 from ..experiments import barriers, table1, table2
 from ..runs import Resources
-from .runner import PlanError, Project, executor_config, notebook_defaults, plan
+from .jobs import PlanError, Project, executor_config, notebook_defaults, plan
 
 
 def _table1(p: dict) -> list[tuple[str, Resources]]:

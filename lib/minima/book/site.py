@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .ledger import placeholder_summary
-from .runner import ROOT, Project
+from .jobs import ROOT, Project
 
 # an asset of this installation (``make mathjax``), like plotly.min.js, not of the project folder
 MATHJAX_SOURCE = ROOT / ".cache" / "mathjax" / "node_modules" / "mathjax" / "es5"

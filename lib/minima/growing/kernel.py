@@ -17,14 +17,23 @@ computation on plain differentiable ops, for Hessian-vector products and ``torch
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
 from ..core.autograd import double_backward, double_backward_active  # noqa: F401 (re-exported)
 
-if TYPE_CHECKING:
-    from .network import GrowingNet
+
+class DagShape(Protocol):
+    """What the kernel needs of a grown network: its shape, not its class (so this module does
+    not import :mod:`.network`, which imports it). ``levels``: ``(start, stop)`` of each depth
+    level's hidden columns in storage order; ``mask`` ``(n_inputs + hidden, hidden + outputs)``."""
+
+    n_inputs: int
+    levels: list
+    bias: torch.Tensor | None
+    mask: torch.Tensor
+    activation: str
 
 
 ACTIVATIONS_INPLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_,
@@ -48,21 +57,21 @@ class Plan:
     # crossover at batch 100: 5 us on one thread vs 8 us on two at 80k, 16 vs 10 us at 520k)
     PARALLEL_FROM = 2 ** 19
 
-    def __init__(self, net: GrowingNet, weight: torch.Tensor):
+    def __init__(self, net: DagShape, weight: torch.Tensor):
         self.net, self.key = net, self._key(weight, net.bias, net.mask)
         n_in = net.n_inputs
         with torch.no_grad():
             w = weight.detach()
             self.w_in = w[:n_in]
-            self.blocks = [w[n_in + a: n_in + b, b:] for a, b in net._levels]
-            self.n_hidden = net._levels[-1][1] if net._levels else 0
+            self.blocks = [w[n_in + a: n_in + b, b:] for a, b in net.levels]
+            self.n_hidden = net.levels[-1][1] if net.levels else 0
             # backward: the first level (hundreds of neurons in a grown net) pulls its derivative
             # from every deeper column in one GEMM; each deeper level pushes its own to the
             # shallower levels except the first, so the many small GEMMs stay narrow
-            first_deeper = net._levels[0][1] if net._levels else 0
+            first_deeper = net.levels[0][1] if net.levels else 0
             self.first_deeper = first_deeper
-            self.blocks_up_t = [w[n_in + first_deeper: n_in + a, a:b].T for a, b in net._levels[1:]]
-            self.first_block_t = self.blocks[0].T if net._levels else None
+            self.blocks_up_t = [w[n_in + first_deeper: n_in + a, a:b].T for a, b in net.levels[1:]]
+            self.first_block_t = self.blocks[0].T if net.levels else None
             self.deeper_hidden_to_out_t = w[n_in + first_deeper: n_in + self.n_hidden, self.n_hidden:].T
             mask_values = net.mask.to(w.dtype)
         # weight-gradient blocks (rows, first column, their mask): input rows reach every
@@ -84,7 +93,7 @@ class Plan:
         if batch not in self.workspaces:
             if len(self.workspaces) >= 4:  # training, last partial batch, evaluation: a few sizes
                 self.workspaces.pop(next(iter(self.workspaces)))
-            levels, columns, first = self.net._levels, self.w_in.shape[1], self.first_deeper
+            levels, columns, first = self.net.levels, self.w_in.shape[1], self.first_deeper
             Z, dZ = (self.w_in.new_empty(batch, columns) for _ in range(2))
             S = self.w_in.new_empty(batch, self.n_hidden)
             parallel = lambda k, m: batch * k * m >= self.PARALLEL_FROM  # noqa: E731

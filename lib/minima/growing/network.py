@@ -150,11 +150,11 @@ class GrowingNet(nn.Module):
         """Column ranges of the hidden depth levels (after every change of the structure).
 
         In storage order the hidden neurons of depth 1, 2, ... occupy consecutive columns, and
-        the outputs the last ``n_outputs``; ``_levels`` holds ``(start, stop)`` per level.
+        the outputs the last ``n_outputs``; ``levels`` holds ``(start, stop)`` per level.
         """
         hidden_depths = self.depth[self.order[self.n_inputs: self.n - self.n_outputs]]
         starts = np.flatnonzero(np.diff(hidden_depths, prepend=-1)).tolist()
-        self._levels = list(zip(starts, starts[1:] + [len(hidden_depths)]))
+        self.levels = list(zip(starts, starts[1:] + [len(hidden_depths)]))
         self._plan = None
 
     def __getstate__(self):  # copies and pickles rebuild views and workspaces on first use
@@ -189,7 +189,7 @@ class GrowingNet(nn.Module):
         if self.bias is not None:
             z = z + self.bias
         act = ACTIVATIONS[self.activation]
-        for a, b in self._levels:
+        for a, b in self.levels:
             # push this level's activations to every column; only deeper ones have edges
             z = z + act(z[:, a:b]) @ W[self.n_inputs + a: self.n_inputs + b]
         return z[:, -self.n_outputs:]

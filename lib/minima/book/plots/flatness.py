@@ -1,0 +1,113 @@
+"""Figures of training and flatness: Lanczos convergence, spectral densities, training curves, Table 1 and 2 ratios."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ...core.spectrum import density_on_grid
+from .style import COLOURS, log_hline, log_range
+
+
+def convergence(reference: float, curves: dict[str, list[float]]) -> go.Figure:
+    """Relative error of eigenvalue estimates against matvecs, one line per method (log scale)."""
+    fig = go.Figure()
+    every = []
+    for name, values in curves.items():
+        errors = [max(abs(v - reference) / abs(reference), 1e-16) for v in values]
+        every += errors
+        fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=errors, mode="lines+markers", name=name))
+    fig.update_layout(title="Convergence to the top eigenvalue", xaxis_title="Hessian-vector products",
+                      yaxis=dict(type="log", title="relative error", exponentformat="power", range=log_range(every)),
+                      height=400)
+    return fig
+
+
+def spectral_density_figure(spectra: dict[str, tuple], marks: dict[str, float] | None = None,
+                            points: int = 800, smoothing: float = 1 / 200, title: str | None = None) -> go.Figure:
+    """Smoothed spectral densities (log-scaled y) on one grid, with optional vertical marks.
+
+    ``spectra``: ``{name: (nodes, weights)}`` from :func:`minima.core.spectrum.spectral_density`;
+    each is smoothed by a Gaussian of width ``smoothing`` times the joint span of the nodes
+    (:func:`~minima.core.spectrum.density_on_grid`), on ``points`` eigenvalues 5 % beyond that span.
+    """
+    nodes = np.concatenate([np.asarray(n) for n, _ in spectra.values()])
+    span = max(float(nodes.max() - nodes.min()), 1e-12)
+    grid = np.linspace(nodes.min() - 0.05 * span, nodes.max() + 0.05 * span, points)
+    fig = go.Figure()
+    for name, (n, w) in spectra.items():
+        density = np.maximum(density_on_grid(np.asarray(n), np.asarray(w), grid, smoothing * span), 1e-8)
+        fig.add_trace(go.Scatter(x=grid, y=density, mode="lines", name=name))
+    for label, x in (marks or {}).items():
+        fig.add_vline(x=x, line_dash="dot", annotation_text=label, annotation_position="top")
+    fig.update_layout(title=title or "Hessian spectral density (stochastic Lanczos quadrature)", xaxis_title="eigenvalue",
+                      yaxis=dict(type="log", title="density", exponentformat="power"), height=420)
+    return fig
+
+
+def training_curves(curves: dict[str, list[dict]], growth_epochs=(), title: str = "training set",
+                    log_loss: bool = False) -> go.Figure:
+    """Training accuracy (solid, left axis) and loss (dashed, right axis) per epoch, one colour
+    per model.
+
+    ``curves``: ``{name: [{"epoch", "accuracy", "loss"}, ...]}`` as the training loops record
+    them; ``growth_epochs``: x positions of dotted vertical lines (insertions of neurons).
+    """
+    fig = go.Figure()
+    for index, (name, curve) in enumerate(curves.items()):
+        colour = COLOURS[index % len(COLOURS)]
+        epochs = [r["epoch"] for r in curve]
+        fig.add_trace(go.Scatter(x=epochs, y=[r["accuracy"] for r in curve], mode="lines+markers", legendgroup=name,
+                                 name=f"{name}: accuracy (solid)", line=dict(color=colour)))
+        fig.add_trace(go.Scatter(x=epochs, y=[r["loss"] for r in curve], mode="lines+markers", legendgroup=name,
+                                 name=f"{name}: loss (dashed, right axis)", line=dict(color=colour, dash="dash"),
+                                 yaxis="y2"))
+    for epoch in growth_epochs:
+        fig.add_vline(x=epoch, line_dash="dot", line_color="grey")
+    # each axis places its own round ticks (an overlaying axis would otherwise take the left one's positions)
+    fig.update_layout(title=title, xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 20 else None),
+                      yaxis=dict(title="accuracy", tickformat=".0%", tickmode="auto"),
+                      yaxis2=dict(title="loss", overlaying="y", side="right", type="log" if log_loss else "linear",
+                                  tickmode="auto", showgrid=False, tickformat=".2g"),
+                      height=420, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def head_ratios(results, paper_ratio: float, measures=("plain", "rsi", "elementwise")) -> go.Figure:
+    """Table 2 seed by seed: per protocol (one colour each) and flatness measure, the reference
+    head's flatness over the grown head's, one point per seed (log axis; above 1: the grown head
+    is flatter, crosses: either head not a certified minimum), with the paper's ratio and 1
+    marked."""
+    fig = go.Figure()
+    for index, (protocol, part) in enumerate(results.groupby("protocol", sort=False)):
+        grown = part[part["head"] == "growing"].set_index("seed")
+        reference = part[part["head"] == "reference"].set_index("seed")
+        seeds = grown.index.intersection(reference.index)
+        certified = (grown.verdict[seeds] == "minimum") & (reference.verdict[seeds] == "minimum")
+        for k, m in enumerate(measures):
+            ratio = reference[m][seeds] / grown[m][seeds]
+            offset = (index - 0.5) * 0.25
+            fig.add_trace(go.Scatter(
+                x=[k + offset] * len(seeds), y=ratio, mode="markers", name=f"{protocol} encoder" if protocol == "frozen"
+                else f"{protocol} with the head", legendgroup=protocol, showlegend=k == 0,
+                marker=dict(color=COLOURS[index], size=9, symbol=["circle" if c else "x" for c in certified]),
+                text=[f"seed {s}" for s in seeds]))
+    log_hline(fig, paper_ratio, f"paper: {paper_ratio:.1f}x", line_dash="dot", line_color="grey")
+    log_hline(fig, 1.0, "equal", line_color="black", line_width=1)
+    fig.update_layout(title="Reference head's flatness over the grown head's, one point per seed",
+                      xaxis=dict(tickvals=list(range(len(measures))), ticktext=list(measures), title="measure"),
+                      yaxis=dict(type="log", title="reference / grown"), height=420)
+    return fig
+
+
+def final_rsi(results, task: str) -> go.Figure:
+    """Table 1's rsi at each run's final point for ``task``, by model and size, one trace per
+    protocol and batch (crosses: not a certified minimum)."""
+    sub = results[results.task == task]
+    fig = go.Figure()
+    for (protocol, batch), part in sub.groupby(["protocol", "batch"]):
+        fig.add_trace(go.Scatter(x=part.model + " / " + part.hidden.astype(str), y=part.rsi, mode="markers",
+                                 name=f"{protocol}, batch {batch}",
+                                 marker=dict(size=10, symbol=["circle" if v == "minimum" else "x" for v in part.verdict])))
+    return fig.update_layout(title=f"{task}: rsi at the final point (x: not certified minimum)",
+                             yaxis=dict(type="log", title="rsi", range=log_range(sub.rsi)),
+                             xaxis_title="model / hidden units", height=420)

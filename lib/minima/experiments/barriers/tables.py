@@ -1,0 +1,171 @@
+"""The no-barriers results tables: the paper's summary row, one row per path and per minimum,
+the curvature at minima and saddles, the capacity sweep, and the paper's saddles measured as
+ours are."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...paths.neb import metric_at_saddle, saddle_change
+from ..papers import NO_BARRIERS_TABLE1
+from .explore import Exploration
+
+
+def summary_row(exploration: Exploration) -> dict:
+    """The paper's columns for one architecture, from the MST of saddle energies.
+
+    Minima columns average
+    over all minima; saddle columns over the MST edges, at each path's saddle (the highest
+    point of the training loss), with test loss and error taken at that same point.
+    """
+    graph, test_at_minima = exploration.graph, exploration.test_at_minima
+    tree = graph.mst()
+    edges = [tuple(sorted(e)) for e in tree.edges]
+    paths = [graph.paths[e] for e in edges]
+    train_minima = float(np.mean(list(graph.minima.values())))
+    train_saddles = float(np.mean([p["saddle_energy"] for p in paths]))
+    test_minima = float(np.mean([v[0] for v in test_at_minima.values()]))
+    error_minima = 100 * float(np.mean([v[1] for v in test_at_minima.values()]))
+    error_saddles = 100 * float(np.mean([metric_at_saddle(p, "test error") for p in paths]))
+    return {"minima": len(graph.minima), "paths": len(graph.paths), "MST edges": len(edges),
+            "train minima": train_minima, "train saddles": train_saddles,
+            "factor": train_saddles / train_minima if train_minima > 0 else float("inf"),
+            "straight-line barrier": float(np.mean([max(p["straight"]["energies"]) for p in paths])),
+            "test minima": test_minima, "test saddles": float(np.mean([metric_at_saddle(p, "test loss") for p in paths])),
+            "test error minima %": error_minima, "test error saddles %": error_saddles,
+            "error rise %": error_saddles - error_minima}
+
+
+PATH_COLUMNS = ("dataset", "architecture", "pair", "train_loss_start", "train_loss_end", "train_loss_saddle", "saddle_position",
+                "straight_barrier", "test_error_minima", "test_error_saddle", "lambda_min_start", "lambda_max_start",
+                "lambda_min_end", "lambda_max_end", "verdict_start", "verdict_end", "lambda_min_saddle",
+                "lambda_max_saddle", "grad_norm_saddle", "cycles", "saddle_change_last_cycles")
+
+
+def path_rows(exploration: Exploration) -> list[dict]:
+    """One row per path (:data:`PATH_COLUMNS` and a few more; ``in_tree``: an edge of the MST): the two minima's losses and
+    certificates, the saddle (training loss, position along the path, test error there, the
+    extreme Hessian eigenvalues and gradient norm of its certificate), the
+    straight-line barrier, and the path's convergence (cycles run, saddle change over the last
+    two cycles, whether that is within 5 % of the saddle-minus-minimum gap). Test errors in %."""
+    rows = []
+    graph, found, tests = exploration.graph, exploration.minima, exploration.test_at_minima
+    tree = {tuple(sorted(e)) for e in graph.mst().edges}
+    for a, b in sorted(graph.paths):
+        path = graph.paths[(a, b)]  # keys are sorted pairs
+        start, end = found[a].certificate, found[b].certificate
+        rows.append({"dataset": exploration.settings.dataset, "architecture": exploration.settings.architecture,
+                     "pair": f"{a}-{b}",
+                     "train_loss_start": graph.minima[a], "train_loss_end": graph.minima[b],
+                     "train_loss_saddle": path["saddle_energy"], "saddle_position": path["saddle_position"],
+                     "straight_barrier": max(path["straight"]["energies"]),
+                     "test_error_minima": 100 * (tests[a][1] + tests[b][1]) / 2,
+                     "test_loss_minima": (tests[a][0] + tests[b][0]) / 2,
+                     "test_loss_saddle": metric_at_saddle(path, "test loss"),
+                     "train_loss_init": (found[a].init_energy + found[b].init_energy) / 2,
+                     "test_error_saddle": 100 * metric_at_saddle(path, "test error"),
+                     "lambda_min_start": start["lambda_min"], "lambda_max_start": start["lambda_max"],
+                     "lambda_min_end": end["lambda_min"], "lambda_max_end": end["lambda_max"],
+                     "verdict_start": start["verdict"], "verdict_end": end["verdict"],
+                     "lambda_min_saddle": path["certificate_saddle"]["lambda_min"],
+                     "lambda_max_saddle": path["certificate_saddle"]["lambda_max"],
+                     "grad_norm_saddle": path["certificate_saddle"]["grad_norm"],
+                     "cycles": len(path["history"]) - 1, "saddle_change_last_cycles": saddle_change(path["history"]),
+                     "saddle_gap": path["saddle_energy"] - max(graph.minima[a], graph.minima[b]),
+                     "path_converged": bool(path.get("converged", False)),
+                     "saddle_at_an_end": path["saddle_position"] in (0.0, 1.0),
+                     "in_tree": (a, b) in tree, "hidden": width_of(exploration.settings.architecture)})
+    return rows
+
+
+def network_name(architecture_name: str) -> str:
+    """How a page names an architecture: ``"width 8"`` for ``mlp-8`` (one hidden layer of 8
+    units), else the name itself (``resnet-20``)."""
+    return f"width {architecture_name.split('-')[1]}" if architecture_name.startswith("mlp-") else architecture_name
+
+
+def width_of(architecture_name: str) -> float:
+    """The hidden width of ``mlp-H`` (the capacity sweep's axis), else NaN."""
+    return float(architecture_name.split("-")[1]) if architecture_name.startswith("mlp-") else float("nan")
+
+
+MINIMA_COLUMNS = ("dataset", "architecture", "minimum", "epochs", "finish", "train_loss", "train_accuracy", "grad_norm",
+                  "lambda_max", "lambda_min", "verdict", "dead_units", "collapsed", "train_energy", "train_loss_init",
+                  "test_loss", "test_error")
+
+
+def minima_rows(exploration: Exploration) -> list[dict]:
+    """One row per minimum (:data:`MINIMA_COLUMNS` and the rest of its certificate): SGD epochs
+    trained and the finish after them, dead units and whether it collapsed, the certificate (whole training set, objective with weight decay), the node energy
+    and the loss at initialisation (evaluation subset), test loss and error (%, whole test split)."""
+    return [{"dataset": exploration.settings.dataset, "architecture": exploration.settings.architecture,
+             "minimum": key, "epochs": len(record.curve), "finish": record.finish, **record.certificate,
+             "train_energy": record.train_energy, "collapsed": record.collapsed,
+             "train_loss_init": record.init_energy, "test_loss": record.test_loss, "test_error": 100 * record.test_error,
+             "hidden": width_of(exploration.settings.architecture), **record.symmetry,
+             "dead_units": record.dead_units}
+            for key, record in exploration.minima.items()]
+
+
+CURVATURE_COLUMNS = ("dataset", "architecture", "point", "train_loss", "grad_norm", "lambda_max", "lambda_min", "verdict",
+                     "lambda_min / lambda_max")
+
+
+def curvature_table(explorations: list[Exploration]):
+    """The certificate at every minimum, then at every path's saddle (the path's highest point,
+    which is the higher minimum when it lies at an end), of the ``explorations``: one row each
+    with :data:`CURVATURE_COLUMNS` (a DataFrame). A saddle's ``point`` says where it lies."""
+    import pandas as pd
+
+    rows = [{**m, "point": f"minimum {m['minimum']}"} for e in explorations for m in minima_rows(e)]
+    for exploration in explorations:
+        for (a, b), path in sorted(exploration.graph.paths.items()):
+            where = "at an end: the higher minimum" if path["saddle_position"] in (0.0, 1.0) else \
+                f"at {path['saddle_position']:.2f}"
+            rows.append({"dataset": exploration.settings.dataset, "architecture": exploration.settings.architecture,
+                         "point": f"saddle {a}-{b} ({where})", **path["certificate_saddle"]})
+    table = pd.DataFrame(rows)
+    table["lambda_min / lambda_max"] = table.lambda_min / table.lambda_max
+    return table[list(CURVATURE_COLUMNS)]
+
+
+def paper_excess_fractions():
+    """The paper's saddles as this page measures ours (Draxler et al., Table 1): per CIFAR row,
+    (train saddles - train minima) / (initial loss - train minima), taking the initial loss as
+    ln(classes), the cross-entropy of a uniform prediction (the paper gives no loss at
+    initialisation). A Series indexed like :data:`~minima.experiments.papers.NO_BARRIERS_TABLE1`;
+    its range is 0.35 % to 7.5 %."""
+    table = NO_BARRIERS_TABLE1
+    initial = np.log([100.0 if dataset == "CIFAR-100" else 10.0 for dataset, _ in table.index])
+    return (table["train saddles"] - table["train minima"]) / (initial - table["train minima"])
+
+
+def capacity_table(paths, minima):
+    """The capacity sweep, one row per dataset and architecture (hidden width ``hidden``), from the
+    results tables (:func:`path_rows`, :func:`minima_rows` as DataFrames). Over the paths: the
+    saddle's excess over the higher minimum (median and quartiles), the saddle / higher-minimum
+    ratio, the straight-line barrier, the saddle's share of the way from the higher minimum's
+    loss up to the loss at initialisation, test errors at minima and saddles (%); over the
+    minima: how many are certified, and the vanishing non-trivial eigenvalues where counted."""
+    import pandas as pd
+
+    paths = paths.assign(higher=np.maximum(paths.train_loss_start, paths.train_loss_end))
+    paths = paths.assign(excess=paths.train_loss_saddle - paths.higher, ratio=paths.train_loss_saddle / paths.higher,
+                         share=(paths.train_loss_saddle - paths.higher) / (paths.train_loss_init - paths.higher),
+                         rise=paths.test_error_saddle - paths.test_error_minima)
+    rows = []
+    for (dataset, architecture), part in paths.groupby(["dataset", "architecture"], sort=False):
+        found = minima[(minima.dataset == dataset) & (minima.architecture == architecture)]
+        counted = found["nontrivial_vanishing"].dropna() if "nontrivial_vanishing" in found else pd.Series(dtype=float)
+        collapsed = int(found.collapsed.astype(bool).sum()) if "collapsed" in found else 0
+        rows.append({"dataset": dataset, "architecture": architecture, "hidden": part.hidden.iloc[0],
+                     "minima certified": f"{int((found.verdict == 'minimum').sum())} of {len(found)}",
+                     "minima collapsed": collapsed,
+                     "paths converged": f"{int(part.path_converged.sum())} of {len(part)}",
+                     "saddle excess (median)": part.excess.median(), "excess q25": part.excess.quantile(0.25),
+                     "excess q75": part.excess.quantile(0.75), "saddle / higher minimum": part.ratio.median(),
+                     "straight-line barrier": part.straight_barrier.median(),
+                     "share of the way to initialisation": part.share.median(),
+                     "test error minima %": part.test_error_minima.median(),
+                     "test error saddles %": part.test_error_saddle.median(), "error rise (points)": part.rise.median(),
+                     "vanishing non-trivial eigenvalues": counted.median() if len(counted) else float("nan")})
+    return pd.DataFrame(rows)

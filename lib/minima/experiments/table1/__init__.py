@@ -1,0 +1,24 @@
+"""Table 1 of the growing-network paper: grown versus fully connected networks.
+
+One *run* of the table is (task, size, model, batch size, seed), a :class:`Table1Run` spec
+executed by :func:`minima.runs.run_all`. The package, one concept a file:
+
+- :mod:`.tasks`: the image and text tasks and :class:`TaskRef`, how a worker loads them;
+- :mod:`.arms`: the networks (``growing``, ``a``, ``b``, ``c``), one builder each;
+- :mod:`.training`: a run in progress and how its end point is measured;
+- :mod:`.protocols`: how a run goes on from the paper protocol's end point (``converged``);
+- :mod:`.records`: rows, records and the results table;
+- :mod:`.run`: the run spec and its execution;
+- :mod:`.plan`: :class:`Settings` (notebook 40's parameters) and :func:`plan`.
+"""
+from .arms import ARCHITECTURES, ARMS, Network, build, paper_schedule
+from .plan import Settings, plan
+from .protocols import PROTOCOLS, Converged, per_batch
+from .records import RESULT_COLUMNS, Table1Record, Table1Row, TrainedRun, results_table
+from .run import Table1Run, train_run
+from .tasks import TaskRef, image_task, load_tasks, text_task
+from .training import Training
+
+__all__ = ["ARCHITECTURES", "ARMS", "Converged", "Network", "PROTOCOLS", "RESULT_COLUMNS", "Settings", "Table1Record", "Table1Row", "Table1Run",
+           "TaskRef", "TrainedRun", "Training", "build", "image_task", "load_tasks", "paper_schedule", "per_batch",
+           "plan", "results_table", "text_task", "train_run"]

@@ -1,0 +1,86 @@
+"""Table 1's records: one :class:`Table1Row` per run and protocol, a run's
+:class:`Table1Record`, and the results table built from them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ...geometry.certificate import Certificate
+
+
+@dataclass(frozen=True)
+class Table1Row:
+    """One end point of a run under one protocol (``"paper"`` or ``"converged"``): the run's
+    identity and sizes, how training stopped and took (``train_seconds``, ``samples_per_second``
+    of the SGD passes), the point's certificate, flatness ``measures`` (``{name: value}``) and
+    test accuracy, the seconds its Hessians took and the training ``curve`` (one dict per
+    epoch). :meth:`as_row` is its row of the results file."""
+
+    task: str
+    hidden: int
+    model: str
+    batch: int
+    seed: int
+    parameters: int
+    depth: int
+    samples_per_second: float
+    threads: int
+    kernel: str
+    protocol: str
+    stopped: str
+    finish: str
+    train_seconds: float
+    epochs: int
+    certificate: Certificate
+    measures: dict
+    test_accuracy: float
+    hessian_seconds: float
+    curve: list
+    finish_losses: tuple = ()
+    train_examples: int = 0  # the training examples the run saw (the trim applied)
+
+    def as_row(self) -> dict:
+        """The results file's columns (:data:`RESULT_COLUMNS` among them, names as the file has
+        them) and the curve, which stays on the page."""
+        return {"task": self.task, "hidden": self.hidden, "model": self.model, "batch": self.batch, "seed": self.seed,
+                "parameters": self.parameters, "depth": self.depth, "samples/s": self.samples_per_second,
+                "threads": self.threads, "kernel": self.kernel, "protocol": self.protocol, "stopped": self.stopped,
+                "finish": self.finish,
+                "train s": self.train_seconds, "epochs": self.epochs, **self.certificate.as_row(), **self.measures,
+                "test_accuracy": self.test_accuracy, "hessian s": self.hessian_seconds, "curve": list(self.curve),
+                "finish losses": list(self.finish_losses), "train examples": self.train_examples}
+
+
+@dataclass(frozen=True)
+class Table1Record:
+    """What one :class:`Table1Run` produced: its :class:`Table1Row` per protocol (``paper``, then
+    ``converged`` when that protocol ran) and, when asked, the spectral density of the network
+    part's Hessian at the last end point (``(nodes, weights)``,
+    :func:`minima.core.spectrum.spectral_density`)."""
+
+    rows: tuple
+    density: tuple | None = None
+
+
+@dataclass
+class TrainedRun:
+    """A run's record with the trained model (``full``), its network part (``net``: the Hessian's
+    parameters) and the Hessian data at the last end point, for callers that inspect them."""
+
+    record: Table1Record
+    full: nn.Module
+    net: nn.Module
+    hessian_data: list
+
+
+def results_table(records) -> "pd.DataFrame":
+    """The per-run results table (one row per run and protocol) of the successful records, in
+    spec order; failures are left out (:func:`minima.runs.failures` lists them)."""
+    import pandas as pd
+
+    return pd.DataFrame([row.as_row() for record in records if isinstance(record, Table1Record) for row in record.rows])
+
+
+RESULT_COLUMNS = ("task", "hidden", "model", "batch", "seed", "protocol", "epochs", "finish", "train_accuracy", "train_loss",
+                  "grad_norm", "lambda_max", "lambda_min", "verdict", "rsi", "elementwise", "plain", "test_accuracy")

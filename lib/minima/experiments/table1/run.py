@@ -1,0 +1,92 @@
+"""One run of Table 1 (task, size, model, batch size, seed): the :class:`Table1Run` spec that
+:func:`minima.runs.run_all` executes, and :func:`train_run`, which builds the model
+(:func:`~.arms.build`), trains it with :func:`minima.train.fit`, certifies and measures the
+paper protocol's end point, then takes it through the run's other protocols."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ...core.spectrum import spectral_density
+from ...data import TrainTest
+from ...geometry.certificate import Rule
+from ...geometry.flatness import MEASURES
+from ...runs import Resources, Spec
+from ...train import fit
+from .arms import build
+from .training import Training
+from .records import Table1Record, Table1Row, TrainedRun
+from .tasks import TaskRef
+
+
+@dataclass(frozen=True)
+class Table1Run(Spec):
+    """One run of Table 1: build ``model`` (an arm of :data:`~.arms.ARMS`) with ``hidden`` units
+    for ``seed``, train it by the paper's protocol on the first ``train_limit`` training examples
+    (0: all), certify and measure its end point; then take each protocol of ``protocols``
+    (:mod:`.protocols`) from that end point. Every run trains
+    alone (one model per process), so its numbers do not depend on the other runs. ``kernel``
+    is what runs the SGD epochs (:func:`minima.train.choose_kernel`: ``"auto"`` takes the
+    compiled kernel for every network of the table); it is part of the spec, so of the cache key."""
+
+    task: "TaskRef | TrainTest"  # a TrainTest is carried whole (small or synthetic data)
+    hidden: int
+    model: str
+    batch: int
+    seed: int
+    lr: float
+    max_epochs: int
+    schedule_scale: float
+    hessian_subset: int
+    small: bool
+    train_limit: int = 0
+    protocols: tuple = ()
+    rule: Rule = Rule()
+    measures: tuple = tuple(MEASURES)
+    density: bool = False
+    kernel: str = "auto"
+
+    def label(self) -> str:
+        name = self.task.dataset if isinstance(self.task, TaskRef) else self.task.name
+        return f"{name} {self.hidden} {self.model} batch {self.batch} seed {self.seed}"
+
+    def resources(self) -> Resources:
+        # one SGD step costs about (batch-independent dispatch + batch x hidden work); a rough
+        # CPU-second estimate for --plan, not a measurement
+        epochs = max([self.max_epochs] + [getattr(p, 'max_epochs', 0) for p in self.protocols])
+        steps = (self.train_limit or 10_000) / self.batch * epochs
+        return Resources(cpus=1, estimate_s=steps * (2e-4 + 2e-6 * self.batch * self.hidden / 100))
+
+    def run(self) -> Table1Record:
+        return train_run(self).record
+
+
+def train_run(spec: Table1Run) -> TrainedRun:
+    """Execute ``spec`` (what :meth:`Table1Run.run` does) and keep the trained model."""
+    task = spec.task.load() if isinstance(spec.task, TaskRef) else spec.task
+    x_train, y_train = (task.x_train[:spec.train_limit], task.y_train[:spec.train_limit]) if spec.train_limit else \
+        (task.x_train, task.y_train)
+    torch.manual_seed(spec.seed)
+    network = build(task, spec.model, spec.hidden, spec.seed, spec.small)
+    if network.growth is not None:
+        network.growth = network.growth.scaled(spec.schedule_scale)
+    run = Training(spec, task, network, x_train, y_train, torch.Generator().manual_seed(spec.seed))
+    start = time.perf_counter()
+    result = fit(network.full, x_train, y_train, lr=spec.lr, batch_size=spec.batch, max_epochs=spec.max_epochs,
+                 generator=run.generator, growth=network.growth, kernel=spec.kernel)
+    train_seconds = time.perf_counter() - start
+    run.refresh_hessian_data()
+    paper = Table1Row(task.name, spec.hidden, spec.model, spec.batch, spec.seed, network.parameters, network.depth,
+                      result.samples_per_second, torch.get_num_threads(), result.kernel, "paper", result.stopped,
+                      "none", train_seconds, **run.measure(result.epochs), train_examples=len(y_train))
+    rows, start_point = [paper], run.snapshot() if len(spec.protocols) > 1 else None
+    for k, protocol in enumerate(spec.protocols):
+        if k:
+            run.restore(start_point)
+        rows.append(protocol.end_point(run, result.epochs, paper))
+    density = None
+    if spec.density:
+        density = spectral_density(run.hessian(), n_vectors=2, n_steps=30, generator=torch.Generator().manual_seed(0))
+    return TrainedRun(Table1Record(tuple(rows), density), network.full, network.net, run.hessian_data)
