@@ -15,8 +15,9 @@ from minima.claims import growing_networks, ledger, no_barriers, stats
 NO_FILES = {"40_table1": None, "60_table2": None, "50_no_barriers": None, "50_no_barriers_minima": None}
 
 
-def table1_results(grown_flatness, twin_flatness=10.0, seeds=(0, 1, 2), verdict="minimum", protocol="converged",
-                   grown_accuracy=0.95, twin_accuracy=0.90, task="MNIST", hidden=500):
+def table1_results(grown_flatness, twin_flatness=10.0, seeds=(0, 1, 2), verdict="minimum", protocol="regularised",
+                   grown_accuracy=0.95, twin_accuracy=0.90, task="MNIST", hidden=500, grown_loss=0.1, twin_loss=0.1,
+                   collapsed=False):
     """A synthetic 40_table1.csv: one task and size, growing and twins a, b, c, batches 10 and 100."""
     rows = []
     for seed, model, batch in itertools.product(seeds, ("growing", "a", "b", "c"), (10, 100)):
@@ -25,7 +26,8 @@ def table1_results(grown_flatness, twin_flatness=10.0, seeds=(0, 1, 2), verdict=
         accuracy = grown_accuracy(seed) if callable(grown_accuracy) else grown_accuracy
         rows.append({"task": task, "hidden": hidden, "model": model, "batch": batch, "seed": seed, "protocol": protocol,
                      "verdict": verdict, "rsi": value * (1 + batch / 1000), "elementwise": value, "plain": value,
-                     "test_accuracy": accuracy if grown else twin_accuracy})
+                     "test_accuracy": accuracy if grown else twin_accuracy,
+                     "train_loss": grown_loss if grown else twin_loss, "collapsed": collapsed if grown else None})
     return pd.DataFrame(rows)
 
 
@@ -42,7 +44,7 @@ def test_eighteen_comparisons_from_three_seeds_are_inconclusive():
     head = headline_of("growing.flatter", {"40_table1": table1_results(1.0)})
     assert head.n == 18 and head.k == 18 and head.clusters == 3 and head.verdict == "inconclusive"
     assert head.p_value == pytest.approx(1 / 8) and "at least 5" in head.reason
-    assert head.clusters_needed >= 8, "2^-m < 0.05 / 14 needs m >= 9 unanimous clusters"
+    assert head.clusters_needed >= 8, "2^-m < 0.05 / 17 needs m >= 9 unanimous clusters"
     assert np.isnan(head.ci_low), "no interval from 3 clusters"
 
 
@@ -199,7 +201,7 @@ def test_the_papers_own_numbers_in_the_claims_terms():
 def test_headline_line_names_verdict_clusters_and_what_would_decide():
     rows = rows_of("growing.flatter", {"40_table1": table1_results(1.0)})
     line = ledger.headline(rows)
-    assert line.startswith("**inconclusive** (converged, elementwise, 3 clusters, adjusted p = ")
+    assert line.startswith("**inconclusive** (regularised, elementwise, 3 clusters, adjusted p = ")
     assert "clusters would decide it" in line
 
 
@@ -212,13 +214,13 @@ def test_ledger_pages_label_link_and_summarise():
     flatter = table.iloc[0]
     assert flatter.ours == '<span class="n">10x</span> <span class="n">[10x, 10x]</span>', flatter.ours
     assert flatter.clusters == "10 (seeds)" and "<b>holds</b>" in flatter.verdict
-    assert flatter["adjusted p"] == f'<span class="n">{14 / 1024:.2g}</span>' and "paper" not in table.columns
+    assert flatter["adjusted p"] == f'<span class="n">{len(claims.CLAIMS) / 1024:.2g}</span>' and "paper" not in table.columns
     assert 'href="40_table1.html#the-two-claims-counted-twice"' in flatter.evidence
     assert "growing.flatter" not in pages.ledger_html(verdicts) + pages.tests_table().to_html(), "ids are not names"
     box = pages.paper_ours_box(verdicts, ["growing.flatter"])
     assert box.startswith("```{admonition} Paper / ours") and "**holds**" in box
     assert "rsi: paper: 6 of 6 agree" in box  # the paper's number only where it has one
-    assert "per scope, not adjusted (MNIST-500, converged):" in box and "- plain: ours 10x" in box, box
+    assert "per scope, not adjusted (MNIST-500, regularised):" in box and "- plain: ours 10x" in box, box
     assert pages.format_effect("growing.accuracy-mnist", 1.234, 0.5, 2.0) == "+1.2 points [+0.5 points, +2 points]"
     assert pages.format_effect("growing.flat-generalises", -0.4, float("nan"), float("nan")) == "rho -0.40"
     assert pages.count_text(verdicts).startswith(f"{len(claims.CLAIMS)} claims: 3 hold, 0 fail")
@@ -290,3 +292,36 @@ def test_the_head_claim_is_decided_on_the_fine_tuned_protocol_per_seed():
     frozen = found[(~found.headline) & (found.protocol == "frozen") & (found.measure == "elementwise")].iloc[0]
     assert frozen.clusters == 3 and frozen.verdict == "inconclusive"
     assert "protocol=frozen, seed=0" in " ".join(found.evidence)
+
+
+def test_the_loss_guard_is_directional():
+    # the flatter arm (effect > 1: the grown) with a CE 3x lower: the gap may be the loss level
+    assert ledger.loss_guard(effect=5.0, loss_ratio=3.0) == "confounded"
+    # the flatter arm with the higher CE: the loss level works against the finding
+    assert ledger.loss_guard(effect=5.0, loss_ratio=1 / 11) == "against"
+    # the twin flatter (effect < 1) with a 3x lower CE of its own: confounded the other way
+    assert ledger.loss_guard(effect=0.2, loss_ratio=1 / 3) == "confounded"
+    assert ledger.loss_guard(effect=5.0, loss_ratio=1.5) == ""
+    assert ledger.loss_guard(effect=5.0, loss_ratio=float("nan")) == ""
+
+
+def test_a_flatter_grown_net_with_a_much_lower_loss_does_not_hold():
+    plain = headline_of("growing.flatter", {"40_table1": table1_results(1.0, seeds=range(10))})
+    assert plain.verdict == "holds" and plain.loss_ratio == pytest.approx(1.0)
+    lower = headline_of("growing.flatter", {"40_table1": table1_results(1.0, seeds=range(10), grown_loss=0.001,
+                                                                        twin_loss=0.1)})
+    assert lower.verdict == "confounded by loss" and lower.loss_ratio == pytest.approx(100.0)
+    assert "loss level" in lower.reason
+    higher = headline_of("growing.flatter", {"40_table1": table1_results(1.0, seeds=range(10), grown_loss=0.5,
+                                                                         twin_loss=0.05)})
+    assert higher.verdict == "holds" and "works against the finding" in higher.reason
+
+
+def test_collapsed_grown_networks_are_left_out_of_the_headline():
+    results = table1_results(1.0, seeds=range(10), collapsed=True)
+    head = headline_of("growing.flatter", {"40_table1": results})
+    assert head.clusters == 0 and head.collapsed_left_out == 60 and head.verdict != "holds"
+    half = pd.concat([table1_results(1.0, seeds=range(10)),
+                      table1_results(1.0, seeds=range(10, 20), collapsed=True)], ignore_index=True)
+    head = headline_of("growing.flatter", {"40_table1": half})
+    assert head.clusters == 10 and head.collapsed_left_out == 60 and "softmax regression" in head.reason

@@ -300,3 +300,25 @@ def test_fused_kernel_accumulates_two_forward_passes_and_follows_storage_changes
     net.load_state_dict(twin.double().state_dict())
     assert torch.allclose(net(x1.double()), naive_forward(net, x1.double()), rtol=1e-10, atol=1e-12)
     assert torch.allclose(net(x1.double()), twin(x1.double()))
+
+
+def test_the_direct_map_and_collapse_onto_it():
+    from minima.growing import GrowingNet, collapsed, direct_share, hidden_part
+
+    net = GrowingNet(6, 3, seed=0, device="cpu")
+    assert direct_share(net) == 1.0  # the starting network is the direct map alone
+    net.grow(4, 3)
+    x = torch.randn(50, 6, generator=torch.Generator().manual_seed(1))
+    before = net(x).detach()
+    share, effect = hidden_part(net, x)
+    assert 0 < share < 1 and effect > 1e-3 and not collapsed(effect)
+    assert torch.equal(net(x), before), "hidden_part restores the weights it zeroes"
+    # the direct map's edges, counted by hand from the graph: an input straight to an output
+    direct = sum(1 for s, d in zip(net.src, net.dst) if s in set(net.input_ids) and d in set(net.output_ids))
+    assert direct_share(net) == pytest.approx(direct / len(net.src))
+    # zero every edge off the direct map by hand: the net is then its direct map, collapsed
+    from minima.growing import direct_mask
+    with torch.no_grad():
+        net.weight.mul_(direct_mask(net).to(net.weight.dtype))
+    share, effect = hidden_part(net, x)
+    assert share == 0 and effect == 0 and collapsed(effect)

@@ -15,7 +15,7 @@ def settings(**changes) -> table1.Settings:
     values = dict(sizes={"MNIST": [10, 500]}, batch_sizes={"MNIST": [10, 100]}, learning_rates={"MNIST": 1e-3},
                   max_epochs={"MNIST": 100}, schedule_scale={"MNIST": 1.0}, train_examples={"MNIST": 1000},
                   converged_lr={"MNIST": 1e-2}, converged_max_epochs={"MNIST": {10: 400, 100: 300}},
-                  seeds=(0, 1), hessian_subset=500)
+                  seeds=(0, 1), hessian_subset=500, protocols=("regularised", "converged"))
     return table1.Settings(**{**values, **changes})
 
 
@@ -26,15 +26,18 @@ def mnist(comparable=True, train=8000):
 
 def results() -> pd.DataFrame:
     rows = []
-    for protocol in ("paper", "converged"):
+    for protocol in ("paper", "regularised"):
         for seed in (0, 1):
             for model in ("growing", "a"):
-                minimum = protocol == "converged" or (model == "a" and seed == 0)
+                minimum = protocol == "regularised" or (model == "a" and seed == 0)
                 rows.append({"protocol": protocol, "task": "MNIST", "hidden": 10, "model": model, "batch": 10,
                              "seed": seed, "verdict": "minimum" if minimum else "not converged",
                              "stopped": "100% training accuracy" if model == "a" else "max epochs",
                              "epochs": 10 + seed, "test_accuracy": 0.8 + 0.02 * seed, "rsi": 2.0 + seed,
-                             "elementwise": 0.5, "plain": 3.0, "train_accuracy": 1.0, "parameters": 7940})
+                             "elementwise": 0.5 if model == "growing" else 2.0 + seed, "plain": 3.0, "train_accuracy": 1.0,
+                             "parameters": 7940, "train_loss": 0.2 if model == "growing" else 0.05,
+                             "collapsed": (seed == 1) if model == "growing" else None,
+                             "direct_share": 0.987 if model == "growing" else float("nan")})
     return pd.DataFrame(rows)
 
 
@@ -45,7 +48,7 @@ def test_table1_settings_read_the_trim_and_the_caps_per_batch():
     assert (chosen.cap("MNIST", 10), chosen.cap("MNIST", 100)) == (400, 300)
     parameters = {**{k: getattr(chosen, k) for k in ("sizes", "batch_sizes", "learning_rates", "max_epochs",
                                                       "schedule_scale", "train_examples", "converged_lr",
-                                                      "converged_max_epochs", "hessian_subset")},
+                                                      "converged_max_epochs", "hessian_subset", "protocols")},
                   "seeds": [0, 1], "tasks": ["MNIST"], "embedding_dim": 100}
     assert table1.Settings.from_parameters(parameters) == chosen
 
@@ -54,12 +57,13 @@ def test_table1_sentences_count_runs_per_protocol_task_and_size():
     sentences = summaries.table1_sentences(results(), {"MNIST": mnist()}, settings())
     assert sentences["data_used"] == "MNIST test set re-split, first 1,000 training examples"
     assert sentences["stopped_note"].startswith("under the paper's protocol 2 of 4 runs reached 100 % training")
-    # per protocol, the converged one first: the paper's end points are not minima by design
-    assert sentences["not_minima"].startswith("under the converged protocol (trained on until certified), all 4 rows "
-                                              "are certified minima; under the paper's protocol"), sentences["not_minima"]
+    # per protocol, the headline one first: the paper's end points are not minima by design
+    assert sentences["not_minima"].startswith("under the regularised protocol (finished to a minimum of CE + λ/2 |θ|², "
+                                              "stability test included), all 4 rows are certified minima; under the "
+                                              "paper's protocol"), sentences["not_minima"]
     assert "), 3 of 4 rows are not certified minima (MNIST-10: 3 of 4, " in sentences["not_minima"]
-    # grown, converged: 80 % and 82 % over the seeds; the paper's grown MNIST-10: 84.0 and 77.91 %
-    assert sentences["regime"] == ("the grown network's test accuracy under the converged protocol is MNIST-10 81 % "
+    # grown, regularised: 80 % and 82 % over the seeds; the paper's grown MNIST-10: 84.0 and 77.91 %
+    assert sentences["regime"] == ("the grown network's test accuracy under the regularised protocol is MNIST-10 81 % "
                                    "(paper 81 %); this run trained on 1,000 of its 60,000 MNIST examples, and there "
                                    "the grown networks fit their training sets (training accuracy at least 100.0 %): "
                                    "what is short of the paper's regime is the data, not the fit")
@@ -81,11 +85,23 @@ def test_table1_summary_puts_the_papers_numbers_beside_comparable_cells_only():
 
 
 def test_table1_protocol_states_each_cap_and_the_hessian_subset():
-    column = summaries.table1_protocol({"MNIST": mnist(train=600)}, settings(converged_lr={"MNIST": {10: 1e-2, 100: 3e-2}}))["MNIST"]
+    column = summaries.table1_protocol({"MNIST": mnist(train=600)}, settings(converged_lr={"MNIST": {10: 1e-2, 100: 3e-2}}),
+                                      {"MNIST": 1e-3})["MNIST"]
     assert column["converged protocol"] == ("goes on at lr 0.01 and at most 400 epochs at batch 10, lr 0.03 and at most 300 "
                                             "epochs at batch 100; then a full-batch L-BFGS finish")
-    assert column["certificate and Hessians on"] == "first 500 training examples"
-    assert column["training examples (the trim)"] == 600 and column["seeds (paper: 1)"] == 2
+    assert column["regularised protocol"].startswith("float64 L-BFGS to a certified minimum of CE + λ/2 |θ|², λ = 0.001")
+    assert column["paper protocol's certificate and Hessians on"] == "first 500 training examples"
+    assert column["training examples (the trim, stratified)"] == 600 and column["seeds (paper: 1)"] == "2"
+
+
+def test_table1_well_posed_sets_the_loss_ratio_beside_the_flatness_ratio():
+    table = summaries.table1_well_posed(results())
+    row = table.loc[("regularised", "MNIST", 10, 10, "a")]
+    # twins 2.0 and 3.0 against the grown 0.5: ratios 4 and 6, median 5; CE 0.05 / 0.2 = 0.25
+    assert row["elementwise twin / grown"] == 5.0 and row["CE twin / grown"] == 0.25
+    assert row["loss level"] == "works against the finding" and row["grown collapsed"] == "1 of 2"
+    assert row["seeds counted"] == "2 of 2" and row["direct map's share of grown weights"] == 0.987
+    assert table.loc[("paper", "MNIST", 10, 10, "a"), "seeds counted"] == "2 of 2", "the paper's end points: every seed"
 
 
 def test_table2_summary_and_sentence_per_head():

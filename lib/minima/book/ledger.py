@@ -160,7 +160,9 @@ def count_text(verdicts: pd.DataFrame) -> str:
     """``"14 claims: 3 hold, 2 fail, 7 inconclusive, 2 not tested here"`` (headlines only)."""
     counts = verdicts[verdicts.headline.astype(bool)].verdict.value_counts()
     parts = [f"{counts.get(v, 0)} {label}" for v, label in
-             (("holds", "hold"), ("fails", "fail"), ("inconclusive", "inconclusive"), ("not tested here", "not tested here"))]
+             (("holds", "hold"), ("fails", "fail"), ("confounded by loss", "confounded by loss"),
+              ("inconclusive", "inconclusive"), ("not tested here", "not tested here"))
+             if v != "confounded by loss" or counts.get(v, 0)]
     return f"{verdicts.claim.nunique()} claims: " + ", ".join(parts)
 
 

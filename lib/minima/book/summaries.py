@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..claims.growing_networks import TWINS
 from ..experiments import papers
 from ..experiments.table1 import Settings as Table1Settings
 from . import tables
@@ -23,21 +24,34 @@ def table1_data(loaded: dict, settings: Table1Settings) -> pd.DataFrame:
                          for name, t in loaded.items()]).set_index("task")
 
 
-def table1_protocol(loaded: dict, settings: Table1Settings) -> pd.DataFrame:
-    """Both protocols as run, one column per task, against the paper's where it says."""
+def table1_protocol(loaded: dict, settings: Table1Settings, weight_decays: dict | None = None) -> pd.DataFrame:
+    """The protocols as run, one column per task, against the paper's where it says
+    (``weight_decays``: the regularised protocol's lambda per task, as chosen)."""
     columns = {}
     for name, t in loaded.items():
         scale = settings.schedule_scale[name]
-        caps = ", ".join(f"lr {settings.rate(name, b):g} and at most {settings.cap(name, b)} epochs at batch {b}"
-                         for b in settings.batch_sizes[name])
+        seeds = f"{len(settings.seeds)}" + (f" (large size: {len(settings.large_seeds)})"
+                                            if settings.large_seeds is not None else "")
         columns[name] = {
             "epochs (paper: 100, then stop at 100 % training accuracy)": f"at most {settings.max_epochs[name]}",
             "growth epochs": "as in the paper" if scale == 1 else f"paper epochs x {scale}",
-            "seeds (paper: 1)": len(settings.seeds),
-            "training examples (the trim)": settings.train_count(name, t),
-            "certificate and Hessians on": f"first {min(settings.hessian_subset, settings.train_count(name, t)):,} "
-                                           "training examples",
-            "converged protocol": f"goes on at {caps}; then a full-batch L-BFGS finish"}
+            "seeds (paper: 1)": seeds,
+            "training examples (the trim, stratified)": settings.train_count(name, t),
+            "paper protocol's certificate and Hessians on": f"first {min(settings.hessian_subset, settings.train_count(name, t)):,} "
+                                                            "training examples"}
+        if "regularised" in settings.protocols:
+            decay = (weight_decays or {}).get(name)
+            columns[name]["regularised protocol"] = (
+                f"float64 L-BFGS to a certified minimum of CE + λ/2 |θ|², λ = {decay:g}" if decay is not None else
+                "float64 L-BFGS to a certified minimum of CE + λ/2 |θ|²") + \
+                f" (at most {settings.finish_rounds} rounds of 25 iterations); certificate and Hessians on every training example" + \
+                ("" if settings.takes_protocols(name, settings.sizes[name][-1]) else
+                 f"; size {', '.join(str(h) for h in settings.sizes[name] if not settings.takes_protocols(name, h))}: "
+                 "the paper's end points only (this profile's budget)")
+        if "converged" in settings.protocols:
+            caps = ", ".join(f"lr {settings.rate(name, b):g} and at most {settings.cap(name, b)} epochs at batch {b}"
+                             for b in settings.batch_sizes[name])
+            columns[name]["converged protocol"] = f"goes on at {caps}; then a full-batch L-BFGS finish"
     return pd.DataFrame(columns)
 
 
@@ -48,6 +62,10 @@ PAPER_TRAIN_EXAMPLES = {"MNIST": 60_000, "AG News": 120_000}
 def sgd_updates(epochs, examples: int, batch: int):
     """SGD updates of ``epochs`` epochs over ``examples`` at ``batch`` (the last batch may be short)."""
     return epochs * -(-examples // batch)
+
+
+MODEL_NAMES = {"growing": "Growing", "linear": "Control: linear (direct map)",
+               "static": "Control: static (grown graph, no insertion)"}
 
 
 def table1_summary(results: pd.DataFrame, loaded: dict, settings: Table1Settings | None = None) -> pd.DataFrame:
@@ -63,7 +81,7 @@ def table1_summary(results: pd.DataFrame, loaded: dict, settings: Table1Settings
         paper = papers.GROWING_TABLE1.loc[key] if loaded[name].comparable and key in papers.GROWING_TABLE1.index \
             else None
         table.append({"protocol": protocol, "task": name, "hidden": hidden,
-                      "model": "Growing" if model == "growing" else f"Fully connected {model}", "batch": batch,
+                      "model": MODEL_NAMES.get(model, f"Fully connected {model}"), "batch": batch,
                       "certified minima": f"{int((group.verdict == 'minimum').sum())} of {len(group)}",
                       "epochs": mean_sd(group["epochs"], lambda v: f"{v:.0f}"),
                       "test accuracy": mean_sd(100 * group["test_accuracy"], lambda v: f"{v:.2f}%"),
@@ -81,11 +99,15 @@ def table1_summary(results: pd.DataFrame, loaded: dict, settings: Table1Settings
     return pd.DataFrame(table).set_index(["protocol", "task", "hidden", "model", "batch"])
 
 
+HEADLINE_PROTOCOL = "regularised"  # Table 1's well-posed end points (see minima.claims.registry)
+
+
 def table1_regime(results: pd.DataFrame, loaded: dict, settings: Table1Settings) -> str:
     """How far this build is from the paper's regime, in one sentence: per comparable task and
-    size, the grown network's mean test accuracy under ``converged`` (over batches and seeds)
-    beside the paper's (over its batches), and the training examples against the paper's."""
-    grown = results[(results.model == "growing") & (results.protocol == "converged")]
+    size, the grown network's mean test accuracy under the headline protocol (over batches and
+    seeds) beside the paper's (over its batches), and the training examples against the paper's."""
+    protocol = HEADLINE_PROTOCOL if (results.protocol == HEADLINE_PROTOCOL).any() else "paper"
+    grown = results[(results.model == "growing") & (results.protocol == protocol)]
     cells, sizes = [], []
     for (name, hidden), group in grown.groupby(["task", "hidden"], sort=False):
         table = papers.GROWING_TABLE1.reset_index()
@@ -98,7 +120,7 @@ def table1_regime(results: pd.DataFrame, loaded: dict, settings: Table1Settings)
             sizes.append(f"{settings.train_count(name, t):,} of its {PAPER_TRAIN_EXAMPLES[name]:,} {name} examples")
     if not cells:
         return "no cell of this run is one the paper reports on its dataset, so its accuracies are not compared"
-    return ("the grown network's test accuracy under the converged protocol is " + ", ".join(cells)
+    return (f"the grown network's test accuracy under the {protocol} protocol is " + ", ".join(cells)
             + "; this run trained on " + " and ".join(sizes) + f", and there the grown networks fit their training "
             f"sets (training accuracy at least {100 * grown.train_accuracy.min():.1f} %): what is short of the "
             "paper's regime is the data, not the fit")
@@ -122,16 +144,17 @@ def table1_sentences(results: pd.DataFrame, loaded: dict, settings: Table1Settin
 
 # how each protocol's end points are named when their certificates are counted
 PROTOCOL_END_POINTS = {
+    "regularised": "under the regularised protocol (finished to a minimum of CE + λ/2 |θ|², stability test included)",
     "converged": "under the converged protocol (trained on until certified)",
     "paper": "under the paper's protocol (the end points where the paper stops: 100 epochs or 100 % training "
              "accuracy, measured there as the paper did, so mostly not minima)"}
 
 
 def table1_not_minima(results: pd.DataFrame) -> str:
-    """How many rows are not certified minima, per protocol (the converged one first) and
+    """How many rows are not certified minima, per protocol (the headline one first) and
     within it per task and size, with their verdicts, and what that means for the page."""
     cells = results.assign(cell=results.task + "-" + results.hidden.astype(str))
-    order = sorted(cells.protocol.unique(), key=lambda p: (p != "converged", p))
+    order = sorted(cells.protocol.unique(), key=lambda p: (p != HEADLINE_PROTOCOL, p))
     parts = [f"{PROTOCOL_END_POINTS.get(p, p)}, "
              + tables.not_certified(cells[cells.protocol == p], ["cell"], "rows") for p in order]
     return ("; ".join(parts) + ". A row that is not a minimum is shown with its verdict; its flatness is the "
@@ -154,12 +177,13 @@ def table1_comparisons(results, measure: str = "rsi") -> pd.DataFrame:
     minimum = results.verdict == "minimum"
     for (protocol, task, hidden, batch, seed), group in results.groupby(["protocol", "task", "hidden", "batch", "seed"]):
         grown = group[group.model == "growing"]
-        for index, other in group[group.model != "growing"].iterrows():
+        for index, other in group[group.model.isin(TWINS)].iterrows():
             rows.append({"claim": TABLE1_CLAIMS[0], "protocol": protocol, "task": task, "hidden": hidden,
                          "versus": f"{other.model}, batch {batch}", "seed": seed,
                          "holds": bool(grown[measure].iloc[0] < other[measure]),
                          "certified": bool(minimum[grown.index[0]] and minimum[index])})
-    for (protocol, task, hidden, model, seed), group in results.groupby(["protocol", "task", "hidden", "model", "seed"]):
+    paper_arms = results[results.model.isin(("growing",) + TWINS)]
+    for (protocol, task, hidden, model, seed), group in paper_arms.groupby(["protocol", "task", "hidden", "model", "seed"]):
         ordered = group.sort_values("batch")
         small, large = ordered.index[0], ordered.index[-1]
         rows.append({"claim": TABLE1_CLAIMS[1], "protocol": protocol, "task": task, "hidden": hidden, "versus": model,
@@ -185,11 +209,49 @@ def table1_claim_counts(results, measures=("rsi", "elementwise")) -> pd.DataFram
 
 
 def first_seed_curves(results: pd.DataFrame, task: str, hidden: int, batch: int, seed: int,
-                      protocol: str = "converged") -> dict[str, list[dict]]:
+                      protocol: str = "paper") -> dict[str, list[dict]]:
     """``{model: training curve}`` of the runs of one cell row (task, size, batch, seed, protocol)."""
     chosen = results[(results.task == task) & (results.hidden == hidden) & (results.batch == batch)
                      & (results.seed == seed) & (results.protocol == protocol)]
     return {row.model: row.curve for row in chosen.itertuples()}
+
+
+def table1_well_posed(results: pd.DataFrame, measure: str = "elementwise") -> pd.DataFrame:
+    """Grown against each twin per protocol, task, size, batch and twin: over the seeds where both
+    runs are certified (the paper's end points: every seed), the median flatness ratio twin /
+    grown under ``measure`` beside the median training-CE ratio twin / grown, how the loss level
+    bears on it (:func:`minima.claims.ledger.loss_guard`), and how many grown runs collapsed onto
+    their direct input-output map (and that map's share of the grown weights)."""
+    from ..claims.growing_networks import TWINS as twins, twin_pairs
+    from ..claims.ledger import loss_guard
+
+    pairs = twin_pairs(results, twins + ("static", "linear"))
+    rows = []
+    for (protocol, task, hidden, batch, twin), group in pairs.groupby(
+            ["protocol", "task", "hidden", "batch", "model_twin"], sort=False):
+        counted = group if protocol == "paper" else group[(group.verdict_twin == "minimum")
+                                                          & (group.verdict_grown == "minimum")]
+        collapsed = group.collapsed_grown.astype(str).str.lower().eq("true")
+        ratio = (counted[f"{measure}_twin"] / counted[f"{measure}_grown"]).median()
+        losses = (counted.train_loss_twin / counted.train_loss_grown).median()
+        guard = {"confounded": "confounded: the flatter arm has a >2x lower CE",
+                 "against": "works against the finding"}.get(loss_guard(ratio, losses), "")
+        rows.append({"protocol": protocol, "task": task, "hidden": hidden, "batch": batch, "twin": twin,
+                     "seeds counted": f"{len(counted)} of {len(group)}",
+                     f"{measure} twin / grown": ratio, "CE twin / grown": losses, "loss level": guard,
+                     "grown collapsed": f"{int(collapsed.sum())} of {len(group)}",
+                     "direct map's share of grown weights": group.direct_share_grown.median()
+                     if "direct_share_grown" in group else float("nan")})
+    return pd.DataFrame(rows).set_index(["protocol", "task", "hidden", "batch", "twin"])
+
+
+def weight_decay_curve(points: list[dict]) -> pd.DataFrame:
+    """The lambda grid of each task as the page shows it: held-out accuracy (%) of twin ``a``
+    at each lambda, its verdict, and which lambda was chosen."""
+    table = pd.DataFrame(points)
+    if not len(table):
+        return table
+    return table.assign(held_out_accuracy=100 * table.held_out_accuracy).set_index(["task", "weight_decay"])
 
 
 # ----------------------------------------------------------------------------- Table 2

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 #: a paired comparison: ``value`` is its effect (a ratio or a difference, as the claim says),
 #: ``supports`` whether it agrees with the claim, ``certified`` whether both of its points are
-#: certified (minima, converged paths), ``cluster`` the independent unit it belongs to (its seed)
-PAIRED = ("scope", "protocol", "measure", "cluster", "value", "supports", "certified", "evidence")
+#: certified (minima, converged paths), ``cluster`` the independent unit it belongs to (its seed);
+#: for a flatness comparison, ``loss_ratio`` the training cross-entropies in the same order as the
+#: flatness ratio ``value`` (the arm the claim calls sharper over the one it calls flatter) and
+#: ``collapsed`` whether its grown network collapsed onto its direct input-output map (NaN: not
+#: recorded)
+PAIRED = ("scope", "protocol", "measure", "cluster", "value", "supports", "certified", "evidence", "loss_ratio",
+          "collapsed")
 #: a run of a trend claim: ``x`` the measure, ``y`` what it should go with
 TREND = ("scope", "protocol", "measure", "cluster", "x", "y", "certified", "evidence")
 

@@ -33,7 +33,8 @@ def paper_runs() -> pd.DataFrame:
     table = papers.GROWING_TABLE1.reset_index()
     return pd.DataFrame({"task": table.task, "hidden": table.hidden, "model": table.model, "batch": table.batch,
                          "seed": 0, "protocol": "paper", "verdict": "minimum", "rsi": table.spectral_norm,
-                         "elementwise": np.nan, "plain": np.nan, "test_accuracy": table.test_accuracy / 100})
+                         "elementwise": np.nan, "plain": np.nan, "test_accuracy": table.test_accuracy / 100,
+                         "train_loss": np.nan})
 
 
 def _scope(task, hidden) -> pd.Series:
@@ -45,19 +46,39 @@ def _evidence(pairs: pd.DataFrame) -> pd.Series:
             + ", hidden=" + pairs.hidden.astype(str))
 
 
-def twin_pairs(results: pd.DataFrame) -> pd.DataFrame:
-    """The grown run beside each fully connected twin of the same protocol, task, size, batch
-    and seed: one row per twin, columns suffixed ``_grown`` and ``_twin``."""
+TWINS = ("a", "b", "c")  # the paper's fully connected twins (the controls, linear and static, are not twins)
+
+
+def twin_pairs(results: pd.DataFrame, twins=TWINS) -> pd.DataFrame:
+    """The grown run beside each of ``twins`` (default: the fully connected twins; or a control)
+    of the same protocol, task, size, batch and seed: one row per twin, columns suffixed
+    ``_grown`` and ``_twin``."""
     grown = results[results.model == "growing"]
-    twins = results[results.model != "growing"]
-    return twins.merge(grown, on=RUN_KEYS, suffixes=("_twin", "_grown"))
+    others = results[results.model.isin(twins)]
+    return others.merge(grown, on=RUN_KEYS, suffixes=("_twin", "_grown"))
 
 
-def _paired(pairs: pd.DataFrame, measure: str, value, supports, certified, scope=None) -> pd.DataFrame:
+def _paired(pairs: pd.DataFrame, measure: str, value, supports, certified, scope=None, loss_ratio=np.nan,
+            collapsed=np.nan) -> pd.DataFrame:
     return frame(pd.DataFrame({
         "scope": _scope(pairs.task, pairs.hidden) if scope is None else scope, "protocol": pairs.protocol,
         "measure": measure, "cluster": pairs.seed, "value": value, "supports": supports,
-        "certified": certified, "evidence": _evidence(pairs)}), PAIRED)
+        "certified": certified, "evidence": _evidence(pairs), "loss_ratio": loss_ratio, "collapsed": collapsed}), PAIRED)
+
+
+def _collapsed(pairs: pd.DataFrame) -> pd.Series:
+    """Whether the grown run of each comparison collapsed onto its direct map (False when the
+    results file does not say)."""
+    column = "collapsed_grown"
+    return pairs[column].astype(str).str.lower().eq("true") if column in pairs else pd.Series(False, index=pairs.index)
+
+
+def _losses(pairs: pd.DataFrame, sharper: str, flatter: str) -> pd.Series:
+    """The training cross-entropy of the arm a claim calls sharper over the one it calls flatter
+    (NaN when the results file has no ``train_loss``)."""
+    if f"train_loss_{sharper}" not in pairs:
+        return pd.Series(np.nan, index=pairs.index)
+    return pairs[f"train_loss_{sharper}"] / pairs[f"train_loss_{flatter}"]
 
 
 def _both_minima(pairs: pd.DataFrame, a: str, b: str) -> pd.Series:
@@ -69,14 +90,52 @@ def flatter(results: pd.DataFrame) -> pd.DataFrame:
     ``value``: twin / grown flatness (> 1 agrees), per task and size."""
     pairs = twin_pairs(results)
     parts = [_paired(pairs, m, pairs[f"{m}_twin"] / pairs[f"{m}_grown"], pairs[f"{m}_twin"] > pairs[f"{m}_grown"],
-                     _both_minima(pairs, "twin", "grown")) for m in MEASURES]
+                     _both_minima(pairs, "twin", "grown"), loss_ratio=_losses(pairs, "twin", "grown"),
+                     collapsed=_collapsed(pairs)) for m in MEASURES]
     return frame(pd.concat(parts, ignore_index=True), PAIRED)
+
+
+def flatter_than(results: pd.DataFrame, control: str) -> pd.DataFrame | None:
+    """The grown network against a control arm (``"static"``: its own final graph trained with no
+    insertion; ``"linear"``: its direct input-output map alone) at the same protocol, task, size,
+    batch and seed. ``value``: control / grown flatness (> 1: the grown one is flatter). ``None``
+    when the results file has no such arm."""
+    if control not in set(results.model):
+        return None
+    pairs = twin_pairs(results, (control,))
+    parts = [_paired(pairs, m, pairs[f"{m}_twin"] / pairs[f"{m}_grown"], pairs[f"{m}_twin"] > pairs[f"{m}_grown"],
+                     _both_minima(pairs, "twin", "grown"), loss_ratio=_losses(pairs, "twin", "grown"),
+                     collapsed=_collapsed(pairs)) for m in MEASURES]
+    return frame(pd.concat(parts, ignore_index=True), PAIRED)
+
+
+def flatter_than_static(results: pd.DataFrame) -> pd.DataFrame | None:
+    """What the insertion process adds: grown against ``static`` (:func:`flatter_than`)."""
+    return flatter_than(results, "static")
+
+
+def flatter_than_linear(results: pd.DataFrame) -> pd.DataFrame | None:
+    """What growth adds over the direct map: grown against ``linear`` (:func:`flatter_than`)."""
+    return flatter_than(results, "linear")
+
+
+def generalises_better(results: pd.DataFrame) -> pd.DataFrame | None:
+    """The paper's second claim, at the same points: the grown network's test accuracy against
+    twin ``a`` and against ``static`` (grown minus other, in points; > 0 agrees). ``None`` when the
+    file has no static arm."""
+    if "static" not in set(results.model):
+        return None
+    pairs = twin_pairs(results, ("a", "static"))
+    gap = _accuracy_gap(pairs)
+    return _paired(pairs, "test accuracy", gap, gap > 0, _both_minima(pairs, "twin", "grown"),
+                   collapsed=_collapsed(pairs))
 
 
 def batch_sharper(results: pd.DataFrame) -> pd.DataFrame:
     """Table 1: a larger batch gives a sharper minimum. Each model and seed at the task's
     smallest and largest batch; ``value``: large / small flatness (> 1 agrees), per task."""
     keys = ["protocol", "task", "hidden", "model", "seed"]
+    results = results[results.model.isin(("growing",) + TWINS)]  # the paper's arms
     small = results.loc[results.groupby(keys).batch.idxmin()]
     large = results.loc[results.groupby(keys).batch.idxmax()]
     pairs = small.merge(large, on=keys, suffixes=("_small", "_large"))
@@ -84,7 +143,8 @@ def batch_sharper(results: pd.DataFrame) -> pd.DataFrame:
     # its cluster: the two runs of a model, size and seed belong to this comparison alone
     pairs = pairs.assign(seed=pairs.hidden.astype(str) + "/" + pairs.model.astype(str) + "/" + pairs.seed.astype(str))
     parts = [_paired(pairs, m, pairs[f"{m}_large"] / pairs[f"{m}_small"], pairs[f"{m}_large"] > pairs[f"{m}_small"],
-                     _both_minima(pairs, "small", "large"), scope=pairs.task) for m in MEASURES]
+                     _both_minima(pairs, "small", "large"), scope=pairs.task,
+                     loss_ratio=_losses(pairs, "large", "small")) for m in MEASURES]
     return frame(pd.concat(parts, ignore_index=True), PAIRED)
 
 
@@ -127,7 +187,8 @@ def small_much_flatter(results: pd.DataFrame) -> pd.DataFrame:
     similar = _accuracy_gap(pairs).abs() <= SIMILAR_ACCURACY_PP
     parts = [_paired(pairs, m, pairs[f"{m}_twin"] / pairs[f"{m}_grown"],
                      (pairs[f"{m}_twin"] / pairs[f"{m}_grown"] >= SMALL_FLATTER_FACTOR) & similar,
-                     _both_minima(pairs, "twin", "grown")) for m in MEASURES]
+                     _both_minima(pairs, "twin", "grown"), loss_ratio=_losses(pairs, "twin", "grown"),
+                     collapsed=_collapsed(pairs)) for m in MEASURES]
     return frame(pd.concat(parts, ignore_index=True), PAIRED)
 
 
@@ -154,8 +215,11 @@ def head_flatter(heads: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for m in (m for m in MEASURES if f"{m}_grown" in pairs):
         ratio = pairs[f"{m}_reference"] / pairs[f"{m}_grown"]
+        losses = (pairs["certificate train loss_reference"] / pairs["certificate train loss_grown"]
+                  if "certificate train loss_grown" in pairs else np.nan)
         parts.append(pd.DataFrame({
             "scope": "CoLA", "protocol": pairs.protocol, "measure": m, "cluster": pairs.seed, "value": ratio,
+            "loss_ratio": losses,
             "supports": (ratio >= HEAD_FLATTER_FACTOR) & no_loss,
             "certified": (pairs.verdict_grown == "minimum") & (pairs.verdict_reference == "minimum"),
             "evidence": "60_table2.csv: protocol=" + pairs.protocol + ", seed=" + pairs.seed.astype(str)}))

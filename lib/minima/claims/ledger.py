@@ -27,9 +27,11 @@ from .no_barriers import over_parameterised
 from .registry import CLAIMS, Claim, Headline
 
 COLUMNS = ("claim", "paper", "protocol", "measure", "headline", "unit", "clusters", "n", "k", "effect", "ci_low",
-           "ci_high", "p_value", "p_adjusted", "verdict", "clusters_needed", "evidence")
+           "ci_high", "p_value", "p_adjusted", "verdict", "clusters_needed", "loss_ratio", "collapsed_left_out",
+           "evidence")
 EXTRA = ("source", "where", "statement", "scope", "reason", "test", "page")
-VERDICTS = ("holds", "fails", "inconclusive", "not tested here")
+VERDICTS = ("holds", "fails", "confounded by loss", "inconclusive", "not tested here")
+LOSS_CONFOUND = 2.0  # a flatness comparison whose flatter arm has a training CE this many times lower measures the loss
 END_POINTS = "paper (end points)"  # the paper's protocol: its end points, tested as the paper computed them
 
 
@@ -58,8 +60,8 @@ def _row(claim: Claim, **values) -> dict:
             "page": claim.page, "paper": "", "scope": "", "protocol": "", "measure": "", "headline": False,
             "unit": claim.unit, "clusters": 0, "n": 0, "k": np.nan, "effect": np.nan, "ci_low": np.nan,
             "ci_high": np.nan, "p_value": np.nan, "p_oppose": np.nan, "p_adjusted": np.nan, "verdict": "not tested here",
-            "clusters_needed": np.nan, "reason": "", "test": claim.headline.describe() if claim.headline else "",
-            "evidence": ""}
+            "clusters_needed": np.nan, "loss_ratio": np.nan, "collapsed_left_out": 0, "reason": "",
+            "test": claim.headline.describe() if claim.headline else "", "evidence": ""}
     return {**base, **values}
 
 
@@ -114,6 +116,33 @@ def _counted(claim: Claim, group: pd.DataFrame) -> pd.DataFrame:
     return group[group.certified.astype(bool)]
 
 
+def _collapsed(group: pd.DataFrame) -> pd.Series:
+    """The comparisons whose grown network collapsed onto its direct map (a softmax regression)."""
+    return group.collapsed.astype(str).str.lower().eq("true") if "collapsed" in group else \
+        pd.Series(False, index=group.index)
+
+
+def loss_guard(effect: float, loss_ratio: float, scale: str = "log") -> str:
+    """How the loss level bears on a flatness comparison whose median effect (sharper arm's over
+    flatter arm's flatness, as the claim orders them) is ``effect`` and whose median training CE
+    ratio in the same order is ``loss_ratio``: ``"confounded"`` when the arm the data find flatter
+    also has a CE more than :data:`LOSS_CONFOUND` times lower (a lower CE alone flattens the
+    cross-entropy's Hessian), ``"against"`` when the flatter arm has the higher CE (the loss level
+    works against the finding), else ``""``."""
+    if scale != "log" or not (np.isfinite(effect) and np.isfinite(loss_ratio)) or effect == 1:
+        return ""
+    lower_loss_of_flatter = loss_ratio if effect > 1 else 1 / loss_ratio  # other arm's CE / flatter arm's CE
+    if lower_loss_of_flatter > LOSS_CONFOUND:
+        return "confounded"
+    return "against" if lower_loss_of_flatter < 1 else ""
+
+
+def _median(values) -> float:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else np.nan
+
+
 # ----------------------------------------------------------------------------- one test
 
 def _test(claim: Claim, headline: Headline, group: pd.DataFrame, family: int, power: bool = True) -> dict:
@@ -126,7 +155,8 @@ def _test(claim: Claim, headline: Headline, group: pd.DataFrame, family: int, po
     clusters = len(summaries)
     values = summaries.value.to_numpy(float)
     numbers = dict(clusters=clusters, n=len(counted), k=int(counted.supports.astype(bool).sum()) if claim.kind != "trend"
-                   and len(counted) else np.nan)
+                   and len(counted) else np.nan,
+                   loss_ratio=_median(counted.loss_ratio) if "loss_ratio" in counted and len(counted) else np.nan)
     if not clusters:
         return {**numbers, "p_value": np.nan, "p_oppose": np.nan, "effect": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                 "clusters_needed": np.nan}
@@ -170,6 +200,19 @@ def _verdict(numbers: dict, p_support: float, p_oppose: float) -> tuple[str, str
     return "inconclusive", f"p = {p_support:.2g} over {clusters} clusters, neither direction at {stats.ALPHA:g}" + more
 
 
+def _guarded(verdict: str, reason: str, numbers: dict, headline: Headline) -> tuple[str, str]:
+    """The verdict after the loss guard (:func:`loss_guard`): a decided flatness comparison whose
+    flatter arm has a CE more than :data:`LOSS_CONFOUND` times lower is ``confounded by loss``."""
+    guard = loss_guard(numbers.get("effect", np.nan), numbers.get("loss_ratio", np.nan), headline.scale)
+    ratio = numbers.get("loss_ratio", np.nan)
+    if guard == "confounded" and verdict in ("holds", "fails"):
+        return "confounded by loss", (f"{reason}; but the flatter arm's training CE is more than {LOSS_CONFOUND:g}x "
+                                      f"lower (median CE ratio {ratio:.3g}): the flatness gap is the loss level's")
+    if guard == "against":
+        return verdict, f"{reason}; the loss level works against the finding (median CE ratio {ratio:.3g})"
+    return verdict, reason
+
+
 def _label_protocols(evidence: pd.DataFrame) -> pd.DataFrame:
     return evidence.assign(protocol=evidence.protocol.replace({"paper": END_POINTS}))
 
@@ -196,19 +239,25 @@ def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None], family: int =
         chosen = chosen[chosen.scope.isin(headline.scopes)]
     if headline.over_parameterised:
         chosen = chosen[chosen.scope.astype(str).map(over_parameterised).astype(bool)]
+    collapsed = _collapsed(chosen)
+    left_out = int(collapsed.sum())
+    chosen = chosen[~collapsed]
     rows = []
     if len(chosen):
         numbers = _test(claim, headline, chosen, family)
         rows.append(_row(claim, headline=True, scope=", ".join(dict.fromkeys(chosen.scope.astype(str))),
+                         collapsed_left_out=left_out,
                          protocol=", ".join(dict.fromkeys(chosen.protocol.astype(str))), measure=headline.measure,
                          evidence=str(chosen.evidence.iloc[0]), **numbers))
     else:
-        rows.append(_row(claim, headline=True, reason=f"no {headline.protocol or ''} {headline.measure} comparisons "
-                                                       "in this build's results"))
+        why = (f"every {headline.protocol or ''} {headline.measure} comparison has a grown network collapsed onto its "
+               "direct input-output map (a softmax regression)" if left_out else
+               f"no {headline.protocol or ''} {headline.measure} comparisons in this build's results")
+        rows.append(_row(claim, headline=True, collapsed_left_out=left_out, reason=why))
     for (scope, protocol, measure), group in evidence.groupby(["scope", "protocol", "measure"], sort=False):
         detail = replace(headline, protocol=protocol, measure=measure, scopes=(scope,), over_parameterised=False)
         numbers = _test(claim, detail, group, family, power=False)
-        verdict, reason = _verdict(numbers, numbers["p_value"], numbers["p_oppose"])
+        verdict, reason = _guarded(*_verdict(numbers, numbers["p_value"], numbers["p_oppose"]), numbers, detail)
         rows.append(_row(claim, paper=_paper(claim, scope, measure), scope=scope, protocol=protocol, measure=measure,
                          evidence=str(group.evidence.iloc[0]), verdict=verdict, reason=reason + " (not adjusted)",
                          **numbers))
@@ -236,6 +285,11 @@ def verdicts(tables: dict[str, pd.DataFrame | None], claims=CLAIMS) -> pd.DataFr
             reason = reason.replace("p = ", "adjusted p = ", 1)
         elif verdict == "holds":
             reason = f"Holm-adjusted p = {p:.2g} < {stats.ALPHA:g} over {int(numbers['clusters'])} clusters"
+        claim = next(c for c in claims if c.id == numbers["claim"])
+        verdict, reason = _guarded(verdict, reason, numbers, claim.headline)
+        if numbers.get("collapsed_left_out"):
+            reason += (f"; {int(numbers['collapsed_left_out'])} comparison(s) with a grown network collapsed onto its "
+                       "direct input-output map left out (they compare a softmax regression)")
         rows.at[index, "verdict"], rows.at[index, "reason"] = verdict, reason
         if verdict != "inconclusive":
             rows.at[index, "clusters_needed"] = np.nan

@@ -39,11 +39,11 @@ import torch
 from ..core.batching import batch_shares
 from .files import DataError, md5sum, read_ag_news_csv, read_cola_tsv, read_idx, require
 from .loads import record_load
+from .subsets import RESPLIT_SEED, stratified_split, stratified_subset
 
-__all__ = ['DataError', 'Dataset', 'TrainTest', 'batch_shares', 'batches', 'data_root', 'load', 'load_each', 'md5sum', 'stratified_split', 'train_test']
+__all__ = ['DataError', 'Dataset', 'TrainTest', 'batch_shares', 'batches', 'data_root', 'load', 'load_each', 'md5sum', 'stratified_split', 'stratified_subset',
+           'train_test']
 
-RESPLIT_SEED = 0
-RESPLIT_TRAIN_FRACTION = 0.8
 
 
 @dataclass
@@ -126,19 +126,6 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     (the small real files shipped with the repository, see ``data/README.md``)."""
     chosen = root if root is not None else os.environ.get("MINIMA_DATA") or PROJECT_DATA
     return Path(chosen).expanduser()
-
-
-def stratified_split(targets: np.ndarray, train_fraction: float = RESPLIT_TRAIN_FRACTION,
-                     seed: int = RESPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic stratified split of indices ``0..N-1`` into (train, test), each sorted."""
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for label in np.unique(targets):
-        members = rng.permutation(np.flatnonzero(targets == label))
-        cut = int(round(train_fraction * len(members)))
-        train.append(members[:cut])
-        test.append(members[cut:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
 def _mnist_pair(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:

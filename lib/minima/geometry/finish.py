@@ -188,3 +188,18 @@ def finish(objective: Objective, rounds: int, iterations: int = 25, *, rule: Rul
     if certificate is None or certified_at != last:
         certificate = objective.certify(history, rule, seed)
     return Finish(certificate, losses, objectives, iterations)
+
+
+def stability(objective: Objective, measured: dict, measure_again: Callable[[], dict], iterations: int = 25) -> float:
+    """The last test of a minimum: one more round of ``iterations`` L-BFGS iterations on
+    ``objective`` from the certified point, then the flatness measures again
+    (``measure_again()``, ``{name: value}``). Returns the largest relative change of a measure
+    against ``measured`` (the values at the certified point); the caller calls the point a
+    minimum only when it is small (1 %: the measures no longer depend on where the finish
+    stopped). The module is left at the point after that round."""
+    objective.module.eval()
+    for _ in lbfgs_rounds(objective.parameters, objective.value_and_grad, 1, iterations):
+        pass
+    again = measure_again()
+    return max(abs(again[name] - value) / abs(value) if value else float(again[name] != value)
+               for name, value in measured.items())

@@ -99,15 +99,45 @@ def head_ratios(results, paper_ratio: float, measures=("plain", "rsi", "elementw
     return fig
 
 
-def final_rsi(results, task: str) -> go.Figure:
-    """Table 1's rsi at each run's final point for ``task``, by model and size, one trace per
-    protocol and batch (crosses: not a certified minimum)."""
+def final_rsi(results, task: str, measure: str = "elementwise") -> go.Figure:
+    """Table 1's flatness ``measure`` at each run's final point for ``task``, by model and size,
+    one trace per protocol and batch (crosses: not a certified minimum)."""
     sub = results[results.task == task]
     fig = go.Figure()
     for (protocol, batch), part in sub.groupby(["protocol", "batch"]):
-        fig.add_trace(go.Scatter(x=part.model + " / " + part.hidden.astype(str), y=part.rsi, mode="markers",
+        fig.add_trace(go.Scatter(x=part.model + " / " + part.hidden.astype(str), y=part[measure], mode="markers",
                                  name=f"{protocol}, batch {batch}",
                                  marker=dict(size=10, symbol=["circle" if v == "minimum" else "x" for v in part.verdict])))
-    return fig.update_layout(title=f"{task}: rsi at the final point (x: not certified minimum)",
-                             yaxis=dict(type="log", title="rsi", range=log_range(sub.rsi)),
+    return fig.update_layout(title=f"{task}: {measure} at the final point (x: not a certified minimum)",
+                             yaxis=dict(type="log", title=measure, range=log_range(sub[measure])),
                              xaxis_title="model / hidden units", height=420)
+
+
+ARM_NAMES = {"linear": "linear (direct map only)", "static": "static (grown graph, no insertion)",
+             "growing": "grown", "a": "fully connected a"}
+
+
+def arms(results, task: str, hidden: int, protocol: str = "regularised", measure: str = "elementwise") -> go.Figure:
+    """The four arms of a scope (the two controls, the grown network, twin ``a``): ``measure``
+    against test accuracy, one point per run (seed and batch) at certified minima of
+    ``protocol``; the hover gives the run's training CE over the grown run's of the same seed
+    and batch (the loss level the flatness is read at)."""
+    sub = results[(results.task == task) & (results.hidden == hidden) & (results.protocol == protocol)
+                  & (results.verdict == "minimum")]
+    grown = sub[sub.model == "growing"].set_index(["seed", "batch"]).train_loss
+    fig = go.Figure()
+    for k, (model, name) in enumerate(ARM_NAMES.items()):
+        part = sub[sub.model == model]
+        if not len(part):
+            continue
+        ratio = [row.train_loss / grown.get((row.seed, row.batch), float("nan")) for row in part.itertuples()]
+        fig.add_trace(go.Scatter(
+            x=100 * part.test_accuracy, y=part[measure], mode="markers", name=name,
+            marker=dict(size=10, color=COLOURS[k]),
+            customdata=list(zip(part.seed, part.batch, part.train_loss, ratio)),
+            hovertemplate="seed %{customdata[0]}, batch %{customdata[1]}<br>training CE %{customdata[2]:.3g} "
+                          "(%{customdata[3]:.3g}x the grown run's)<extra>" + name + "</extra>"))
+    return fig.update_layout(title=f"{task}-{hidden}, {protocol}: {measure} against test accuracy",
+                             xaxis_title="test accuracy (%)",
+                             yaxis=dict(type="log", title=f"{measure} (lower: flatter)",
+                                        range=log_range(sub[measure]) if len(sub) else None), height=440)

@@ -9,16 +9,19 @@ executed by :func:`minima.runs.run_all`. The package, one concept a file:
 - :mod:`.protocols`: how a run goes on from the paper protocol's end point (``converged``);
 - :mod:`.records`: rows, records and the results table;
 - :mod:`.run`: the run spec and its execution;
-- :mod:`.plan`: :class:`Settings` (notebook 40's parameters) and :func:`plan`.
+- :mod:`.plan`: :class:`Settings` (notebook 40's parameters) and :func:`plan`;
+- :mod:`.regularisation`: how the regularised protocol's lambda is chosen.
 """
 from .arms import ARCHITECTURES, ARMS, Network, build, paper_schedule
-from .plan import Settings, plan
-from .protocols import PROTOCOLS, Converged, per_batch
+from . import regularisation
+from .plan import LARGE_ARMS, SMALL_ARMS, Settings, plan
+from .protocols import PROTOCOLS, Converged, Regularised, per_batch
 from .records import RESULT_COLUMNS, Table1Record, Table1Row, TrainedRun, results_table
 from .run import Table1Run, train_run
 from .tasks import TaskRef, image_task, load_tasks, text_task
 from .training import Training
 
-__all__ = ["ARCHITECTURES", "ARMS", "Converged", "Network", "PROTOCOLS", "RESULT_COLUMNS", "Settings", "Table1Record", "Table1Row", "Table1Run",
-           "TaskRef", "TrainedRun", "Training", "build", "image_task", "load_tasks", "paper_schedule", "per_batch",
-           "plan", "results_table", "text_task", "train_run"]
+__all__ = ["ARCHITECTURES", "ARMS", "Converged", "LARGE_ARMS", "Network", "PROTOCOLS", "RESULT_COLUMNS", "Regularised",
+           "SMALL_ARMS", "Settings", "Table1Record", "Table1Row", "Table1Run", "TaskRef", "TrainedRun", "Training",
+           "build", "image_task", "load_tasks", "paper_schedule", "per_batch", "plan", "regularisation",
+           "results_table", "text_task", "train_run"]

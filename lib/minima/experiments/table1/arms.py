@@ -4,7 +4,9 @@ Architectures are given as fractions of the hidden budget ``H``, as in the paper
 ``a`` one layer of ``H``, ``b`` ``0.8H`` then ``0.2H``, ``c`` ``0.6H, 0.3H, 0.1H``
 (500 -> 400+100 and 300+150+50 for MNIST; 100 -> 80+20 and 60+30+10 for AG News).
 The grown network (``growing``) ends with exactly the parameter count of architecture ``a``.
-Adding an arm is one builder and one line of :data:`ARMS`.
+Two controls separate what growing adds: ``linear`` (the grown network's start, its direct
+input-output map alone) and ``static`` (the grown network's final graph, trained from the first
+epoch with no insertion). Adding an arm is one builder and one line of :data:`ARMS`.
 """
 from __future__ import annotations
 
@@ -56,13 +58,15 @@ class Network:
 
     @property
     def parameters(self) -> int:
-        """The network part's real parameters (a grown net's absent edges are not counted)."""
-        return self.growth.net.num_parameters() if self.growth else sum(p.numel() for p in self.net.parameters())
+        """The network part's real parameters (a DAG's absent edges are not counted)."""
+        return self.net.num_parameters() if isinstance(self.net, GrowingNet) else \
+            sum(p.numel() for p in self.net.parameters())
 
     @property
     def depth(self) -> int:
         """Layers of weights on the longest input-output path."""
-        return int(self.growth.net.depth.max()) if self.growth else sum(isinstance(m, nn.Linear) for m in self.net.modules())
+        return int(self.net.depth.max()) if isinstance(self.net, GrowingNet) else \
+            sum(isinstance(m, nn.Linear) for m in self.net.modules())
 
 
 def grown(task: TrainTest, hidden: int, seed: int, small: bool) -> tuple[nn.Module, GrowthPlan | None]:
@@ -75,6 +79,27 @@ def grown(task: TrainTest, hidden: int, seed: int, small: bool) -> tuple[nn.Modu
                            fan_in_for_budget(task.n_features, task.n_classes, hidden, budget))
 
 
+def linear(task: TrainTest, hidden: int, seed: int, small: bool) -> tuple[nn.Module, None]:
+    """Control: the grown network's starting network and nothing else, its direct input-output
+    map (a softmax regression on the task's inputs; for text, on the embedding), never grown."""
+    return GrowingNet(task.n_features, task.n_classes, seed=seed, device="cpu"), None
+
+
+def static(task: TrainTest, hidden: int, seed: int, small: bool) -> tuple[nn.Module, None]:
+    """Control: the grown run's final DAG with every edge present from the first epoch. The
+    insertions of the grown run of this seed draw their graph from the network's own generator,
+    never from training, so making them all at once gives that run's graph edge for edge; then
+    every weight is drawn again U(-0.5, 0.5) from the seed (the grown run's moved edges keep
+    their old values there, its new ones are drawn when inserted). Trained with no insertion."""
+    net, growth = grown(task, hidden, seed, small)
+    net.grow(growth.schedule.total, growth.fan_ins[:growth.schedule.total])
+    generator = torch.Generator().manual_seed(20_000 + seed)
+    with torch.no_grad():
+        fresh = (torch.rand(net.weight.shape, generator=generator, dtype=torch.float64) * 2 - 1) * net.init_range
+        net.weight.copy_(fresh.to(net.weight.dtype) * net.mask.to(net.weight.dtype))
+    return net, None
+
+
 def fully_connected(fractions: tuple):
     """The builder of a fully connected twin whose hidden layers hold ``fractions`` of ``hidden``."""
     def builder(task: TrainTest, hidden: int, seed: int, small: bool) -> tuple[nn.Module, None]:
@@ -83,8 +108,10 @@ def fully_connected(fractions: tuple):
     return builder
 
 
-# every arm of the table: name -> builder(task, hidden, seed, small) -> (network part, growth or None)
-ARMS = {"growing": grown, **{name: fully_connected(fractions) for name, fractions in ARCHITECTURES.items()}}
+# every arm of the table: name -> builder(task, hidden, seed, small) -> (network part, growth or None);
+# the paper's (the grown network, the fully connected twins) and two controls (linear, static)
+ARMS = {"growing": grown, **{name: fully_connected(fractions) for name, fractions in ARCHITECTURES.items()},
+        "linear": linear, "static": static}
 
 
 def build(task: TrainTest, model: str, hidden: int, seed: int, small: bool) -> Network:

@@ -2,29 +2,37 @@
 of the table."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...data import TrainTest
 from ...geometry.certificate import Rule
-from .arms import paper_schedule
-from .protocols import Converged, per_batch
+from .arms import ARMS, paper_schedule
+from .protocols import PROTOCOLS, Converged, Regularised, per_batch
 from .run import Table1Run
 from .tasks import TaskRef
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Table 1 as notebook 40's parameters set it. Every field but the last three is a dict keyed
-    by task name (``"MNIST"``, ``"AG News"``); ``converged_lr`` and ``converged_max_epochs``
-    values may be dicts by batch size (:func:`per_batch`).
+    """Table 1 as notebook 40's parameters set it. The dict fields are keyed by task name
+    (``"MNIST"``, ``"AG News"``); ``converged_lr`` and ``converged_max_epochs`` values may be
+    dicts by batch size (:func:`per_batch`).
 
     ``sizes``: hidden units of the small and the large network; ``batch_sizes``: the paper's two;
     ``learning_rates``, ``max_epochs``: the paper's protocol (SGD; stop at 100 % training
     accuracy or after ``max_epochs``); ``schedule_scale``: factor on the growth epochs;
-    ``train_examples``: the first N training examples (0: all, the trim); ``converged_lr``,
-    ``converged_max_epochs``: the ``converged`` protocol (:class:`~.protocols.Converged`); ``seeds``: one run per
-    seed and cell; ``hessian_subset``: the first training examples on which certificates and
-    Hessians are taken; ``rule``: the certificate's thresholds."""
+    ``train_examples``: the first N training examples of each class in its share (0: all, the
+    trim); ``seeds``: one run per seed and cell (``large_seeds``: the large size's, when fewer);
+    ``hessian_subset``: the first training examples on which the paper protocol's certificates
+    and Hessians are taken; ``rule``: the certificate's thresholds. ``protocols``: those a run
+    takes after the paper's (names of :data:`~.protocols.PROTOCOLS`): ``regularised`` with
+    ``weight_decay`` (a number per task, or ``"choose"``: chosen on ``weight_decay_grid``,
+    :mod:`.regularisation`) and at most ``finish_rounds`` L-BFGS rounds; ``converged`` with
+    ``converged_lr`` and ``converged_max_epochs`` (:class:`~.protocols.Converged`);
+    ``protocol_sizes``: per task, the sizes whose runs take those protocols (a task not named:
+    every size; the others stop at the paper protocol's end points); ``controls``: the control
+    arms run beside the paper's at each task's small size (:data:`~.arms.ARMS`: ``linear``,
+    ``static``)."""
 
     sizes: dict
     batch_sizes: dict
@@ -32,11 +40,29 @@ class Settings:
     max_epochs: dict
     schedule_scale: dict
     train_examples: dict
-    converged_lr: dict
-    converged_max_epochs: dict
     seeds: tuple
     hessian_subset: int
+    protocols: tuple = ("regularised",)
+    weight_decay: dict = field(default_factory=dict)
+    weight_decay_grid: tuple = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+    finish_rounds: int = 200
+    converged_lr: dict = field(default_factory=dict)
+    converged_max_epochs: dict = field(default_factory=dict)
+    large_seeds: tuple | None = None
+    protocol_sizes: dict = field(default_factory=dict)
+    controls: tuple = ("linear", "static")
     rule: Rule = Rule()
+
+    def __post_init__(self):
+        unknown = [p for p in self.protocols if p not in PROTOCOLS]
+        if unknown:
+            raise ValueError(f"unknown protocols {unknown}; choose among {', '.join(PROTOCOLS)}")
+        unknown = [c for c in self.controls if c not in ARMS]
+        if unknown:
+            raise ValueError(f"unknown control arms {unknown}; choose among linear, static")
+        for key in ("seeds", "protocols", "weight_decay_grid", "controls") + \
+                (("large_seeds",) if self.large_seeds is not None else ()):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
 
     @classmethod
     def from_parameters(cls, parameters: dict) -> "Settings":
@@ -44,8 +70,7 @@ class Settings:
         import dataclasses
 
         names = {f.name for f in dataclasses.fields(cls)}
-        chosen = {k: v for k, v in parameters.items() if k in names}
-        return cls(**{**chosen, "seeds": tuple(chosen["seeds"])})
+        return cls(**{k: v for k, v in parameters.items() if k in names})
 
     def train_count(self, name: str, task: TrainTest) -> int:
         """How many training examples task ``name`` uses (the trim, at most the split's size)."""
@@ -59,20 +84,47 @@ class Settings:
         """The ``converged`` protocol's cap on epochs for task ``name`` at ``batch``."""
         return per_batch(self.converged_max_epochs[name], batch)
 
+    def takes_protocols(self, name: str, hidden: int) -> bool:
+        """Whether runs of task ``name`` at size ``hidden`` take the protocols after the paper's."""
+        return name not in self.protocol_sizes or hidden in self.protocol_sizes[name]
 
-def plan(tasks: dict[str, TaskRef], settings: Settings) -> list[Table1Run]:
-    """Every run of Table 1: the small size with the grown network and architecture ``a``, the
-    large one with ``a``, ``b``, ``c``, both batch sizes, every seed. The first seed's grown and
-    ``a`` runs at the large size and the small batch also compute their spectral density (the
-    page's figure). Refuses a growth schedule that ends after training stops, before anything
-    runs."""
-    specs, seeds = [], tuple(settings.seeds)
+    def seeds_of(self, small: bool) -> tuple:
+        return self.seeds if small or self.large_seeds is None else self.large_seeds
+
+    def protocols_of(self, name: str, batch: int, weight_decays: dict) -> tuple:
+        """The protocol objects of a run of task ``name`` at ``batch``."""
+        chosen = []
+        for protocol in self.protocols:
+            if protocol == "converged":
+                chosen.append(Converged(self.rate(name, batch), self.cap(name, batch)))
+            elif protocol == "regularised":
+                if name not in weight_decays:
+                    raise ValueError(f"no lambda for {name}: choose it first (table1.regularisation.choose)")
+                chosen.append(Regularised(weight_decays[name], rounds=self.finish_rounds))
+        return tuple(chosen)
+
+
+# the arms of each size: the paper's (the grown network and the fully connected twins)
+SMALL_ARMS = ("growing", "a")
+LARGE_ARMS = ("growing", "a", "b", "c")
+
+
+def plan(tasks: dict[str, TaskRef], settings: Settings, weight_decays: dict | None = None) -> list[Table1Run]:
+    """Every run of Table 1: the small size with the grown network, architecture ``a`` and the
+    control arms, the large one with the grown network and ``a``, ``b``, ``c``, both batch sizes,
+    every seed, each run taking the
+    settings' protocols (``weight_decays``: the regularised protocol's lambda per task, from
+    :func:`~.regularisation.choose`). The first seed's grown and ``a`` runs at the large size
+    and the small batch also compute their spectral density (the page's figure). Refuses a
+    growth schedule that ends after training stops, before anything runs."""
+    specs = []
     for name, ref in tasks.items():
         task = ref.load()
         max_epochs, scale = settings.max_epochs[name], settings.schedule_scale[name]
         for k, hidden in enumerate(settings.sizes[name]):
             small = k == 0
-            for model in (["growing", "a"] if small else ["growing", "a", "b", "c"]):
+            seeds = settings.seeds_of(small)
+            for model in (SMALL_ARMS + settings.controls if small else LARGE_ARMS):
                 if model == "growing":
                     last = paper_schedule(task.name, hidden, small).scaled(scale).last_epoch
                     if last >= max_epochs:
@@ -84,7 +136,8 @@ def plan(tasks: dict[str, TaskRef], settings: Settings) -> list[Table1Run]:
                             ref, hidden, model, batch, seed, lr=settings.learning_rates[name], max_epochs=max_epochs,
                             schedule_scale=scale, hessian_subset=settings.hessian_subset, small=small,
                             train_limit=settings.train_examples[name],
-                            protocols=(Converged(settings.rate(name, batch), settings.cap(name, batch)),), rule=settings.rule,
+                            protocols=settings.protocols_of(name, batch, weight_decays or {})
+                            if settings.takes_protocols(name, hidden) else (), rule=settings.rule,
                             density=(not small and model in ("growing", "a") and batch == settings.batch_sizes[name][0]
                                      and seed == seeds[0])))
     return specs

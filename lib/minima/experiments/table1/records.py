@@ -11,7 +11,7 @@ from ...geometry.certificate import Certificate
 
 @dataclass(frozen=True)
 class Table1Row:
-    """One end point of a run under one protocol (``"paper"`` or ``"converged"``): the run's
+    """One end point of a run under one protocol (``"paper"`` or one of :data:`~.protocols.PROTOCOLS`): the run's
     identity and sizes, how training stopped and took (``train_seconds``, ``samples_per_second``
     of the SGD passes), the point's certificate, flatness ``measures`` (``{name: value}``) and
     test accuracy, the seconds its Hessians took and the training ``curve`` (one dict per
@@ -39,6 +39,14 @@ class Table1Row:
     curve: list
     finish_losses: tuple = ()
     train_examples: int = 0  # the training examples the run saw (the trim applied)
+    weight_decay: float = 0.0  # lambda of the objective the end point minimises (0: the plain cross-entropy)
+    objective: float = float("nan")  # that objective's value there
+    theta_norm: float = float("nan")  # |theta| of the network part
+    stability: float = float("nan")  # largest relative change of a flatness measure over one more finish round
+    hidden_share: float = float("nan")  # a grown net: share of |theta|^2 off its direct input-output map
+    hidden_effect: float = float("nan")  # ... and the largest logit change when that part is zeroed
+    collapsed: bool | None = None  # a grown net whose hidden part changes no logit (None: not a grown net)
+    direct_share: float = float("nan")  # a grown net: share of its weights on the direct input-output map
 
     def as_row(self) -> dict:
         """The results file's columns (:data:`RESULT_COLUMNS` among them, names as the file has
@@ -49,7 +57,10 @@ class Table1Row:
                 "finish": self.finish,
                 "train s": self.train_seconds, "epochs": self.epochs, **self.certificate.as_row(), **self.measures,
                 "test_accuracy": self.test_accuracy, "hessian s": self.hessian_seconds, "curve": list(self.curve),
-                "finish losses": list(self.finish_losses), "train examples": self.train_examples}
+                "finish losses": list(self.finish_losses), "train examples": self.train_examples,
+                "weight_decay": self.weight_decay, "objective": self.objective, "theta_norm": self.theta_norm,
+                "stability": self.stability, "hidden_share": self.hidden_share, "hidden_effect": self.hidden_effect,
+                "collapsed": self.collapsed, "direct_share": self.direct_share}
 
 
 @dataclass(frozen=True)
@@ -83,4 +94,6 @@ def results_table(records) -> "pd.DataFrame":
 
 
 RESULT_COLUMNS = ("task", "hidden", "model", "batch", "seed", "protocol", "epochs", "finish", "train_accuracy", "train_loss",
-                  "grad_norm", "lambda_max", "lambda_min", "verdict", "rsi", "elementwise", "plain", "test_accuracy")
+                  "grad_norm", "lambda_max", "lambda_min", "verdict", "rsi", "elementwise", "plain", "test_accuracy",
+                  "weight_decay", "objective", "theta_norm", "stability", "hidden_share", "hidden_effect", "collapsed",
+                  "direct_share")

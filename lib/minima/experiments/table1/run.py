@@ -5,12 +5,12 @@ paper protocol's end point, then takes it through the run's other protocols."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from ...core.spectrum import spectral_density
-from ...data import TrainTest
+from ...data import TrainTest, stratified_split, stratified_subset
 from ...geometry.certificate import Rule
 from ...geometry.flatness import MEASURES
 from ...runs import Resources, Spec
@@ -25,8 +25,10 @@ from .tasks import TaskRef
 class Table1Run(Spec):
     """One run of Table 1: build ``model`` (an arm of :data:`~.arms.ARMS`) with ``hidden`` units
     for ``seed``, train it by the paper's protocol on the first ``train_limit`` training examples
-    (0: all), certify and measure its end point; then take each protocol of ``protocols``
-    (:mod:`.protocols`) from that end point. Every run trains
+    (0: all; a stratified trim, :func:`minima.data.stratified_subset`), certify and measure its
+    end point; then take each protocol of ``protocols`` (:mod:`.protocols`) from that end point.
+    ``validation``: train on 80 % of those examples and take the other 20 % (stratified, seed
+    0) as the test set (choosing ``lambda`` never sees the test set). Every run trains
     alone (one model per process), so its numbers do not depend on the other runs. ``kernel``
     is what runs the SGD epochs (:func:`minima.train.choose_kernel`: ``"auto"`` takes the
     compiled kernel for every network of the table); it is part of the spec, so of the cache key."""
@@ -42,6 +44,7 @@ class Table1Run(Spec):
     hessian_subset: int
     small: bool
     train_limit: int = 0
+    validation: bool = False
     protocols: tuple = ()
     rule: Rule = Rule()
     measures: tuple = tuple(MEASURES)
@@ -63,11 +66,22 @@ class Table1Run(Spec):
         return train_run(self).record
 
 
+def training_data(task: TrainTest, limit: int, validation: bool) -> tuple[TrainTest, torch.Tensor, torch.Tensor]:
+    """``(task, x_train, y_train)``: the first ``limit`` training examples of each class in
+    their share (0: all of them); with ``validation``, 80 % of those to train on and the task's
+    test set replaced by the other 20 %."""
+    index = torch.from_numpy(stratified_subset(task.y_train.numpy(), limit or len(task.y_train)))
+    if validation:
+        train, held_out = stratified_split(task.y_train[index].numpy())
+        task = replace(task, x_test=task.x_train[index[held_out]], y_test=task.y_train[index[held_out]])
+        index = index[train]
+    return task, task.x_train[index], task.y_train[index]
+
+
 def train_run(spec: Table1Run) -> TrainedRun:
     """Execute ``spec`` (what :meth:`Table1Run.run` does) and keep the trained model."""
     task = spec.task.load() if isinstance(spec.task, TaskRef) else spec.task
-    x_train, y_train = (task.x_train[:spec.train_limit], task.y_train[:spec.train_limit]) if spec.train_limit else \
-        (task.x_train, task.y_train)
+    task, x_train, y_train = training_data(task, spec.train_limit, spec.validation)
     torch.manual_seed(spec.seed)
     network = build(task, spec.model, spec.hidden, spec.seed, spec.small)
     if network.growth is not None:

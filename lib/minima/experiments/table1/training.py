@@ -13,6 +13,7 @@ from ...core.hessian import HessianOperator
 from ...data import TrainTest, batches
 from ...geometry.certificate import Certificate, certify
 from ...geometry.flatness import measure
+from ...growing import GrowingNet, collapsed, direct_share, hidden_part
 from ...runs import Spec
 from ...train import loss_and_accuracy
 from .arms import Network
@@ -45,15 +46,32 @@ class Training:
         self.generator.set_state(state["generator"])
         self.hessian_data = state["hessian_data"]
 
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The network part's inputs for the model's inputs ``x``: for text the embedding's output
+        (held at its current value), for images ``x`` itself."""
+        self.network.full.eval()
+        return self.network.full[0](x).detach() if self.task.vocabulary else x
+
     def refresh_hessian_data(self) -> None:
         """Recompute the Hessian data at the current point: for text the embedding is held fixed
         and its output is the network's input."""
-        full = self.network.full
-        full.eval()
-        x = self.x_train[:self.spec.hessian_subset]
-        with torch.no_grad():
-            features = full[0](x) if self.task.vocabulary else x
-        self.hessian_data = batches(features.detach(), self.y_train[:self.spec.hessian_subset], 1000)
+        features = self.features(self.x_train[:self.spec.hessian_subset])
+        self.hessian_data = batches(features, self.y_train[:self.spec.hessian_subset], 1000)
+
+    def direct_map(self, net=None, data: list | None = None) -> dict:
+        """For a grown network part (``net``, default the run's), the fields of a row that say
+        whether it collapsed onto its direct input-output map
+        (:func:`minima.growing.hidden_part` on the inputs of ``data``, default the Hessian data);
+        ``{}`` for a fully connected one."""
+        net = net if net is not None else self.network.net
+        if not isinstance(net, GrowingNet):
+            return {}
+        data = data if data is not None else self.hessian_data
+        inputs = torch.cat([x for x, _ in data])
+        share, effect = hidden_part(net, inputs.to(net.weight.dtype))
+        return {"hidden_share": share, "hidden_effect": effect, "collapsed": collapsed(effect),
+                "direct_share": direct_share(net)}
 
     def hessian(self) -> HessianOperator:
         return HessianOperator(self.network.net, F.cross_entropy, self.hessian_data)
@@ -71,4 +89,6 @@ class Training:
                                              seed=spec.seed)
         values = measure(hessian, spec.measures, seed=spec.seed, blocks="depth", certificate=certificate)
         return {"epochs": epochs[-1]["epoch"], "certificate": certificate, "measures": values,
-                "test_accuracy": test_accuracy, "hessian_seconds": time.perf_counter() - start, "curve": list(epochs)}
+                "test_accuracy": test_accuracy, "hessian_seconds": time.perf_counter() - start, "curve": list(epochs),
+                "objective": certificate.train_loss, "theta_norm": float(hessian.parameters_vector().norm()),
+                **self.direct_map()}
