@@ -62,7 +62,14 @@ def test_the_books_figures_and_tables_pass_the_checks(tmp_path, chromium):
                plots.convergence(1.0, {"Lanczos": [0.5, 1e-3, 1e-9, 1.0], "power": [0.9, 0.8, 0.7, 0.6]}),
                plots.final_rsi(pd.DataFrame({"task": "MNIST", "protocol": "paper", "batch": 10, "hidden": 10,
                                              "model": ["growing", "a"], "rsi": [4.43, 4.45],
-                                             "verdict": ["minimum", "not converged"]}), "MNIST")]
+                                             "verdict": ["minimum", "not converged"]}), "MNIST", measure="rsi"),
+               plots.arms(pd.DataFrame({"task": "MNIST", "protocol": "regularised", "hidden": 10, "batch": 10,
+                                        "seed": [0, 0, 0, 0, 1, 1, 1, 1], "verdict": "minimum",
+                                        "model": ["growing", "a", "linear", "static"] * 2,
+                                        "elementwise": [0.2, 1.4, 0.16, 0.3, 0.25, 1.1, 0.16, 0.35],
+                                        "test_accuracy": [0.90, 0.92, 0.89, 0.91, 0.905, 0.915, 0.89, 0.908],
+                                        "train_loss": [0.086, 0.0076, 0.1, 0.05, 0.09, 0.008, 0.1, 0.04]}),
+                          "MNIST", 10)]
     frame = pd.DataFrame({"parameters": [1600, 3190], "λmax": [12111.28, 0.000796], "p": [2.6e-4, 0.031]})
     report = browser.inspect_page(page(tmp_path, figures, tables.html(frame)))
     assert report["plotly_svgs"] > 0

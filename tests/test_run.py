@@ -217,8 +217,10 @@ def test_plan_prints_every_run_without_running_any(tmp_path):
                              "--plan"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if "cpus 1" in line]
-    # smoke: per task the small size (growing, a) and the large (growing, a, b, c), 2 batches, 2 seeds
-    assert len(lines) == 2 * (2 + 4) * 2 * 2 and "40_table1: 48 runs" in result.stdout
+    # smoke: per task the small size (growing, a and the controls linear, static) and the large
+    # (growing, a, b, c), 2 batches, 2 seeds; and MNIST's lambda grid (2 values; AG News' is given)
+    assert len(lines) == 2 * (4 + 4) * 2 * 2 + 2 and "40_table1: 66 runs" in result.stdout
+    assert sum("(choosing lambda)" in line for line in lines) == 2
     assert not (tmp_path / ".cache").exists(), "planning runs nothing"
 
 

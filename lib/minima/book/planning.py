@@ -20,8 +20,10 @@ from .jobs import PlanError, Project, executor_config, notebook_defaults, plan
 
 def _table1(p: dict) -> list[tuple[str, Resources]]:
     refs = table1.load_tasks(p["tasks"], p["mnist_dataset"], p["text_dataset"], p["embedding_dim"])
-    specs = table1.plan(refs, table1.Settings.from_parameters(p))
-    return [(s.label(), s.resources()) for s in specs]
+    settings = table1.Settings.from_parameters(p)
+    selection, decays = table1.regularisation.planned(refs, settings)
+    return [(f"{s.label()} (choosing lambda)", s.resources()) for s in selection] + \
+        [(s.label(), s.resources()) for s in table1.plan(refs, settings, decays)]
 
 
 def _no_barriers(p: dict) -> list[tuple[str, Resources]]:

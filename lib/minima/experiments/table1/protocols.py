@@ -124,7 +124,7 @@ def _finish(run: Training, go_on: Converged, losses: list[float]) -> tuple[Certi
 
 # the fit criterion of the regularised finish: the objective's plateau alone (100 % training
 # accuracy says nothing about a minimum of a penalised loss), in float64, over 3 rounds
-REGULARISED_RULE = Rule(accuracy=math.inf, plateau_rtol=1e-6, plateau_epochs=3)
+REGULARISED_RULE = Rule(accuracy=math.inf, plateau_rtol=1e-5, plateau_epochs=3)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from ...geometry.flatness import MEASURES
 from ...runs import Resources, Spec
 from ...train import fit
 from .arms import build
+from .protocols import PROTOCOLS
 from .training import Training
 from .records import Table1Record, Table1Row, TrainedRun
 from .tasks import TaskRef
@@ -50,6 +51,12 @@ class Table1Run(Spec):
     measures: tuple = tuple(MEASURES)
     density: bool = False
     kernel: str = "auto"
+
+    def __post_init__(self):
+        # the protocols' module is imported here, so that it is part of every run's cache key
+        unknown = [p for p in self.protocols if getattr(p, "name", None) not in PROTOCOLS]
+        if unknown:
+            raise ValueError(f"unknown protocols {unknown}; use the classes of {', '.join(PROTOCOLS)}")
 
     def label(self) -> str:
         name = self.task.dataset if isinstance(self.task, TaskRef) else self.task.name
