@@ -325,3 +325,12 @@ def test_collapsed_grown_networks_are_left_out_of_the_headline():
                       table1_results(1.0, seeds=range(10, 20), collapsed=True)], ignore_index=True)
     head = headline_of("growing.flatter", {"40_table1": half})
     assert head.clusters == 10 and head.collapsed_left_out == 60 and "softmax regression" in head.reason
+
+
+def test_a_twin_that_learnt_nothing_is_not_counted():
+    results = table1_results(1.0, seeds=range(10))
+    results["constant"] = results.model.eq("c")  # the deep twin decayed to the constant predictor
+    head = headline_of("growing.flatter", {"40_table1": results})
+    assert head.n == 40 and head.clusters == 10, "the 20 comparisons with twin c are left out"
+    assert ledger.loss_guard(effect=1.05, loss_ratio=10.0) == "", "no arm is flatter within 10 %"
+    assert ledger.loss_guard(effect=5.0, loss_ratio=0.95) == "", "a CE 5 % apart is no loss gap"

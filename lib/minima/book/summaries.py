@@ -218,11 +218,12 @@ def first_seed_curves(results: pd.DataFrame, task: str, hidden: int, batch: int,
 
 def table1_well_posed(results: pd.DataFrame, measure: str = "elementwise") -> pd.DataFrame:
     """Grown against each twin per protocol, task, size, batch and twin: over the seeds where both
-    runs are certified (the paper's end points: every seed), the median flatness ratio twin /
+    runs are certified and neither predicts one class for everything (the paper's end points:
+    every seed), the median flatness ratio twin /
     grown under ``measure`` beside the median training-CE ratio twin / grown, how the loss level
     bears on it (:func:`minima.claims.ledger.loss_guard`), and how many grown runs collapsed onto
     their direct input-output map (and that map's share of the grown weights)."""
-    from ..claims.growing_networks import TWINS as twins, twin_pairs
+    from ..claims.growing_networks import TWINS as twins, learnt, twin_pairs
     from ..claims.ledger import loss_guard
 
     pairs = twin_pairs(results, twins + ("static", "linear"))
@@ -230,7 +231,8 @@ def table1_well_posed(results: pd.DataFrame, measure: str = "elementwise") -> pd
     for (protocol, task, hidden, batch, twin), group in pairs.groupby(
             ["protocol", "task", "hidden", "batch", "model_twin"], sort=False):
         counted = group if protocol == "paper" else group[(group.verdict_twin == "minimum")
-                                                          & (group.verdict_grown == "minimum")]
+                                                          & (group.verdict_grown == "minimum")
+                                                          & learnt(group, "twin") & learnt(group, "grown")]
         collapsed = group.collapsed_grown.astype(str).str.lower().eq("true")
         ratio = (counted[f"{measure}_twin"] / counted[f"{measure}_grown"]).median()
         losses = (counted.train_loss_twin / counted.train_loss_grown).median()

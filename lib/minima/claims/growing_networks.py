@@ -81,8 +81,18 @@ def _losses(pairs: pd.DataFrame, sharper: str, flatter: str) -> pd.Series:
     return pairs[f"train_loss_{sharper}"] / pairs[f"train_loss_{flatter}"]
 
 
+def learnt(pairs: pd.DataFrame, arm: str) -> pd.Series:
+    """False where the arm's network predicts one class for every example (it learnt nothing:
+    at a large lambda a deep twin can decay to the constant predictor, the flattest point there
+    is)."""
+    column = f"constant_{arm}"
+    return ~pairs[column].astype(str).str.lower().eq("true") if column in pairs else pd.Series(True, index=pairs.index)
+
+
 def _both_minima(pairs: pd.DataFrame, a: str, b: str) -> pd.Series:
-    return (pairs[f"verdict_{a}"] == "minimum") & (pairs[f"verdict_{b}"] == "minimum")
+    """Both runs certified minima of networks that learnt something (:func:`learnt`)."""
+    return (pairs[f"verdict_{a}"] == "minimum") & (pairs[f"verdict_{b}"] == "minimum") & learnt(pairs, a) & \
+        learnt(pairs, b)
 
 
 def flatter(results: pd.DataFrame) -> pd.DataFrame:
@@ -196,9 +206,10 @@ def flatness_goes_with_accuracy(results: pd.DataFrame) -> pd.DataFrame:
     """Discussion: a lower spectral norm goes with a higher test accuracy. Every run of a task
     and size (all models and batches): ``x`` its flatness, ``y`` its test accuracy; the claim
     is a negative rank correlation."""
+    learnt_something = ~results.constant.astype(str).str.lower().eq("true") if "constant" in results else True
     parts = [pd.DataFrame({"scope": _scope(results.task, results.hidden), "protocol": results.protocol,
                            "measure": m, "cluster": results.seed, "x": results[m], "y": 100 * results.test_accuracy,
-                           "certified": results.verdict == "minimum", "evidence": _evidence(results)})
+                           "certified": (results.verdict == "minimum") & learnt_something, "evidence": _evidence(results)})
              for m in MEASURES]
     return frame(pd.concat(parts, ignore_index=True), TREND)
 

@@ -32,6 +32,7 @@ COLUMNS = ("claim", "paper", "protocol", "measure", "headline", "unit", "cluster
 EXTRA = ("source", "where", "statement", "scope", "reason", "test", "page")
 VERDICTS = ("holds", "fails", "confounded by loss", "inconclusive", "not tested here")
 LOSS_CONFOUND = 2.0  # a flatness comparison whose flatter arm has a training CE this many times lower measures the loss
+MATERIAL = 1.1  # a flatness or CE ratio within 10 % of 1 names no flatter arm and no higher loss
 END_POINTS = "paper (end points)"  # the paper's protocol: its end points, tested as the paper computed them
 
 
@@ -127,14 +128,15 @@ def loss_guard(effect: float, loss_ratio: float, scale: str = "log") -> str:
     flatter arm's flatness, as the claim orders them) is ``effect`` and whose median training CE
     ratio in the same order is ``loss_ratio``: ``"confounded"`` when the arm the data find flatter
     also has a CE more than :data:`LOSS_CONFOUND` times lower (a lower CE alone flattens the
-    cross-entropy's Hessian), ``"against"`` when the flatter arm has the higher CE (the loss level
-    works against the finding), else ``""``."""
-    if scale != "log" or not (np.isfinite(effect) and np.isfinite(loss_ratio)) or effect == 1:
+    cross-entropy's Hessian), ``"against"`` when the flatter arm has a CE more than 10 % higher
+    (the loss level works against the finding), else ``""`` (also when the flatness ratio is within
+    10 % of 1: no arm is flatter)."""
+    if scale != "log" or not (np.isfinite(effect) and np.isfinite(loss_ratio)) or 1 / MATERIAL < effect < MATERIAL:
         return ""
     lower_loss_of_flatter = loss_ratio if effect > 1 else 1 / loss_ratio  # other arm's CE / flatter arm's CE
     if lower_loss_of_flatter > LOSS_CONFOUND:
         return "confounded"
-    return "against" if lower_loss_of_flatter < 1 else ""
+    return "against" if lower_loss_of_flatter < 1 / MATERIAL else ""
 
 
 def _median(values) -> float:

@@ -60,18 +60,21 @@ class Training:
         self.hessian_data = batches(features, self.y_train[:self.spec.hessian_subset], 1000)
 
     def direct_map(self, net=None, data: list | None = None) -> dict:
-        """For a grown network part (``net``, default the run's), the fields of a row that say
-        whether it collapsed onto its direct input-output map
-        (:func:`minima.growing.hidden_part` on the inputs of ``data``, default the Hessian data);
-        ``{}`` for a fully connected one."""
+        """The fields of a row that say whether the network part (``net``, default the run's) learnt
+        anything on the inputs of ``data`` (default the Hessian data): ``constant`` when it
+        predicts one class for every example; for a grown network also whether it collapsed onto
+        its direct input-output map (:func:`minima.growing.hidden_part`)."""
         net = net if net is not None else self.network.net
-        if not isinstance(net, GrowingNet):
-            return {}
         data = data if data is not None else self.hessian_data
-        inputs = torch.cat([x for x, _ in data])
-        share, effect = hidden_part(net, inputs.to(net.weight.dtype))
+        inputs = torch.cat([x for x, _ in data]).to(next(net.parameters()).dtype)
+        with torch.no_grad():
+            predictions = net.eval()(inputs).argmax(1)
+        constant = {"constant": bool((predictions == predictions[0]).all())}  # a network that learnt nothing
+        if not isinstance(net, GrowingNet):
+            return constant
+        share, effect = hidden_part(net, inputs)
         return {"hidden_share": share, "hidden_effect": effect, "collapsed": collapsed(effect),
-                "direct_share": direct_share(net)}
+                "direct_share": direct_share(net), **constant}
 
     def hessian(self) -> HessianOperator:
         return HessianOperator(self.network.net, F.cross_entropy, self.hessian_data)
