@@ -223,6 +223,7 @@ def table1_well_posed(results: pd.DataFrame, measure: str = "elementwise") -> pd
     grown under ``measure`` beside the median training-CE ratio twin / grown, how the loss level
     bears on it (:func:`minima.claims.ledger.loss_guard`), and how many grown runs collapsed onto
     their direct input-output map (and that map's share of the grown weights)."""
+    from ..claims.evidence import flag
     from ..claims.growing_networks import TWINS as twins, learnt, twin_pairs
     from ..claims.ledger import loss_guard
 
@@ -233,7 +234,7 @@ def table1_well_posed(results: pd.DataFrame, measure: str = "elementwise") -> pd
         counted = group if protocol == "paper" else group[(group.verdict_twin == "minimum")
                                                           & (group.verdict_grown == "minimum")
                                                           & learnt(group, "twin") & learnt(group, "grown")]
-        collapsed = group.collapsed_grown.astype(str).str.lower().eq("true")
+        collapsed = flag(group, "collapsed_grown")
         ratio = (counted[f"{measure}_twin"] / counted[f"{measure}_grown"]).median()
         losses = (counted.train_loss_twin / counted.train_loss_grown).median()
         guard = {"confounded": "confounded: the flatter arm has a >2x lower CE",

@@ -21,6 +21,17 @@ PAIRED = ("scope", "protocol", "measure", "cluster", "value", "supports", "certi
 TREND = ("scope", "protocol", "measure", "cluster", "x", "y", "certified", "evidence")
 
 
+def flag(table, column: str, absent: bool = False):
+    """A yes/no column of a results table as booleans: written by pandas as True/False, read
+    back from a CSV as bools or strings, empty where not recorded (False). ``absent``: the
+    value of every row when the table has no such column."""
+    import pandas as pd
+
+    if column not in table:
+        return pd.Series(absent, index=table.index)
+    return table[column].astype(str).str.lower().eq("true")
+
+
 def frame(rows, columns):
     """``rows`` (dicts, or a DataFrame) with exactly ``columns``, even when there are none."""
     import pandas as pd

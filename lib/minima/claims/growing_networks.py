@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..experiments import papers
-from .evidence import PAIRED, TREND, frame
+from .evidence import PAIRED, TREND, flag, frame
 
 MEASURES = ("elementwise", "plain", "rsi")
 RUN_KEYS = ["protocol", "task", "hidden", "batch", "seed"]
@@ -69,8 +69,7 @@ def _paired(pairs: pd.DataFrame, measure: str, value, supports, certified, scope
 def _collapsed(pairs: pd.DataFrame) -> pd.Series:
     """Whether the grown run of each comparison collapsed onto its direct map (False when the
     results file does not say)."""
-    column = "collapsed_grown"
-    return pairs[column].astype(str).str.lower().eq("true") if column in pairs else pd.Series(False, index=pairs.index)
+    return flag(pairs, "collapsed_grown")
 
 
 def _losses(pairs: pd.DataFrame, sharper: str, flatter: str) -> pd.Series:
@@ -85,8 +84,7 @@ def learnt(pairs: pd.DataFrame, arm: str) -> pd.Series:
     """False where the arm's network predicts one class for every example (it learnt nothing:
     at a large lambda a deep twin can decay to the constant predictor, the flattest point there
     is)."""
-    column = f"constant_{arm}"
-    return ~pairs[column].astype(str).str.lower().eq("true") if column in pairs else pd.Series(True, index=pairs.index)
+    return ~flag(pairs, f"constant_{arm}")
 
 
 def _both_minima(pairs: pd.DataFrame, a: str, b: str) -> pd.Series:
@@ -206,7 +204,7 @@ def flatness_goes_with_accuracy(results: pd.DataFrame) -> pd.DataFrame:
     """Discussion: a lower spectral norm goes with a higher test accuracy. Every run of a task
     and size (all models and batches): ``x`` its flatness, ``y`` its test accuracy; the claim
     is a negative rank correlation."""
-    learnt_something = ~results.constant.astype(str).str.lower().eq("true") if "constant" in results else True
+    learnt_something = ~flag(results, "constant")
     parts = [pd.DataFrame({"scope": _scope(results.task, results.hidden), "protocol": results.protocol,
                            "measure": m, "cluster": results.seed, "x": results[m], "y": 100 * results.test_accuracy,
                            "certified": (results.verdict == "minimum") & learnt_something, "evidence": _evidence(results)})

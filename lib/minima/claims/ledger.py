@@ -23,6 +23,7 @@ import pandas as pd
 from ..data.files import md5sum
 from ..data.loads import record_load
 from . import stats
+from .evidence import flag
 from .no_barriers import over_parameterised
 from .registry import CLAIMS, Claim, Headline
 
@@ -119,8 +120,7 @@ def _counted(claim: Claim, group: pd.DataFrame) -> pd.DataFrame:
 
 def _collapsed(group: pd.DataFrame) -> pd.Series:
     """The comparisons whose grown network collapsed onto its direct map (a softmax regression)."""
-    return group.collapsed.astype(str).str.lower().eq("true") if "collapsed" in group else \
-        pd.Series(False, index=group.index)
+    return flag(group, "collapsed")
 
 
 def loss_guard(effect: float, loss_ratio: float, scale: str = "log") -> str:

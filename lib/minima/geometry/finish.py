@@ -80,9 +80,7 @@ class Objective:
             raise ValueError(f"an objective needs as many targets as inputs (got {len(self.inputs)} inputs, "
                              f"{len(self.targets)} targets), at least one")
         if self.hessian_data is None:
-            size = self.chunk or len(self.targets)
-            self.hessian_data = [(self.inputs[i:i + size], self.targets[i:i + size])
-                                 for i in range(0, len(self.targets), size)]
+            self.hessian_data = self._parts()
 
     @property
     def parameters(self) -> list[torch.Tensor]:
@@ -92,7 +90,8 @@ class Objective:
         """``weight_decay / 2 * |theta|^2`` as a tensor with its graph."""
         return self.weight_decay / 2 * sum((p * p).sum() for p in self.parameters)
 
-    def _parts(self):
+    def _parts(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The objective's data in chunks of ``chunk`` examples (one chunk when 0)."""
         size = self.chunk or len(self.targets)
         return [(self.inputs[i:i + size], self.targets[i:i + size]) for i in range(0, len(self.targets), size)]
 
