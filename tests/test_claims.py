@@ -325,6 +325,9 @@ def test_collapsed_grown_networks_are_left_out_of_the_headline():
                       table1_results(1.0, seeds=range(10, 20), collapsed=True)], ignore_index=True)
     head = headline_of("growing.flatter", {"40_table1": half})
     assert head.clusters == 10 and head.collapsed_left_out == 60 and "softmax regression" in head.reason
+    rows = rows_of("growing.flatter", {"40_table1": half})
+    detail = rows[~rows.headline & (rows.measure == "elementwise")].iloc[0]
+    assert "60 of 120 comparisons have a grown network collapsed" in detail.reason
 
 
 def test_a_twin_that_learnt_nothing_is_not_counted():

@@ -67,6 +67,10 @@ def test_table1_sentences_count_runs_per_protocol_task_and_size():
                                    "(paper 81 %); this run trained on 1,000 of its 60,000 MNIST examples, and there "
                                    "the grown networks fit their training sets (training accuracy at least 100.0 %): "
                                    "what is short of the paper's regime is the data, not the fit")
+    unfit = results().assign(train_accuracy=0.56)  # AG News at the default's lambda: 56 % of its training set
+    assert summaries.table1_regime(unfit, {"MNIST": mnist()}, settings()).endswith(
+        "the grown networks do not fit their training sets either (training accuracy down to 56.0 %): the cells far "
+        "below the paper's accuracy are below its regime in data and in fit")
     assert "not compared" in summaries.table1_sentences(results(), {"MNIST": mnist(comparable=False)},
                                                          settings())["regime"]
     other_size = results().assign(hidden=20)  # a size the paper did not run (the smoke profile's)

@@ -260,6 +260,10 @@ def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None], family: int =
         detail = replace(headline, protocol=protocol, measure=measure, scopes=(scope,), over_parameterised=False)
         numbers = _test(claim, detail, group, family, power=False)
         verdict, reason = _guarded(*_verdict(numbers, numbers["p_value"], numbers["p_oppose"]), numbers, detail)
+        collapsed = int(_collapsed(group).sum())
+        if collapsed:  # described here, left out of the headline
+            reason += (f"; {collapsed} of {len(group)} comparisons have a grown network collapsed onto its direct "
+                       "input-output map (a softmax regression): not in the headline")
         rows.append(_row(claim, paper=_paper(claim, scope, measure), scope=scope, protocol=protocol, measure=measure,
                          evidence=str(group.evidence.iloc[0]), verdict=verdict, reason=reason + " (not adjusted)",
                          **numbers))
