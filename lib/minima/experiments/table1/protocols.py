@@ -112,11 +112,8 @@ def _finish(run: Training, go_on: Converged, losses: list[float]) -> tuple[Certi
     embedding's output), the certificate on the Hessian data. Returns the last certificate and
     the rounds' losses. ``run``'s Hessian data must be current on entry; the finish leaves the
     inputs, and so the data, unchanged."""
-    spec, full = run.spec, run.network.full
-    full.eval()
-    with torch.no_grad():
-        features = full[0](run.x_train) if run.task.vocabulary else run.x_train
-    objective = Objective(run.network.net, features, run.y_train, hessian_data=run.hessian_data)
+    spec = run.spec
+    objective = Objective(run.network.net, run.features(run.x_train), run.y_train, hessian_data=run.hessian_data)
     done = finish(objective, go_on.finish_rounds, go_on.finish_iterations, rule=spec.rule, seed=spec.seed,
                   history=losses)
     return done.certificate, done.losses

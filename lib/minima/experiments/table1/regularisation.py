@@ -6,8 +6,6 @@ held-out set. A best ``lambda`` at an edge of the grid widens it by a decade on 
 (at most :data:`MAX_WIDENINGS` times). The same ``lambda`` then serves every arm."""
 from __future__ import annotations
 
-import math
-
 from ...runs import Failure, run_all
 from .plan import Settings
 from .protocols import Regularised
@@ -87,8 +85,3 @@ def planned(tasks: dict[str, TaskRef], settings: Settings) -> tuple[list[Table1R
         runs += [selection_run(name, ref, settings, decay) for decay in settings.weight_decay_grid]
         decays[name] = settings.weight_decay_grid[0]
     return runs, decays
-
-
-def log_grid(low: float, high: float) -> tuple:
-    """Decades from ``low`` to ``high``."""
-    return tuple(10.0 ** k for k in range(round(math.log10(low)), round(math.log10(high)) + 1))
