@@ -171,6 +171,25 @@ def test_progress_bars_and_chatter_reach_the_terminal_not_the_page(toy, capfd):
     assert "without encryption" not in terminal, "kernels talk over IPC: no transport warning per notebook"
 
 
+def test_kernels_leave_no_sockets_behind_and_shut_down_without_an_interrupt(tmp_path, monkeypatch, capfd):
+    import asyncio
+
+    monkeypatch.chdir(tmp_path)  # papermill runs kernels in the project root: nothing may land there
+
+    async def start_and_stop():
+        manager = run.ipc_kernel_manager()(kernel_name="python3")
+        await manager.start_kernel()
+        sockets = Path(manager.ip).parent
+        assert sockets.is_dir() and sockets != tmp_path
+        await manager.shutdown_kernel()  # at once, while the kernel may still be starting
+        return sockets
+
+    sockets = asyncio.run(start_and_stop())
+    assert not sockets.exists(), "the sockets' directory goes with the kernel"
+    assert list(tmp_path.iterdir()) == [], "no socket file in the working directory"
+    assert "KeyboardInterrupt" not in capfd.readouterr().err, "the shutdown interrupts nothing"
+
+
 def test_a_prose_change_re_executes_the_page_from_the_run_cache(toy, capsys):
     write_notebook(toy.notebooks / "a_ok.ipynb", "steps = 1", "\n".join([
         "from minima import runs",

@@ -176,7 +176,14 @@ def kernel_name() -> str:
 def ipc_kernel_manager() -> type:
     """A kernel manager whose kernels talk over local IPC sockets instead of TCP ports: nothing
     listens on the network, so there is nothing to encrypt and ipykernel has no warning to print
-    for every notebook."""
+    for every notebook. The sockets live in a private temporary directory, not in the working
+    directory (the project root), and go with it. Shutting a finished notebook's kernel down
+    sends the shutdown message only: jupyter_client would first interrupt it (SIGINT), and a
+    kernel that is starting or handling a message then prints ``KeyboardInterrupt caught in
+    kernel`` to the terminal, which reads as a failure when nothing failed (a kernel that does not
+    exit on the message is still killed by jupyter_client after its wait)."""
+    import tempfile
+
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
@@ -184,6 +191,20 @@ def ipc_kernel_manager() -> type:
         @default("transport")
         def _transport_default(self) -> str:
             return "ipc"
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            self._socket_directory = tempfile.mkdtemp(prefix="minima-kernel-")
+            return os.path.join(self._socket_directory, "ipc")
+
+        async def _async_interrupt_kernel(self) -> None:
+            if not self.shutting_down:
+                await super()._async_interrupt_kernel()
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart and getattr(self, "_socket_directory", None):
+                shutil.rmtree(self._socket_directory, ignore_errors=True)
     return IPCKernelManager
 
 
