@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from minima import claims
+from minima.book import ledger as book_ledger
 from minima.claims import growing_networks, ledger, no_barriers, stats
 
 NO_FILES = {"40_table1": None, "60_table2": None, "50_no_barriers": None, "50_no_barriers_minima": None}
@@ -161,7 +162,8 @@ def test_trend_claim_is_a_sign_test_on_each_seeds_rank_correlation():
 def test_end_points_of_the_papers_protocol_are_tested_uncertified_and_labelled():
     results = table1_results(1.0, protocol="paper", verdict="not converged", seeds=range(6))
     rows = rows_of("growing.flatter", {"40_table1": results})
-    detail = rows[~rows.headline & (rows.measure == "elementwise")].iloc[0]
+    robust = rows.reason.str.startswith(ledger.ROBUSTNESS)
+    detail = rows[~rows.headline & (rows.measure == "elementwise") & ~robust].iloc[0]
     assert detail.protocol == ledger.END_POINTS and detail.clusters == 6 and detail.p_value == pytest.approx(1 / 64)
     assert rows[rows.headline].iloc[0].verdict == "not tested here", "the headline reads converged minima only"
 
@@ -326,7 +328,8 @@ def test_collapsed_grown_networks_are_left_out_of_the_headline():
     head = headline_of("growing.flatter", {"40_table1": half})
     assert head.clusters == 10 and head.collapsed_left_out == 60 and "softmax regression" in head.reason
     rows = rows_of("growing.flatter", {"40_table1": half})
-    detail = rows[~rows.headline & (rows.measure == "elementwise")].iloc[0]
+    robust = rows.reason.str.startswith(ledger.ROBUSTNESS)
+    detail = rows[~rows.headline & (rows.measure == "elementwise") & ~robust].iloc[0]
     assert "60 of 120 comparisons have a grown network collapsed" in detail.reason
 
 
@@ -337,3 +340,20 @@ def test_a_twin_that_learnt_nothing_is_not_counted():
     assert head.n == 40 and head.clusters == 10, "the 20 comparisons with twin c are left out"
     assert ledger.loss_guard(effect=1.05, loss_ratio=10.0) == "", "no arm is flatter within 10 %"
     assert ledger.loss_guard(effect=5.0, loss_ratio=0.95) == "", "a CE 5 % apart is no loss gap"
+
+
+def test_the_matched_loss_robustness_row_is_pooled_uncertified_and_outside_the_family():
+    regularised = table1_results(1.0, seeds=range(10))
+    matched = table1_results(lambda seed, batch: 20.0, seeds=range(10), protocol="matched-loss", verdict="not converged")
+    rows = rows_of("growing.flatter", {"40_table1": pd.concat([regularised, matched], ignore_index=True)})
+    robust = rows[rows.reason.str.startswith(ledger.ROBUSTNESS)]
+    assert len(robust) == 1 and not robust.headline.iloc[0] and robust.protocol.iloc[0] == "matched-loss"
+    row = robust.iloc[0]
+    assert row.clusters == 10 and np.isnan(row.p_adjusted), "uncertified points at equal loss count; not adjusted"
+    assert row.verdict == "fails" and f"p = {2.0 ** -10:.2g}" in row.reason, "the grown nets are sharper there"
+    head = rows[rows.headline].iloc[0]
+    assert head.verdict == "holds" and head.protocol == "regularised"
+    box = book_ledger.paper_ours_box(rows, ["growing.flatter"])
+    assert "robustness row (matched-loss" in box
+    alone = rows_of("growing.flatter", {"40_table1": regularised})
+    assert "no matched-loss comparisons" in alone[alone.reason.str.startswith(ledger.ROBUSTNESS)].reason.iloc[0]

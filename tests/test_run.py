@@ -281,18 +281,20 @@ def test_smoke_profile_builds_the_site_and_it_renders_offline(project_copy, real
 
 
 def flatter_headline_by_hand(results: pd.DataFrame) -> tuple[int, int, float]:
-    """growing.flatter's headline recomputed without minima.claims: converged protocol,
-    elementwise, every scope pooled; per (scope, seed) cluster the mean log-ratio twin / grown
-    over its certified pairs; (clusters, positive clusters, exact sign-test p)."""
+    """growing.flatter's headline recomputed without minima.claims: regularised protocol,
+    elementwise, every scope pooled, twins a, b, c; per (scope, seed) cluster the mean log-ratio
+    twin / grown over its pairs where both runs are certified, neither predicts one class only and
+    the grown net did not collapse; (clusters, positive clusters, exact sign-test p)."""
     from scipy.stats import binom
 
-    part = results[results.protocol == "converged"]
+    part = results[results.protocol == "regularised"]
     summaries = []
     for (task, hidden, seed), cluster in part.groupby(["task", "hidden", "seed"]):
         logs = []
-        for _, twin in cluster[cluster.model != "growing"].iterrows():
+        for _, twin in cluster[cluster.model.isin(["a", "b", "c"])].iterrows():
             grown = cluster[(cluster.model == "growing") & (cluster.batch == twin.batch)].iloc[0]
-            if grown.verdict == "minimum" and twin.verdict == "minimum":
+            if grown.verdict == "minimum" and twin.verdict == "minimum" and not grown.constant and \
+                    not twin.constant and grown.collapsed is not True and str(grown.collapsed) != "True":
                 logs.append(np.log(twin.elementwise / grown.elementwise))
         if logs and abs(np.mean(logs)) > 1e-12:
             summaries.append(np.mean(logs))

@@ -176,3 +176,44 @@ def test_the_static_control_has_its_grown_runs_graph_edge_for_edge():
     assert weights.abs().max() <= 0.5 and weights.abs().min() > 0, "every real edge drawn U(-0.5, 0.5)"
     linear = table1.build(task, "linear", 20, 3, small=False)
     assert linear.growth is None and linear.parameters == 64 * 10 and linear.depth == 1
+
+
+def test_matched_loss_points_retrace_the_paper_run_and_stop_at_the_cells_target():
+    task = digits_task()
+    common = dict(lr=0.05, max_epochs=10, schedule_scale=0.1, hessian_subset=100, small=False, train_limit=200)
+    specs = [table1.Table1Run(task, 20, model, 10, seed, **common) for model in ("growing", "a") for seed in (0, 1)]
+    records = [table1.train_run(spec).record for spec in specs]
+    lowest = [table1.matched.lowest_loss(spec, record) for spec, record in zip(specs, records)]
+    grown_end = table1.matched.growth_end(specs[0], "MNIST")
+    assert 0 < grown_end < 10 and table1.matched.growth_end(specs[2], "MNIST") == 0
+    assert lowest[0] == min(e["loss"] for e in records[0].rows[0].curve if e["epoch"] > grown_end)
+    # no run gets to 0.01 in 10 epochs: the cell's target is the highest of the lowest losses
+    target = max(lowest)
+    assert target > table1.matched.FLOOR
+    assert table1.matched.targets(specs, records) == {("MNIST", 20, 10): target}
+    assert table1.matched.targets(specs, records, floor=10.0) == {("MNIST", 20, 10): 10.0}
+    matched = table1.matched.plan_matched(specs, records)
+    for spec, record, point in zip(specs, records, (m.run().rows[0] for m in matched)):
+        curve = record.rows[0].curve
+        assert point.protocol == "matched-loss" and point.target_loss == target
+        assert [e["loss"] for e in point.curve] == [e["loss"] for e in curve[:point.epochs]], "the same trajectory"
+        end = table1.matched.growth_end(spec, "MNIST")
+        first = next(e["epoch"] for e in curve if e["epoch"] > end and e["loss"] <= target)
+        assert point.epochs == first and point.curve[-1]["loss"] <= target
+    with pytest.raises(ValueError, match="positive cross-entropy"):
+        table1.MatchedLossRun(specs[0], 0.0)
+
+
+def test_matched_loss_is_planned_only_for_the_sizes_that_take_the_protocols():
+    task = digits_task()
+    common = dict(lr=0.05, max_epochs=2, schedule_scale=0.1, hessian_subset=50, train_limit=100)
+    specs = [table1.Table1Run(task, 10, "a", 10, 0, small=True, **common),
+             table1.Table1Run(task, 20, "a", 10, 0, small=False, **common)]
+    records = [table1.train_run(spec).record for spec in specs]
+    base = dict(sizes={"MNIST": [10, 20]}, batch_sizes={}, learning_rates={}, max_epochs={}, schedule_scale={},
+                train_examples={}, seeds=(0,), hessian_subset=50)
+    settings = table1.Settings(**base, protocols=("matched-loss",), protocol_sizes={"MNIST": [10]})
+    assert [m.paper.hidden for m in table1.plan_matched_loss(specs, records, settings)] == [10]
+    assert table1.plan_matched_loss(specs, records, table1.Settings(**base, protocols=("regularised",))) == []
+    with pytest.raises(ValueError, match="matched-loss"):
+        table1.Settings(**base, protocols=("matched",))

@@ -30,8 +30,8 @@ def table1_protocol(loaded: dict, settings: Table1Settings, weight_decays: dict 
     columns = {}
     for name, t in loaded.items():
         scale = settings.schedule_scale[name]
-        seeds = f"{len(settings.seeds)}" + (f" (large size: {len(settings.large_seeds)})"
-                                            if settings.large_seeds is not None else "")
+        large = settings.seeds_of(name, small=False)
+        seeds = f"{len(settings.seeds)}" + (f" (large size: {len(large)})" if large != settings.seeds else "")
         columns[name] = {
             "epochs (paper: 100, then stop at 100 % training accuracy)": f"at most {settings.max_epochs[name]}",
             "growth epochs": "as in the paper" if scale == 1 else f"paper epochs x {scale}",
@@ -150,6 +150,8 @@ def table1_sentences(results: pd.DataFrame, loaded: dict, settings: Table1Settin
 PROTOCOL_END_POINTS = {
     "regularised": "under the regularised protocol (finished to a minimum of CE + λ/2 |θ|², stability test included)",
     "converged": "under the converged protocol (trained on until certified)",
+    "matched-loss": "at matched loss (every run of a cell stopped at one training CE on the paper's schedule: "
+                    "points at equal loss, not minima)",
     "paper": "under the paper's protocol (the end points where the paper stops: 100 epochs or 100 % training "
              "accuracy, measured there as the paper did, so mostly not minima)"}
 
@@ -223,7 +225,7 @@ def first_seed_curves(results: pd.DataFrame, task: str, hidden: int, batch: int,
 def table1_well_posed(results: pd.DataFrame, measure: str = "elementwise") -> pd.DataFrame:
     """Grown against each twin per protocol, task, size, batch and twin: over the seeds where both
     runs are certified and neither predicts one class for everything (the paper's end points:
-    every seed), the median flatness ratio twin /
+    every seed; at matched loss, uncertified points at equal loss), the median flatness ratio twin /
     grown under ``measure`` beside the median training-CE ratio twin / grown, how the loss level
     bears on it (:func:`minima.claims.ledger.loss_guard`), and how many grown runs collapsed onto
     their direct input-output map (and that map's share of the grown weights)."""
@@ -235,9 +237,9 @@ def table1_well_posed(results: pd.DataFrame, measure: str = "elementwise") -> pd
     rows = []
     for (protocol, task, hidden, batch, twin), group in pairs.groupby(
             ["protocol", "task", "hidden", "batch", "model_twin"], sort=False):
-        counted = group if protocol == "paper" else group[(group.verdict_twin == "minimum")
-                                                          & (group.verdict_grown == "minimum")
-                                                          & learnt(group, "twin") & learnt(group, "grown")]
+        learnt_both = learnt(group, "twin") & learnt(group, "grown")
+        counted = group if protocol == "paper" else group[learnt_both] if protocol == "matched-loss" else \
+            group[(group.verdict_twin == "minimum") & (group.verdict_grown == "minimum") & learnt_both]
         collapsed = flag(group, "collapsed_grown")
         ratio = (counted[f"{measure}_twin"] / counted[f"{measure}_grown"]).median()
         losses = (counted.train_loss_twin / counted.train_loss_grown).median()
@@ -250,6 +252,22 @@ def table1_well_posed(results: pd.DataFrame, measure: str = "elementwise") -> pd
                      "direct map's share of grown weights": group.direct_share_grown.median()
                      if "direct_share_grown" in group else float("nan")})
     return pd.DataFrame(rows).set_index(["protocol", "task", "hidden", "batch", "twin"])
+
+
+def matched_loss_targets(results: pd.DataFrame) -> pd.DataFrame:
+    """The matched-loss end points per cell (task, size, batch): the target training CE, how many
+    runs stopped at it (the others ran to the epoch cap), the epochs where they stopped (median
+    and range) and their median training and test accuracy (%)."""
+    matched = results[results.protocol == "matched-loss"]
+    rows = []
+    for (task, hidden, batch), group in matched.groupby(["task", "hidden", "batch"], sort=False):
+        reached = group.curve.map(lambda c: c[-1]["loss"]) <= group.target_loss
+        rows.append({"task": task, "hidden": hidden, "batch": batch, "target CE": group.target_loss.iloc[0],
+                     "runs at the target": f"{int(reached.sum())} of {len(group)}",
+                     "epoch stopped": f"{int(group.epochs.median())} ({int(group.epochs.min())}-{int(group.epochs.max())})",
+                     "training accuracy": 100 * group.curve.map(lambda c: c[-1]["accuracy"]).median(),
+                     "test accuracy": 100 * group.test_accuracy.median()})
+    return pd.DataFrame(rows).set_index(["task", "hidden", "batch"]) if rows else pd.DataFrame()
 
 
 def weight_decay_curve(points: list[dict]) -> pd.DataFrame:

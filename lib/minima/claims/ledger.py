@@ -35,6 +35,9 @@ VERDICTS = ("holds", "fails", "confounded by loss", "inconclusive", "not tested 
 LOSS_CONFOUND = 2.0  # a flatness comparison whose flatter arm has a training CE this many times lower measures the loss
 MATERIAL = 1.1  # a flatness or CE ratio within 10 % of 1 names no flatter arm and no higher loss
 END_POINTS = "paper (end points)"  # the paper's protocol: its end points, tested as the paper computed them
+# the protocols whose points count uncertified: the paper's end points, and points at a stated equal loss
+UNCERTIFIED = (END_POINTS, "matched-loss")
+ROBUSTNESS = "robustness row, stated before the data"  # how a headline's robustness row's reason begins
 
 
 def read(folder: str | os.PathLike, names=None) -> dict[str, pd.DataFrame | None]:
@@ -112,8 +115,9 @@ def _summaries(claim: Claim, headline: Headline, group: pd.DataFrame) -> pd.Data
 
 
 def _counted(claim: Claim, group: pd.DataFrame) -> pd.DataFrame:
-    """The comparisons a test counts: certified points only, except the paper's end points."""
-    if group.protocol.iloc[0] == END_POINTS:
+    """The comparisons a test counts: certified points only, except the paper's end points and
+    the points at matched loss (:data:`UNCERTIFIED`)."""
+    if group.protocol.iloc[0] in UNCERTIFIED:
         return group
     return group[group.certified.astype(bool)]
 
@@ -234,16 +238,7 @@ def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None], family: int =
     if not len(evidence):
         return [_row(claim, headline=True, reason="no comparison of this kind in this build's results")]
     evidence = _label_protocols(evidence)
-    chosen = evidence[(evidence.measure == headline.measure)
-                      & ((evidence.protocol == headline.protocol) if headline.protocol else
-                         (evidence.protocol != END_POINTS))]
-    if headline.scopes is not None:
-        chosen = chosen[chosen.scope.isin(headline.scopes)]
-    if headline.over_parameterised:
-        chosen = chosen[chosen.scope.astype(str).map(over_parameterised).astype(bool)]
-    collapsed = _collapsed(chosen)
-    left_out = int(collapsed.sum())
-    chosen = chosen[~collapsed]
+    chosen, left_out = _pooled(headline, evidence)
     rows = []
     if len(chosen):
         numbers = _test(claim, headline, chosen, family)
@@ -256,6 +251,8 @@ def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None], family: int =
                "direct input-output map (a softmax regression)" if left_out else
                f"no {headline.protocol or ''} {headline.measure} comparisons in this build's results")
         rows.append(_row(claim, headline=True, collapsed_left_out=left_out, reason=why))
+    if headline.robustness:
+        rows.append(_robustness(claim, evidence, family))
     for (scope, protocol, measure), group in evidence.groupby(["scope", "protocol", "measure"], sort=False):
         detail = replace(headline, protocol=protocol, measure=measure, scopes=(scope,), over_parameterised=False)
         numbers = _test(claim, detail, group, family, power=False)
@@ -268,6 +265,36 @@ def evaluate(claim: Claim, tables: dict[str, pd.DataFrame | None], family: int =
                          evidence=str(group.evidence.iloc[0]), verdict=verdict, reason=reason + " (not adjusted)",
                          **numbers))
     return rows
+
+
+def _pooled(headline: Headline, evidence: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The comparisons ``headline`` pools (its protocol, measure and scopes), without those of a
+    grown network collapsed onto its direct map, and how many of those were left out."""
+    chosen = evidence[(evidence.measure == headline.measure)
+                      & ((evidence.protocol == headline.protocol) if headline.protocol else
+                         (evidence.protocol != END_POINTS))]
+    if headline.scopes is not None:
+        chosen = chosen[chosen.scope.isin(headline.scopes)]
+    if headline.over_parameterised:
+        chosen = chosen[chosen.scope.astype(str).map(over_parameterised).astype(bool)]
+    collapsed = _collapsed(chosen)
+    return chosen[~collapsed], int(collapsed.sum())
+
+
+def _robustness(claim: Claim, evidence: pd.DataFrame, family: int) -> dict:
+    """The headline's pre-stated robustness row: the same pooled test on the protocol
+    ``headline.robustness``, its verdict unadjusted and outside the family."""
+    headline = replace(claim.headline, protocol=claim.headline.robustness)
+    chosen, left_out = _pooled(headline, evidence)
+    label = f"{ROBUSTNESS} ({headline.protocol})"
+    if not len(chosen):
+        return _row(claim, protocol=headline.protocol, measure=headline.measure, collapsed_left_out=left_out,
+                    reason=f"{label}: no {headline.protocol} comparisons in this build's results")
+    numbers = _test(claim, headline, chosen, family)
+    verdict, reason = _guarded(*_verdict(numbers, numbers["p_value"], numbers["p_oppose"]), numbers, headline)
+    return _row(claim, scope=", ".join(dict.fromkeys(chosen.scope.astype(str))), protocol=headline.protocol,
+                measure=headline.measure, collapsed_left_out=left_out, evidence=str(chosen.evidence.iloc[0]),
+                verdict=verdict, reason=f"{label}: {reason} (not adjusted)", **numbers)
 
 
 def verdicts(tables: dict[str, pd.DataFrame | None], claims=CLAIMS) -> pd.DataFrame:

@@ -192,9 +192,11 @@ def choose_kernel(kernel: str, model: nn.Module, optimizer: str = "sgd", momentu
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_size: int, max_epochs: int,
         generator: torch.Generator, growth: GrowthPlan | None = None, target_accuracy: float | None = 1.0,
-        optimizer: str = "sgd", momentum: float = 0.0, progress=None, kernel: str = "auto") -> TrainResult:
+        optimizer: str = "sgd", momentum: float = 0.0, progress=None, kernel: str = "auto",
+        target_loss: float | None = None) -> TrainResult:
     """Train until ``target_accuracy`` on the whole training set once growth has finished, or
-    ``max_epochs`` (``target_accuracy=None``: always ``max_epochs``). Plain SGD by default (no
+    ``max_epochs`` (``target_accuracy=None``: always ``max_epochs``); with ``target_loss``, until
+    the training loss is at most that instead (the first epoch after growth where it is). Plain SGD by default (no
     momentum, no weight decay, as in Caillon & Cerisara); ``optimizer="adamw"`` for transformer
     heads. Each epoch is :meth:`Trainer.epoch`, then the training loss and accuracy on the
     whole set in eval mode (by the kernel's own forward pass when it trains). Embeddings with
@@ -213,7 +215,10 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
         train_loss, accuracy = trainer.kernel.evaluate() if trainer.kernel else loss_and_accuracy(model, x, y)
         result.record_epoch(epoch + 1, train_loss, accuracy, record["inserted"], record["seconds"],
                             time.perf_counter() - start, len(y), progress)
-        if target_accuracy is not None and accuracy >= target_accuracy and epoch >= growth_done:
+        if epoch >= growth_done and target_loss is not None and train_loss <= target_loss:
+            result.stopped = f"training loss at most {target_loss:.3g}"
+            return result
+        if target_loss is None and target_accuracy is not None and accuracy >= target_accuracy and epoch >= growth_done:
             result.stopped = _stop_label(target_accuracy)
             return result
     result.stopped = "max epochs"

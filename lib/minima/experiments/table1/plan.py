@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from ...data import TrainTest
 from ...geometry.certificate import Rule
 from .arms import ARMS, paper_schedule
+from .matched import MATCHED, MatchedLossRun, plan_matched
 from .protocols import PROTOCOLS, Converged, Regularised, per_batch
+from .records import Table1Record
 from .run import Table1Run
 from .tasks import TaskRef
 
@@ -22,13 +24,17 @@ class Settings:
     ``learning_rates``, ``max_epochs``: the paper's protocol (SGD; stop at 100 % training
     accuracy or after ``max_epochs``); ``schedule_scale``: factor on the growth epochs;
     ``train_examples``: the first N training examples of each class in its share (0: all, the
-    trim); ``seeds``: one run per seed and cell (``large_seeds``: the large size's, when fewer);
+    trim); ``seeds``: one run per seed and cell (``large_seeds``: the large size's, when fewer,
+    one tuple for every task or a dict by task: fewer seeds where the large size stops at the
+    paper protocol's end points saves the page's time);
     ``hessian_subset``: the first training examples on which the paper protocol's certificates
     and Hessians are taken; ``rule``: the certificate's thresholds. ``protocols``: those a run
     takes after the paper's (names of :data:`~.protocols.PROTOCOLS`): ``regularised`` with
     ``weight_decay`` (a number per task, or ``"choose"``: chosen on ``weight_decay_grid``,
     :mod:`.regularisation`) and at most ``finish_rounds`` L-BFGS rounds; ``converged`` with
     ``converged_lr`` and ``converged_max_epochs`` (:class:`~.protocols.Converged`);
+    ``matched-loss``: a second run per paper run, stopped at its cell's training CE
+    (:mod:`.matched`);
     ``protocol_sizes``: per task, the sizes whose runs take those protocols (a task not named:
     every size; the others stop at the paper protocol's end points); ``controls``: the control
     arms run beside the paper's at each task's small size (:data:`~.arms.ARMS`: ``linear``,
@@ -48,20 +54,20 @@ class Settings:
     finish_rounds: int = 200
     converged_lr: dict = field(default_factory=dict)
     converged_max_epochs: dict = field(default_factory=dict)
-    large_seeds: tuple | None = None
+    large_seeds: tuple | dict | None = None
     protocol_sizes: dict = field(default_factory=dict)
     controls: tuple = ("linear", "static")
     rule: Rule = Rule()
 
     def __post_init__(self):
-        unknown = [p for p in self.protocols if p not in PROTOCOLS]
+        unknown = [p for p in self.protocols if p not in PROTOCOLS and p != MATCHED]
         if unknown:
-            raise ValueError(f"unknown protocols {unknown}; choose among {', '.join(PROTOCOLS)}")
+            raise ValueError(f"unknown protocols {unknown}; choose among {', '.join(PROTOCOLS)}, {MATCHED}")
         unknown = [c for c in self.controls if c not in ARMS]
         if unknown:
             raise ValueError(f"unknown control arms {unknown}; choose among linear, static")
         for key in ("seeds", "protocols", "weight_decay_grid", "controls") + \
-                (("large_seeds",) if self.large_seeds is not None else ()):
+                (("large_seeds",) if isinstance(self.large_seeds, (list, tuple)) else ()):
             object.__setattr__(self, key, tuple(getattr(self, key)))
 
     @classmethod
@@ -88,8 +94,10 @@ class Settings:
         """Whether runs of task ``name`` at size ``hidden`` take the protocols after the paper's."""
         return name not in self.protocol_sizes or hidden in self.protocol_sizes[name]
 
-    def seeds_of(self, small: bool) -> tuple:
-        return self.seeds if small or self.large_seeds is None else self.large_seeds
+    def seeds_of(self, name: str, small: bool) -> tuple:
+        """The seeds of task ``name``'s small or large size."""
+        large = self.large_seeds.get(name) if isinstance(self.large_seeds, dict) else self.large_seeds
+        return tuple(self.seeds if small or large is None else large)
 
     def protocols_of(self, name: str, batch: int, weight_decays: dict) -> tuple:
         """The protocol objects of a run of task ``name`` at ``batch``."""
@@ -123,7 +131,7 @@ def plan(tasks: dict[str, TaskRef], settings: Settings, weight_decays: dict | No
         max_epochs, scale = settings.max_epochs[name], settings.schedule_scale[name]
         for k, hidden in enumerate(settings.sizes[name]):
             small = k == 0
-            seeds = settings.seeds_of(small)
+            seeds = settings.seeds_of(name, small)
             for model in (SMALL_ARMS + settings.controls if small else LARGE_ARMS):
                 if model == "growing":
                     last = paper_schedule(task.name, hidden, small).scaled(scale).last_epoch
@@ -141,3 +149,13 @@ def plan(tasks: dict[str, TaskRef], settings: Settings, weight_decays: dict | No
                             density=(not small and model in ("growing", "a") and batch == settings.batch_sizes[name][0]
                                      and seed == seeds[0])))
     return specs
+
+
+def plan_matched_loss(specs: list[Table1Run], records: list, settings: Settings) -> list[MatchedLossRun]:
+    """The ``matched-loss`` runs (:mod:`.matched`) of the paper runs ``specs`` (their ``records``)
+    whose sizes take the protocols, when the settings ask for that protocol."""
+    if MATCHED not in settings.protocols:
+        return []
+    kept = [(spec, record) for spec, record in zip(specs, records)
+            if isinstance(record, Table1Record) and settings.takes_protocols(record.rows[0].task, spec.hidden)]
+    return plan_matched([spec for spec, _ in kept], [record for _, record in kept])

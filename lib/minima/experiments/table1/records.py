@@ -48,6 +48,7 @@ class Table1Row:
     collapsed: bool | None = None  # a grown net whose hidden part changes no logit (None: not a grown net)
     direct_share: float = float("nan")  # a grown net: share of its weights on the direct input-output map
     constant: bool = False  # the network predicts one class for every training example of the Hessian data
+    target_loss: float = float("nan")  # matched-loss: the training CE its cell's runs stop at (nan: other protocols)
 
     def as_row(self) -> dict:
         """The results file's columns (:data:`RESULT_COLUMNS` among them, names as the file has
@@ -62,7 +63,7 @@ class Table1Row:
                 "weight_decay": self.weight_decay, "objective": self.objective, "theta_norm": self.theta_norm,
                 "stability": self.stability, "hidden_share": self.hidden_share, "hidden_effect": self.hidden_effect,
                 "collapsed": self.collapsed, "direct_share": self.direct_share,
-                "constant": self.constant}
+                "constant": self.constant, "target_loss": self.target_loss}
 
 
 @dataclass(frozen=True)
@@ -98,4 +99,4 @@ def results_table(records) -> "pd.DataFrame":
 RESULT_COLUMNS = ("task", "hidden", "model", "batch", "seed", "protocol", "epochs", "finish", "train_accuracy", "train_loss",
                   "grad_norm", "lambda_max", "lambda_min", "verdict", "rsi", "elementwise", "plain", "test_accuracy",
                   "weight_decay", "objective", "theta_norm", "stability", "hidden_share", "hidden_effect", "collapsed",
-                  "direct_share", "constant")
+                  "direct_share", "constant", "target_loss")

@@ -85,23 +85,30 @@ def training_data(task: TrainTest, limit: int, validation: bool) -> tuple[TrainT
     return task, task.x_train[index], task.y_train[index]
 
 
-def train_run(spec: Table1Run) -> TrainedRun:
-    """Execute ``spec`` (what :meth:`Table1Run.run` does) and keep the trained model."""
+def prepare(spec: Table1Run) -> Training:
+    """The run of ``spec`` before its first epoch: task (trimmed), network built for the seed with
+    its growth schedule scaled, and the batch generator."""
     task = spec.task.load() if isinstance(spec.task, TaskRef) else spec.task
     task, x_train, y_train = training_data(task, spec.train_limit, spec.validation)
     torch.manual_seed(spec.seed)
     network = build(task, spec.model, spec.hidden, spec.seed, spec.small)
     if network.growth is not None:
         network.growth = network.growth.scaled(spec.schedule_scale)
-    run = Training(spec, task, network, x_train, y_train, torch.Generator().manual_seed(spec.seed))
+    return Training(spec, task, network, x_train, y_train, torch.Generator().manual_seed(spec.seed))
+
+
+def train_run(spec: Table1Run) -> TrainedRun:
+    """Execute ``spec`` (what :meth:`Table1Run.run` does) and keep the trained model."""
+    run = prepare(spec)
+    task, network = run.task, run.network
     start = time.perf_counter()
-    result = fit(network.full, x_train, y_train, lr=spec.lr, batch_size=spec.batch, max_epochs=spec.max_epochs,
-                 generator=run.generator, growth=network.growth, kernel=spec.kernel)
+    result = fit(network.full, run.x_train, run.y_train, lr=spec.lr, batch_size=spec.batch,
+                 max_epochs=spec.max_epochs, generator=run.generator, growth=network.growth, kernel=spec.kernel)
     train_seconds = time.perf_counter() - start
     run.refresh_hessian_data()
     paper = Table1Row(task.name, spec.hidden, spec.model, spec.batch, spec.seed, network.parameters, network.depth,
                       result.samples_per_second, torch.get_num_threads(), result.kernel, "paper", result.stopped,
-                      "none", train_seconds, **run.measure(result.epochs), train_examples=len(y_train))
+                      "none", train_seconds, **run.measure(result.epochs), train_examples=len(run.y_train))
     rows, start_point = [paper], run.snapshot() if len(spec.protocols) > 1 else None
     for k, protocol in enumerate(spec.protocols):
         if k:
