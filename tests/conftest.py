@@ -27,6 +27,14 @@ def real_data() -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def smoke_runs_cache(tmp_path_factory) -> Path:
+    """One run cache for the tests that run the whole smoke profile: a run is a value (its spec
+    and data digest are its key), so the second build takes the runs the first computed and
+    still executes every notebook."""
+    return tmp_path_factory.mktemp("smoke-runs")
+
+
 @pytest.fixture
 def project_copy(tmp_path) -> Path:
     """A copy of the project's book sources, notebooks and profiles in a temporary folder."""

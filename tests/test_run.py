@@ -250,8 +250,9 @@ def test_cli_refuses_unknown_profile():
 
 
 @pytest.mark.slow
-def test_smoke_profile_builds_the_site_and_it_renders_offline(project_copy, real_data, monkeypatch):
+def test_smoke_profile_builds_the_site_and_it_renders_offline(project_copy, real_data, monkeypatch, smoke_runs_cache):
     monkeypatch.setenv("MINIMA_DATA", str(real_data))
+    monkeypatch.setenv("MINIMA_RUNS_CACHE", str(smoke_runs_cache))
     project = Project(project_copy)
     assert run.run("smoke", project=project) == 0
     index = book.build(project)
@@ -325,10 +326,11 @@ def check_ledger(project_copy: Path, html: Path) -> None:
 
 
 @pytest.mark.slow
-def test_every_notebook_runs_without_any_data_files(project_copy, tmp_path, monkeypatch, capsys):
+def test_every_notebook_runs_without_any_data_files(project_copy, tmp_path, monkeypatch, capsys, smoke_runs_cache):
     empty = tmp_path / "no-data"
     empty.mkdir()
     monkeypatch.setenv("MINIMA_DATA", str(empty))
+    monkeypatch.setenv("MINIMA_RUNS_CACHE", str(smoke_runs_cache))
     project = Project(project_copy)
     assert run.run("smoke", project=project) == 0
     out = capsys.readouterr().out

@@ -1,6 +1,8 @@
 """Table 1's per-run rows: both protocols, the certificate of each end point, the claim counts."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 import torch
@@ -217,3 +219,24 @@ def test_matched_loss_is_planned_only_for_the_sizes_that_take_the_protocols():
     assert table1.plan_matched_loss(specs, records, table1.Settings(**base, protocols=("regularised",))) == []
     with pytest.raises(ValueError, match="matched-loss"):
         table1.Settings(**base, protocols=("matched",))
+
+
+def test_rounding_noise_is_no_instability_and_input_independent_logits_are_a_constant_predictor():
+    from types import SimpleNamespace
+
+    from minima.geometry.finish import Objective, stability
+
+    x, y = torch.randn(30, 4, dtype=torch.float64), torch.arange(30) % 3
+    objective = Objective(torch.nn.Linear(4, 3, bias=False).double(), x, y, weight_decay=0.1)
+    assert stability(objective, {"m": 3e-30}, lambda: {"m": -2e-31}) == 0.0, "both zero to rounding"
+    assert stability(objective, {"m": 1.0}, lambda: {"m": 1.02}) == pytest.approx(0.02)
+    assert stability(objective, {"m": 0.0}, lambda: {"m": 0.5}) == math.inf
+    net = torch.nn.Linear(4, 3, bias=False).double()
+    with torch.no_grad():
+        net.weight.copy_(1e-9 * torch.randn(3, 4, dtype=torch.float64))
+    assert len(set(net(x).argmax(1).tolist())) > 1, "argmax alone sees several classes"
+    fields = table1.Training.direct_map(SimpleNamespace(), net, [(x, y)])
+    assert fields == {"constant": True}
+    with torch.no_grad():
+        net.weight.mul_(1e9)
+    assert table1.Training.direct_map(SimpleNamespace(), net, [(x, y)]) == {"constant": False}

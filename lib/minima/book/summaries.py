@@ -163,8 +163,18 @@ def table1_not_minima(results: pd.DataFrame) -> str:
     order = sorted(cells.protocol.unique(), key=lambda p: (p != HEADLINE_PROTOCOL, p))
     parts = [f"{PROTOCOL_END_POINTS.get(p, p)}, "
              + tables.not_certified(cells[cells.protocol == p], ["cell"], "rows") for p in order]
-    return ("; ".join(parts) + ". A row that is not a minimum is shown with its verdict; its flatness is the "
-            "curvature of a point that is not a minimum, counted in the 'all runs' column only")
+    from ..claims.evidence import flag
+
+    constant = results[flag(results, "constant")] if "constant" in results else results.iloc[:0]
+    learnt_nothing = ""
+    if len(constant):
+        groups = constant.groupby(["protocol", "task", "hidden", "model"], sort=False).size()
+        learnt_nothing = (f". {len(constant)} rows predict one class for every input or have logits that do not "
+                          "depend on it (" + ", ".join(f"{t}-{h} {m}, {p}: {n}" for (p, t, h, m), n in groups.items())
+                          + "): networks that learnt nothing (under the regularised protocol, decayed to θ ≈ 0 by the "
+                          "task's λ), never compared")
+    return ("; ".join(parts) + learnt_nothing + ". A row that is not a minimum is shown with its verdict; its flatness "
+            "is the curvature of a point that is not a minimum, counted in the 'all runs' column only")
 
 
 TABLE1_CLAIMS = ("grown flatter than each fully connected twin", "larger batch sharper")

@@ -193,12 +193,24 @@ def stability(objective: Objective, measured: dict, measure_again: Callable[[], 
     """The last test of a minimum: one more round of ``iterations`` L-BFGS iterations on
     ``objective`` from the certified point, then the flatness measures again
     (``measure_again()``, ``{name: value}``). Returns the largest relative change of a measure
-    against ``measured`` (the values at the certified point); the caller calls the point a
+    against ``measured`` (the values at the certified point; two values both below
+    :data:`NEGLIGIBLE` are zero to rounding and count as unchanged); the caller calls the point a
     minimum only when it is small (1 %: the measures no longer depend on where the finish
     stopped). The module is left at the point after that round."""
     objective.module.eval()
     for _ in lbfgs_rounds(objective.parameters, objective.value_and_grad, 1, iterations):
         pass
     again = measure_again()
-    return max(abs(again[name] - value) / abs(value) if value else float(again[name] != value)
-               for name, value in measured.items())
+    return max(_change(value, again[name]) for name, value in measured.items())
+
+
+# a flatness value this small is zero to rounding (a network decayed to theta = 0, whose Hessian
+# vanishes: values near 1e-30 are float64 noise; real networks' measures are above 1e-4)
+NEGLIGIBLE = 1e-12
+
+
+def _change(before: float, after: float) -> float:
+    """The relative change of a measure; none between two values that are both zero to rounding."""
+    if abs(before) <= NEGLIGIBLE and abs(after) <= NEGLIGIBLE:
+        return 0.0
+    return abs(after - before) / abs(before) if before else math.inf

@@ -18,6 +18,8 @@ from ...runs import Spec
 from ...train import loss_and_accuracy
 from .arms import Network
 
+CONSTANT_TOLERANCE = 1e-6  # logits that vary across inputs by at most this make a constant predictor
+
 
 @dataclass
 class Training:
@@ -62,14 +64,19 @@ class Training:
     def direct_map(self, net=None, data: list | None = None) -> dict:
         """The fields of a row that say whether the network part (``net``, default the run's) learnt
         anything on the inputs of ``data`` (default the Hessian data): ``constant`` when it
-        predicts one class for every example; for a grown network also whether it collapsed onto
+        predicts one class for every example or its logits vary across them by at most
+        :data:`CONSTANT_TOLERANCE`; for a grown network also whether it collapsed onto
         its direct input-output map (:func:`minima.growing.hidden_part`)."""
         net = net if net is not None else self.network.net
         data = data if data is not None else self.hessian_data
         inputs = torch.cat([x for x, _ in data]).to(next(net.parameters()).dtype)
         with torch.no_grad():
-            predictions = net.eval()(inputs).argmax(1)
-        constant = {"constant": bool((predictions == predictions[0]).all())}  # a network that learnt nothing
+            logits = net.eval()(inputs)
+        predictions = logits.argmax(1)
+        # a network that learnt nothing: one class for every input, or logits that do not depend
+        # on the input (a net decayed to theta = 0, whose argmax only breaks ties of rounding)
+        spread = float((logits.max(0).values - logits.min(0).values).max())
+        constant = {"constant": bool((predictions == predictions[0]).all()) or spread <= CONSTANT_TOLERANCE}
         if not isinstance(net, GrowingNet):
             return constant
         share, effect = hidden_part(net, inputs)
