@@ -24,7 +24,7 @@ from .run import Table1Run, train_run
 from .tasks import TaskRef, image_task, load_tasks, text_task
 from .training import Training
 
-__all__ = ["ARCHITECTURES", "ARMS", "Converged", "LARGE_ARMS", "MATCHED", "MatchedLossRun", "Network", "PROTOCOLS", "RESULT_COLUMNS", "Regularised",
-           "SMALL_ARMS", "Settings", "Table1Record", "Table1Row", "Table1Run", "TaskRef", "TrainedRun", "Training",
-           "build", "image_task", "load_tasks", "paper_schedule", "per_batch", "plan", "plan_matched_loss", "regularisation",
-           "results_table", "text_task", "train_run"]
+__all__ = ["ARCHITECTURES", "ARMS", "Converged", "LARGE_ARMS", "MATCHED", "MatchedLossRun", "Network", "PROTOCOLS",
+           "RESULT_COLUMNS", "Regularised", "SMALL_ARMS", "Settings", "Table1Record", "Table1Row", "Table1Run", "TaskRef",
+           "TrainedRun", "Training", "build", "image_task", "load_tasks", "matched", "paper_schedule", "per_batch", "plan",
+           "plan_matched_loss", "regularisation", "results_table", "text_task", "train_run"]
