@@ -294,8 +294,8 @@ def flatter_headline_by_hand(results: pd.DataFrame) -> tuple[int, int, float]:
         logs = []
         for _, twin in cluster[cluster.model.isin(["a", "b", "c"])].iterrows():
             grown = cluster[(cluster.model == "growing") & (cluster.batch == twin.batch)].iloc[0]
-            if grown.verdict == "minimum" and twin.verdict == "minimum" and not grown.constant and \
-                    not twin.constant and grown.collapsed is not True and str(grown.collapsed) != "True":
+            yes = {str(v).lower() == "true" for v in (grown.constant, twin.constant, grown.collapsed)}
+            if grown.verdict == "minimum" and twin.verdict == "minimum" and yes == {False}:
                 logs.append(np.log(twin.elementwise / grown.elementwise))
         if logs and abs(np.mean(logs)) > 1e-12:
             summaries.append(np.mean(logs))

@@ -194,7 +194,10 @@ def test_matched_loss_points_retrace_the_paper_run_and_stop_at_the_cells_target(
     assert target > table1.matched.FLOOR
     assert table1.matched.targets(specs, records) == {("MNIST", 20, 10): target}
     assert table1.matched.targets(specs, records, floor=10.0) == {("MNIST", 20, 10): 10.0}
-    matched = table1.matched.plan_matched(specs, records)
+    settings = table1.Settings(sizes={"MNIST": [20]}, batch_sizes={}, learning_rates={}, max_epochs={},
+                               schedule_scale={}, train_examples={}, seeds=(0, 1), hessian_subset=100,
+                               protocols=("matched-loss",))
+    matched = table1.plan_matched_loss(specs, records, settings)
     for spec, record, point in zip(specs, records, (m.run().rows[0] for m in matched)):
         curve = record.rows[0].curve
         assert point.protocol == "matched-loss" and point.target_loss == target

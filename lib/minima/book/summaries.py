@@ -242,13 +242,14 @@ def table1_well_posed(results: pd.DataFrame, measure: str = "elementwise") -> pd
     from ..claims.evidence import flag
     from ..claims.growing_networks import TWINS as twins, learnt, twin_pairs
     from ..claims.ledger import loss_guard
+    from ..claims.registry import EQUAL_LOSS
 
     pairs = twin_pairs(results, twins + ("static", "linear"))
     rows = []
     for (protocol, task, hidden, batch, twin), group in pairs.groupby(
             ["protocol", "task", "hidden", "batch", "model_twin"], sort=False):
         learnt_both = learnt(group, "twin") & learnt(group, "grown")
-        counted = group if protocol == "paper" else group[learnt_both] if protocol == "matched-loss" else \
+        counted = group if protocol == "paper" else group[learnt_both] if protocol == EQUAL_LOSS else \
             group[(group.verdict_twin == "minimum") & (group.verdict_grown == "minimum") & learnt_both]
         collapsed = flag(group, "collapsed_grown")
         ratio = (counted[f"{measure}_twin"] / counted[f"{measure}_grown"]).median()

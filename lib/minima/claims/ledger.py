@@ -25,7 +25,7 @@ from ..data.loads import record_load
 from . import stats
 from .evidence import flag
 from .no_barriers import over_parameterised
-from .registry import CLAIMS, Claim, Headline
+from .registry import CLAIMS, EQUAL_LOSS, Claim, Headline
 
 COLUMNS = ("claim", "paper", "protocol", "measure", "headline", "unit", "clusters", "n", "k", "effect", "ci_low",
            "ci_high", "p_value", "p_adjusted", "verdict", "clusters_needed", "loss_ratio", "collapsed_left_out",
@@ -36,7 +36,7 @@ LOSS_CONFOUND = 2.0  # a flatness comparison whose flatter arm has a training CE
 MATERIAL = 1.1  # a flatness or CE ratio within 10 % of 1 names no flatter arm and no higher loss
 END_POINTS = "paper (end points)"  # the paper's protocol: its end points, tested as the paper computed them
 # the protocols whose points count uncertified: the paper's end points, and points at a stated equal loss
-UNCERTIFIED = (END_POINTS, "matched-loss")
+UNCERTIFIED = (END_POINTS, EQUAL_LOSS)
 ROBUSTNESS = "robustness row, stated before the data"  # how a headline's robustness row's reason begins
 
 

@@ -14,16 +14,12 @@ with the certificate's verdict as it is (mostly not a minimum)."""
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, replace
 
-import torch
-
 from ...runs import Resources, Spec
-from ...train import fit
 from .arms import paper_schedule
 from .records import Table1Record, Table1Row
-from .run import Table1Run, prepare
+from .run import Table1Run, paper_schedule_row, prepare
 
 MATCHED = "matched-loss"
 FLOOR = 0.01  # Jiang et al. (2020) stop every network at this training cross-entropy
@@ -60,14 +56,6 @@ def targets(specs: list[Table1Run], records: list, floor: float = FLOOR) -> dict
     return {key: floor if max(values) <= floor else max(values) for key, values in lowest.items()}
 
 
-def plan_matched(specs: list[Table1Run], records: list, floor: float = FLOOR) -> list["MatchedLossRun"]:
-    """One :class:`MatchedLossRun` per successful run of ``specs`` (their ``records``) at its
-    cell's target (:func:`targets`)."""
-    chosen = targets(specs, records, floor)
-    return [MatchedLossRun(spec, chosen[cell(record.rows[0])]) for spec, record in zip(specs, records)
-            if isinstance(record, Table1Record)]
-
-
 @dataclass(frozen=True)
 class MatchedLossRun(Spec):
     """The matched-loss point of the run ``paper`` (a paper run; its other protocols play no
@@ -95,16 +83,4 @@ class MatchedLossRun(Spec):
 
 def matched_point(spec: MatchedLossRun) -> Table1Row:
     """The ``matched-loss`` row of ``spec`` (what :meth:`MatchedLossRun.run` records)."""
-    paper = spec.paper
-    run = prepare(paper)
-    network = run.network
-    start = time.perf_counter()
-    result = fit(network.full, run.x_train, run.y_train, lr=paper.lr, batch_size=paper.batch,
-                 max_epochs=paper.max_epochs, generator=run.generator, growth=network.growth, kernel=paper.kernel,
-                 target_loss=spec.target)
-    train_seconds = time.perf_counter() - start
-    run.refresh_hessian_data()
-    return Table1Row(run.task.name, paper.hidden, paper.model, paper.batch, paper.seed, network.parameters,
-                     network.depth, result.samples_per_second, torch.get_num_threads(), result.kernel, MATCHED,
-                     result.stopped, "none", train_seconds, **run.measure(result.epochs),
-                     train_examples=len(run.y_train), target_loss=spec.target)
+    return paper_schedule_row(prepare(spec.paper), MATCHED, target_loss=spec.target)

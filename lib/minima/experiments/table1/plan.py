@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from ...data import TrainTest
 from ...geometry.certificate import Rule
 from .arms import ARMS, paper_schedule
-from .matched import MATCHED, MatchedLossRun, plan_matched
+from .matched import MATCHED, MatchedLossRun, cell, targets
 from .protocols import PROTOCOLS, Converged, Regularised, per_batch
 from .records import Table1Record
 from .run import Table1Run
@@ -152,10 +152,12 @@ def plan(tasks: dict[str, TaskRef], settings: Settings, weight_decays: dict | No
 
 
 def plan_matched_loss(specs: list[Table1Run], records: list, settings: Settings) -> list[MatchedLossRun]:
-    """The ``matched-loss`` runs (:mod:`.matched`) of the paper runs ``specs`` (their ``records``)
-    whose sizes take the protocols, when the settings ask for that protocol."""
+    """The ``matched-loss`` runs (:mod:`.matched`) of the successful paper runs ``specs`` (their
+    ``records``) whose sizes take the protocols, each at its cell's target
+    (:func:`~.matched.targets`), when the settings ask for that protocol."""
     if MATCHED not in settings.protocols:
         return []
     kept = [(spec, record) for spec, record in zip(specs, records)
             if isinstance(record, Table1Record) and settings.takes_protocols(record.rows[0].task, spec.hidden)]
-    return plan_matched([spec for spec, _ in kept], [record for _, record in kept])
+    chosen = targets(*zip(*kept)) if kept else {}
+    return [MatchedLossRun(spec, chosen[cell(record.rows[0])]) for spec, record in kept]

@@ -4,6 +4,7 @@
 paper protocol's end point, then takes it through the run's other protocols."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 
@@ -97,23 +98,34 @@ def prepare(spec: Table1Run) -> Training:
     return Training(spec, task, network, x_train, y_train, torch.Generator().manual_seed(spec.seed))
 
 
+def paper_schedule_row(run: Training, protocol: str, target_loss: float | None = None) -> Table1Row:
+    """Train ``run`` from its start by the paper's schedule (SGD at its rate and batch, growth),
+    until 100 % training accuracy after growth or, with ``target_loss``, the first epoch after
+    growth whose training loss is at most that; then the row of ``protocol`` at that end point
+    (certificate and measures on the refreshed Hessian data)."""
+    spec, network = run.spec, run.network
+    start = time.perf_counter()
+    result = fit(network.full, run.x_train, run.y_train, lr=spec.lr, batch_size=spec.batch,
+                 max_epochs=spec.max_epochs, generator=run.generator, growth=network.growth, kernel=spec.kernel,
+                 target_loss=target_loss)
+    train_seconds = time.perf_counter() - start
+    run.refresh_hessian_data()
+    return Table1Row(run.task.name, spec.hidden, spec.model, spec.batch, spec.seed, network.parameters, network.depth,
+                     result.samples_per_second, torch.get_num_threads(), result.kernel, protocol, result.stopped,
+                     "none", train_seconds, **run.measure(result.epochs), train_examples=len(run.y_train),
+                     target_loss=math.nan if target_loss is None else target_loss)
+
+
 def train_run(spec: Table1Run) -> TrainedRun:
     """Execute ``spec`` (what :meth:`Table1Run.run` does) and keep the trained model."""
     run = prepare(spec)
-    task, network = run.task, run.network
-    start = time.perf_counter()
-    result = fit(network.full, run.x_train, run.y_train, lr=spec.lr, batch_size=spec.batch,
-                 max_epochs=spec.max_epochs, generator=run.generator, growth=network.growth, kernel=spec.kernel)
-    train_seconds = time.perf_counter() - start
-    run.refresh_hessian_data()
-    paper = Table1Row(task.name, spec.hidden, spec.model, spec.batch, spec.seed, network.parameters, network.depth,
-                      result.samples_per_second, torch.get_num_threads(), result.kernel, "paper", result.stopped,
-                      "none", train_seconds, **run.measure(result.epochs), train_examples=len(run.y_train))
+    paper = paper_schedule_row(run, "paper")
+    network = run.network
     rows, start_point = [paper], run.snapshot() if len(spec.protocols) > 1 else None
     for k, protocol in enumerate(spec.protocols):
         if k:
             run.restore(start_point)
-        rows.append(protocol.end_point(run, result.epochs, paper))
+        rows.append(protocol.end_point(run, paper.curve, paper))
     density = None
     if spec.density:
         density = spectral_density(run.hessian(), n_vectors=2, n_steps=30, generator=torch.Generator().manual_seed(0))
