@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
@@ -62,8 +63,8 @@ def test_fine_tuning_grows_the_installed_head_to_the_reference_size():
     y = torch.tensor([k % 2 for k in range(48)])
     row = table2.fine_tune("growing", "tiny-random-roberta", texts[:32], y[:32], texts[32:], y[32:], 0,
                            table2.HeadTraining(epochs=3, batch_size=16, lr=1e-4, phases=(0, 1, 2), hessian_subset=32),
-                           device="cpu").as_row()
-    assert row["parameters"] == row["reference parameters"] == reference_parameters(32, 2)
+                           device="cpu")[0].as_row()  # no finish: the end point only
+    assert row["point"] == table2.END_POINTS and row["parameters"] == row["reference parameters"] == reference_parameters(32, 2)
     assert [e["inserted"] for e in row["curve"]] == [11, 11, 10]
     assert 0 <= row["accuracy"] <= 1 and row["rsi"] > 0
 
@@ -101,8 +102,8 @@ def test_fine_tuning_the_top_layers_trains_them_and_grows_the_head():
     train, test = lower_states(model, tokenizer, texts[:32], 1), lower_states(model, tokenizer, texts[32:], 1)
     row = table2.fine_tune_top("growing", model, train, y[:32], test, y[32:], 0,
                                table2.HeadTraining(epochs=3, batch_size=16, lr=1e-3, phases=(0, 1, 2), hessian_subset=32),
-                               top_layers=1).as_row()
-    assert row["parameters"] == row["reference parameters"] == reference_parameters(32, 2)
+                               top_layers=1)[0].as_row()
+    assert row["point"] == table2.END_POINTS and row["parameters"] == row["reference parameters"] == reference_parameters(32, 2)
     assert [e["inserted"] for e in row["curve"]] == [11, 11, 10]
     assert all(torch.equal(a, b) for a, b in zip(before, encoder_layers(model).parameters()))
     assert row["curve"][-1]["loss"] < row["curve"][0]["loss"] and row["verdict"] in ("minimum", "not converged", "negative curvature")
@@ -154,33 +155,106 @@ def test_fine_tuning_the_top_layers_runs_on_cuda():
     train, test = lower_states(model, tokenizer, texts[:32], 1), lower_states(model, tokenizer, texts[32:], 1)
     training = table2.HeadTraining(epochs=2, batch_size=16, lr=1e-3, phases=(0, 1), hessian_subset=32)
     rows = {device: table2.fine_tune_top("growing", model, train, y[:32], test, y[32:], 0, training, top_layers=1,
-                                         device=device).as_row()
+                                         device=device)[0].as_row()
             for device in ("cpu", "cuda")}
     assert rows["cuda"]["parameters"] == rows["cpu"]["parameters"] == reference_parameters(32, 2)
     assert all(math.isfinite(rows["cuda"][key]) for key in ("accuracy", "rsi", "lambda_max"))
 
 
-@pytest.mark.parametrize("kind", ["growing", "reference"])
-def test_frozen_heads_are_finished_to_a_certified_minimum_of_their_own_problem(kind):
-    """Two epochs of AdamW leave a head short of a minimum; the L-BFGS finish (encoder fixed,
-    dropout off) must certify it, and the test predictions must be those of the finished head."""
+def _noisy_features(n: int = 1000, width: int = 16):
     from minima.data import TrainTest
-    from minima.experiments import table2
 
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(1000, 16, generator=g)
-    flip = torch.rand(1000, generator=g) < 0.2  # noisy labels: no head of ~300 parameters fits them, a minimum exists
+    x = torch.randn(n, width, generator=g)
+    flip = torch.rand(n, generator=g) < 0.2  # noisy labels: a head cannot fit them all
     y = ((x[:, 0] + 0.5 * x[:, 1] > 0) ^ flip).long()
-    features = TrainTest(x[:800], y[:800], x[800:], y[800:], 2)
-    short = table2.HeadTraining(epochs=2, batch_size=16, lr=1e-3, phases=(0, 1), hessian_subset=800)
-    unfinished = table2.run_head(kind, features, 0, short)
-    finished = table2.run_head(kind, features, 0, table2.HeadTraining(**{**short.__dict__, "finish_rounds": 30}))
-    assert unfinished.finish == "none" and unfinished.protocol == "frozen"
+    cut = int(0.8 * n)
+    return TrainTest(x[:cut], y[:cut], x[cut:], y[cut:], 2)
+
+
+@pytest.mark.parametrize("kind", ["growing", "reference"])
+def test_frozen_heads_are_measured_at_the_end_point_then_at_a_certified_regularised_minimum(kind):
+    """Two epochs of AdamW leave a head short of a minimum: its end point is measured as the
+    paper did, uncertified; the float64 L-BFGS finish on CE + lambda/2 |theta|^2 (encoder fixed,
+    dropout off) must certify a minimum there, whose gradient of that objective vanishes."""
+    from minima.experiments import table2
+    from minima.geometry.finish import Objective
+    from minima.train import fit
+
+    features = _noisy_features()
+    decay = 1e-2
+    training = table2.HeadTraining(epochs=2, batch_size=16, lr=1e-3, phases=(0, 1), hessian_subset=800,
+                                   finish_rounds=30, finish_weight_decay=decay)
+    end, finished = table2.run_head(kind, features, 0, training)
+    assert (end.point, finished.point) == (table2.END_POINTS, table2.REGULARISED)
+    assert end.finish == "none" and end.weight_decay == 0 and finished.weight_decay == decay
     assert finished.certificate.verdict == "minimum", finished.certificate
-    assert finished.finish.startswith("L-BFGS") and finished.finish_losses[-1] < unfinished.train_loss
+    assert finished.finish.startswith("L-BFGS") and finished.stability < 0.01
+    assert finished.protocol == end.protocol == "frozen" and finished.parameters == reference_parameters(16, 2)
     row = finished.as_row()
-    assert row["protocol"] == "frozen" and row["finish"] == finished.finish and set(table2.RESULT_COLUMNS) <= set(row)
-    assert finished.parameters == reference_parameters(16, 2)
+    assert set(table2.RESULT_COLUMNS) <= set(row) and row["mcc_low"] <= row["mcc"] <= row["mcc_high"]
+    assert (row["collapsed"] is None) == (kind == "reference")
+    # the oracle: rebuild the head, train it the same way, finish it by hand; the gradient of the
+    # regularised objective at the finished point is zero (to the certificate's tolerance)
+    torch.manual_seed(0)  # as run_head: the global generator before the head is built (dropout)
+    head = table2.make_head(kind, 16, 2, 0, training.phases)
+    fit(head.module, features.x_train, features.y_train, lr=training.lr, batch_size=16, max_epochs=2,
+        target_accuracy=None, generator=torch.Generator().manual_seed(0), growth=head.growth, optimizer="adamw")
+    net, objective, done = table2.finish_head(head, features.x_train, features.y_train, training, 0)
+    assert done.losses == list(finished.finish_losses)[:len(done.losses)]  # then the stability round's
+    for p in objective.parameters:
+        p.grad = None
+    Objective(net, features.x_train.double(), features.y_train, weight_decay=decay).value_and_grad()
+    gradient = torch.cat([p.grad.flatten() for p in objective.parameters]).norm()
+    assert gradient < 1e-4, gradient
+
+
+def test_mcc_interval_brackets_sklearns_mcc_and_matches_it_on_each_resample():
+    from sklearn.metrics import matthews_corrcoef
+
+    from minima.experiments.table2 import mcc_interval
+
+    rng = np.random.default_rng(0)
+    y = rng.random(500) < 0.7
+    good = np.where(rng.random(500) < 0.8, y, ~y)  # 80 % right: a clearly positive MCC
+    low, high = mcc_interval(y, good, seed=1)
+    assert low < matthews_corrcoef(y, good) < high and low > 0
+    assert mcc_interval(y, good, seed=1) == (low, high)  # seeded
+    # a resample's value is sklearn's MCC on the resampled sentences (the same seeded draw)
+    index = np.random.default_rng(3).integers(0, 500, size=(1, 500))[0]
+    assert mcc_interval(y, good, seed=3, resamples=1)[0] == pytest.approx(matthews_corrcoef(y[index], good[index]))
+    lo, hi = mcc_interval(y, y, resamples=50)
+    assert lo == hi == 1.0
+    constant = mcc_interval(y, np.ones(500, bool), resamples=50)  # the majority class: MCC 0 everywhere
+    assert constant == (0.0, 0.0)
+
+
+def test_lambda_is_chosen_by_held_out_mcc_and_the_grid_widens_at_an_edge(monkeypatch):
+    from types import SimpleNamespace
+
+    from minima.experiments import table2
+    from minima.experiments.table2 import regularisation
+
+    asked = []
+
+    def fake_run_heads(specs, executor=None, cache=None):
+        asked.append([s.training.finish_weight_decay for s in specs])
+        assert all(s.validation and s.kind == "reference" and s.seed == 0 for s in specs)
+        # held-out MCC rises with lambda up to 1, then falls
+        return [(SimpleNamespace(point=table2.REGULARISED, mcc=1 - abs(np.log10(s.training.finish_weight_decay)) / 10,
+                                 accuracy=0.7, certificate=SimpleNamespace(verdict="minimum", train_loss=0.4)),)
+                for s in specs]
+
+    monkeypatch.setattr(regularisation, "run_heads", fake_run_heads)
+    setup = table2.Table2Setup("tiny-random-roberta", 0, 32, 0, 2, "digest")
+    settings = table2.Settings("tiny-random-roberta", 0, 32, 0, (0,),
+                               table2.HeadTraining(2, 16, 1e-3, (0,), 100, finish_rounds=5))
+    chosen, rows = regularisation.choose(setup, settings, [1e-3, 1e-2, 1e-1])
+    assert asked == [[1e-3, 1e-2, 1e-1], [1.0], [10.0]] and chosen == 1.0
+    assert [r["weight_decay"] for r in rows] == [1e-3, 1e-2, 1e-1, 1.0, 10.0]
+    assert [r["chosen"] for r in rows] == [False, False, False, True, False]
+    with pytest.raises(ValueError, match="frozen encoder"):
+        regularisation.choose(table2.Table2Setup("tiny-random-roberta", 1, 32, 0, 2, "digest"), settings, [1e-2])
 
 
 def test_protocol_settings_give_each_protocol_its_seeds_and_schedule():

@@ -61,6 +61,18 @@ def test_plan_refuses_bad_requests_listing_valid_choices(toy, kwargs, message):
     assert message in str(error.value)
 
 
+def test_a_parameter_the_page_chooses_takes_a_number_or_choose(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    write_notebook(tmp_path / "notebooks" / "c_choice.ipynb", "decay = 'choose'", "print(decay)")
+    (tmp_path / "profiles.yml").write_text("fast:\n  notebooks:\n    c_choice: {}\n")
+    project = Project(tmp_path)
+    for value in (0.01, 1, "choose"):
+        (job,) = jobs.plan(project, "fast", overrides={"decay": value})
+        assert job.parameters["decay"] == value
+    with pytest.raises(PlanError, match="'decay' must be a number or 'choose'"):
+        jobs.plan(project, "fast", overrides={"decay": "large"})
+
+
 def test_override_values_are_parsed_as_yaml():
     assert jobs.parse_override("seeds=[0, 1]") == ("seeds", [0, 1])
     assert jobs.parse_override("lr=1e-3") == ("lr", 1e-3)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pandas as pd
 import torch
 
-from minima.book import summaries
+from minima.book import summaries, table2_summaries
 from minima.experiments import table1
 
 
@@ -111,18 +111,38 @@ def test_table1_well_posed_sets_the_loss_ratio_beside_the_flatness_ratio():
 def test_table2_summary_and_sentence_per_head():
     heads = pd.DataFrame([{"head": kind, "seed": seed, "mcc": 0.2 + 0.1 * seed, "accuracy": 0.7, "rsi": 4.0,
                            "plain": 3.0, "elementwise": 0.01, "parameters": 100, "train_seconds": 10.0,
+                           "certificate train loss": 0.3,
                            "verdict": "minimum" if kind == "growing" else "negative curvature"}
                           for kind in ("growing", "reference") for seed in (0, 1)])
-    table = summaries.table2_summary(heads)  # a file without protocols: the fine-tuned protocol
-    assert table.index.tolist() == ["fine-tuned: grown head", "fine-tuned: reference head (fully connected)"]
-    assert table.loc["fine-tuned: grown head", "MCC x 100 (out-of-domain dev)"] == "25.0 ± 7.1"
-    assert table.loc["fine-tuned: reference head (fully connected)", "certified minima"] == "0 of 2"
-    assert table.loc["fine-tuned: grown head", "paper's spectral norm"] == "1.89e+05"  # the paper: 1.8945e5
-    both = summaries.table2_summary(pd.concat([heads.assign(protocol="frozen"), heads.assign(protocol="fine-tuned")]))
-    assert both.index.tolist()[:2] == ["frozen: grown head", "frozen: reference head (fully connected)"]
-    assert both.loc["frozen: grown head", "seeds"] == 2
-    assert summaries.table2_not_minima(heads).startswith("2 of 4 trained heads are not certified minima "
+    table = table2_summaries.table2_summary(heads)  # a file without protocols or points: fine-tuned, finished heads
+    assert table.index.tolist() == ["fine-tuned, regularised: grown head", "fine-tuned, regularised: reference head"]
+    grown = table.loc["fine-tuned, regularised: grown head"]
+    assert grown["MCC x 100 (out-of-domain dev)"] == "25.0 ± 7.1" and grown["training CE at the point"] == "0.3 ± 0"
+    assert table.loc["fine-tuned, regularised: reference head", "certified minima"] == "0 of 2"
+    assert grown["paper's spectral norm"] == "1.89e+05"  # the paper: 1.8945e5
+    both = table2_summaries.table2_summary(pd.concat([heads.assign(protocol="frozen", point="paper (end points)"),
+                                               heads.assign(protocol="frozen", point="regularised")]))
+    assert both.index.tolist()[:2] == ["frozen, paper (end points): grown head", "frozen, paper (end points): reference head"]
+    assert both.loc["frozen, paper (end points): grown head", "certified minima"].startswith("end points (uncertified")
+    assert both.loc["frozen, regularised: grown head", "seeds"] == 2
+    assert table2_summaries.table2_not_minima(heads).startswith("2 of 4 finished heads are not certified minima "
                                                          "(negative curvature)")
+
+
+def test_table2_sentences_say_how_lambda_was_chosen_and_which_heads_learn():
+    points = [{"weight_decay": 1e-3, "held_out_mcc": 0.21}, {"weight_decay": 1e-2, "held_out_mcc": 0.35},
+              {"weight_decay": 1e-1, "held_out_mcc": 0.1}]
+    sentence = table2_summaries.table2_lambda(points, 1e-2)
+    assert sentence.startswith("λ = 0.01, the best held-out MCC") and "0.350 at 0.01" in sentence
+    assert "edge" in table2_summaries.table2_lambda(points[:2], 1e-2) and "given" in table2_summaries.table2_lambda([], 0.1)
+    heads = pd.DataFrame([{"protocol": "frozen", "point": point, "head": kind, "seed": seed,
+                           "mcc": -0.01 if (kind, seed) == ("growing", 2) else 0.3,
+                           "mcc_low": 0.1 if seed == 0 else -0.05}
+                          for point in ("regularised", "paper (end points)")
+                          for kind in ("growing", "reference") for seed in range(3)])
+    text = table2_summaries.table2_learning(heads)
+    assert "frozen, grown head: mean MCC 0.197, above the majority class in 2 of 3 seeds (1 with" in text, text
+    assert text.endswith("left out of the head claim: frozen growing seed 2"), text
 
 
 def test_paths_sentence_counts_converged_paths_ends_and_certified_pairs():

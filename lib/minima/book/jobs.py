@@ -93,11 +93,16 @@ def notebook_defaults(path: Path) -> dict:
     return defaults
 
 
+CHOOSE = "choose"  # a parameter's default that the page chooses itself; a number overrides it
+
+
 def _type_ok(value, default) -> bool:
     if default is ... or default is None:
         return True
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(default, bool)
+    if default == CHOOSE:  # a value chosen by the page (Table 2's lambda), or given as a number
+        return value == CHOOSE or isinstance(value, (int, float))
     if isinstance(default, float):
         return isinstance(value, (int, float))
     return isinstance(value, type(default))
@@ -145,8 +150,8 @@ def plan(project: Project, profile: str, only: list[str] | None = None,
             if key not in defaults:
                 raise PlanError(f"notebook {name} has no parameter {key!r}; valid: {', '.join(defaults)}")
             if not _type_ok(value, defaults[key]):
-                raise PlanError(f"notebook {name}: parameter {key!r} must be "
-                                f"{type(defaults[key]).__name__} (default {defaults[key]!r}), "
+                kind = f"a number or {CHOOSE!r}" if defaults[key] == CHOOSE else type(defaults[key]).__name__
+                raise PlanError(f"notebook {name}: parameter {key!r} must be {kind} (default {defaults[key]!r}), "
                                 f"got {type(value).__name__} {value!r}")
         params.update(requested)
         jobs.append(Job(name, notebooks[name], params))

@@ -45,6 +45,12 @@ def _no_barriers(p: dict) -> list[tuple[str, Resources]]:
 
 def _table2(p: dict) -> list[tuple[str, Resources]]:
     rows = []
+    if p["weight_decay"] == "choose":  # the selection runs of the first grid; a run's cost does not depend on lambda
+        p = {**p, "weight_decay": 0.0}
+        selection = table2.frozen_settings(p)
+        setup = table2.setup_for(selection)[0]
+        rows += [(f"{s.label()} (choosing lambda)", s.resources())
+                 for s in (table2.regularisation.selection_run(setup, selection, decay) for decay in p["weight_decay_grid"])]
     for protocol, settings in table2.protocol_settings(p).items():
         specs = table2.plan(table2.setup_for(settings)[0], settings)
         rows += [(f"{protocol}: {s.label()}", s.resources()) for s in specs]

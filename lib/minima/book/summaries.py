@@ -290,59 +290,6 @@ def weight_decay_curve(points: list[dict]) -> pd.DataFrame:
     return table.assign(held_out_accuracy=100 * table.held_out_accuracy).set_index(["task", "weight_decay"])
 
 
-# ----------------------------------------------------------------------------- Table 2
-
-def table2_summary(results: pd.DataFrame) -> pd.DataFrame:
-    """Table 2 beside the paper's: one row per protocol and head, mean ± sd over seeds (files
-    without a ``protocol`` column are the fine-tuned protocol)."""
-    results = results if "protocol" in results else results.assign(protocol="fine-tuned")
-    names = {"growing": "grown head", "reference": "reference head (fully connected)"}
-    table = pd.DataFrame({f"{protocol}: {names.get(kind, kind)}": {
-        "seeds": len(g),
-        "MCC x 100 (out-of-domain dev)": mean_sd(100 * g.mcc, lambda v: f"{v:.1f}"),
-        "paper's \"test accuracy\" (read as MCC x 100)": f"{papers.GROWING_TABLE2.test_accuracy[kind]}",
-        "accuracy (majority class: 68.6 %)": mean_sd(100 * g.accuracy, lambda v: f"{v:.1f} %"),
-        "plain λmax": mean_sd(g.plain, lambda v: f"{v:.3g}"),
-        "paper's spectral norm": f"{papers.GROWING_TABLE2.spectral_norm[kind]:.3g}",
-        "rsi": mean_sd(g.rsi, lambda v: f"{v:.3g}"), "elementwise": mean_sd(g.elementwise, lambda v: f"{v:.3g}"),
-        "parameters": f"{int(g.parameters.iloc[0]):,}", "training time per run": f"{g['train_seconds'].mean():.0f} s",
-        "certified minima": f"{int((g.verdict == 'minimum').sum())} of {len(g)}"}
-        for (protocol, kind), g in results.groupby(["protocol", "head"], sort=False)}).T
-    return table
-
-
-def table2_setup(chosen: dict, setups: dict, data: str, n_train: int, n_test: int, hidden: int) -> pd.DataFrame:
-    """What the Table 2 page runs, one row per item (column ``""``): the encoder, the data, and per
-    protocol (``chosen``: :func:`minima.experiments.table2.protocol_settings`, ``setups``: their
-    :func:`~minima.experiments.table2.setup_for`) how the heads train and finish."""
-    rows = {"data": f"{data}; {n_train:,} training and {n_test:,} dev sentences", "feature size H": f"{hidden:,}"}
-    for protocol, one in chosen.items():
-        setup, training = setups[protocol][0], one.training
-        trained = {"frozen": "the encoder frozen (its features computed once, shared by every head and seed)",
-                   "whole": "the whole encoder fine-tuned with the head"}.get(
-            setup.mode, f"the top {setup.trainable_layers} of {setup.layers} encoder layers fine-tuned with the head "
-                        "(the output of the layers below computed once)")
-        finish = (f"then, the encoder fixed, full-batch L-BFGS on the head's loss, at most {training.finish_rounds} "
-                  f"rounds of {training.finish_iterations} iterations, until certified" if training.finish_rounds
-                  else "no finish")
-        rows[f"{protocol} protocol"] = (
-            f"{trained}; {len(one.seeds)} seeds per head; {training.epochs} epochs of AdamW (lr {training.lr:g}, "
-            f"weight decay 0.01), batch {training.batch_size}, growth after epochs "
-            f"{', '.join(str(p) for p in training.phases)}; {finish}; Hessian on the first "
-            f"{min(training.hessian_subset, n_train):,} training sentences")
-    return pd.Series(rows, name="").to_frame()
-
-
-def table2_not_minima(results: pd.DataFrame) -> str:
-    """How many trained heads are not certified minima, and what that means for their flatness."""
-    missed = results[results.verdict != "minimum"]
-    if not len(missed):
-        return f"all {len(results)} heads are certified minima of their own problem"
-    return (f"{len(missed)} of {len(results)} trained heads are not certified minima "
-            f"({', '.join(sorted(set(missed.verdict))) or 'none'}): their flatness is measured at a point that is not "
-            "a minimum of the head's loss and says nothing about flat or sharp minima")
-
-
 # ----------------------------------------------------------------------------- no barriers
 
 def no_barriers_setup(loaded: dict, plan: dict, cycles: list[dict], neb_batch_size: int, eval_subset: int,

@@ -27,7 +27,8 @@ LABELS = {
     "hidden": "hidden units", "batch": "batch", "seed": "seed", "model": "model", "task": "task",
     "protocol": "protocol", "pair": "pair", "minimum": "minimum", "dataset": "dataset",
     "architecture": "architecture", "head": "head", "mcc": "MCC", "accuracy": "accuracy",
-    "lambda_min / lambda_max": "λmin / λmax", "point": "point",
+    "lambda_min / lambda_max": "λmin / λmax", "point": "point", "weight_decay": "λ",
+    "mcc_interval": "MCC, 95 % bootstrap interval", "stability": "measures' change, one more round",
 }
 
 
@@ -271,9 +272,15 @@ def table2_runs(results) -> "HTML":
     """Every head of ``60_table2.csv``: its certificate on the head's own problem, then its
     flatness, MCC and accuracy."""
     percent = lambda v: f"{100 * v:.1f} %"  # noqa: E731
-    return per_run(results, ("protocol", "head", "seed"),
-                   {"its certificate": ("finish", "certificate train loss", "certificate train accuracy", "grad_norm",
-                                        "lambda_max", "lambda_min", "verdict"),
-                    "its flatness, MCC and accuracy": ("verdict", "plain", "rsi", "elementwise", "mcc", "accuracy")},
+    results = results if "point" in results else results.assign(point="regularised")
+    if "mcc_low" in results:
+        results = results.assign(mcc_interval=[f"{low:.3f} to {high:.3f}" for low, high in
+                                               zip(results.mcc_low, results.mcc_high)])
+    return per_run(results, ("protocol", "point", "head", "seed"),
+                   {"its certificate": ("finish", "weight_decay", "certificate train loss", "certificate train accuracy",
+                                        "grad_norm", "lambda_max", "lambda_min", "stability", "verdict"),
+                    "its flatness, MCC and accuracy": ("verdict", "plain", "rsi", "elementwise", "mcc", "mcc_interval",
+                                                       "accuracy")},
                    {**RUN_FORMATS, "certificate train accuracy": percent, "accuracy": percent,
-                    "mcc": lambda v: f"{v:.3f}"}, noun="head")
+                    "mcc": lambda v: f"{v:.3f}", "weight_decay": lambda v: f"{v:g}",
+                    "stability": lambda v: "" if v != v else f"{100 * v:.2f} %"}, noun="head")

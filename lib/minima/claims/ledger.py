@@ -24,6 +24,7 @@ from ..data.files import md5sum
 from ..data.loads import record_load
 from . import stats
 from .evidence import flag
+from .growing_networks import END_POINTS
 from .no_barriers import over_parameterised
 from .registry import CLAIMS, EQUAL_LOSS, Claim, Headline
 
@@ -34,7 +35,6 @@ EXTRA = ("source", "where", "statement", "scope", "reason", "test", "page")
 VERDICTS = ("holds", "fails", "confounded by loss", "inconclusive", "not tested here")
 LOSS_CONFOUND = 2.0  # a flatness comparison whose flatter arm has a training CE this many times lower measures the loss
 MATERIAL = 1.1  # a flatness or CE ratio within 10 % of 1 names no flatter arm and no higher loss
-END_POINTS = "paper (end points)"  # the paper's protocol: its end points, tested as the paper computed them
 # the protocols whose points count uncertified: the paper's end points, and points at a stated equal loss
 UNCERTIFIED = (END_POINTS, EQUAL_LOSS)
 ROBUSTNESS = "robustness row, stated before the data"  # how a headline's robustness row's reason begins

@@ -72,31 +72,80 @@ def training_curves(curves: dict[str, list[dict]], growth_epochs=(), title: str 
     return fig
 
 
+def _head_groups(results):
+    """``60_table2.csv`` by protocol and point (older files: fine-tuned, finished heads)."""
+    results = results if "protocol" in results else results.assign(protocol="fine-tuned")
+    results = results if "point" in results else results.assign(point="regularised")
+    return list(results.groupby(["protocol", "point"], sort=False))
+
+
 def head_ratios(results, paper_ratio: float, measures=("plain", "rsi", "elementwise")) -> go.Figure:
-    """Table 2 seed by seed: per protocol (one colour each) and flatness measure, the reference
-    head's flatness over the grown head's, one point per seed (log axis; above 1: the grown head
-    is flatter, crosses: either head not a certified minimum), with the paper's ratio and 1
-    marked."""
+    """Table 2 seed by seed: per protocol and point (one colour each) and flatness measure, the
+    reference head's flatness over the grown head's, one point per seed (log axis; above 1: the
+    grown head is flatter; crosses: at a finished point, either head not a certified minimum;
+    open markers: either head at MCC <= 0), with the paper's ratio and 1 marked."""
     fig = go.Figure()
-    for index, (protocol, part) in enumerate(results.groupby("protocol", sort=False)):
+    groups = _head_groups(results)
+    for index, ((protocol, point), part) in enumerate(groups):
         grown = part[part["head"] == "growing"].set_index("seed")
         reference = part[part["head"] == "reference"].set_index("seed")
         seeds = grown.index.intersection(reference.index)
-        certified = (grown.verdict[seeds] == "minimum") & (reference.verdict[seeds] == "minimum")
+        certified = ((grown.verdict[seeds] == "minimum") & (reference.verdict[seeds] == "minimum")) \
+            | (point == "paper (end points)")
+        learn = (grown.mcc[seeds] > 0) & (reference.mcc[seeds] > 0)
         for k, m in enumerate(measures):
             ratio = reference[m][seeds] / grown[m][seeds]
-            offset = (index - 0.5) * 0.25
+            offset = (index - (len(groups) - 1) / 2) * 0.8 / max(len(groups), 1)
             fig.add_trace(go.Scatter(
-                x=[k + offset] * len(seeds), y=ratio, mode="markers", name=f"{protocol} encoder" if protocol == "frozen"
-                else f"{protocol} with the head", legendgroup=protocol, showlegend=k == 0,
-                marker=dict(color=COLOURS[index], size=9, symbol=["circle" if c else "x" for c in certified]),
+                x=[k + offset] * len(seeds), y=ratio, mode="markers", name=f"{protocol}, {point}",
+                legendgroup=f"{protocol}, {point}", showlegend=k == 0,
+                marker=dict(color=COLOURS[index % len(COLOURS)], size=9,
+                            symbol=[("circle" if c else "x") + ("" if l else "-open") for c, l in zip(certified, learn)]),
                 text=[f"seed {s}" for s in seeds]))
     log_hline(fig, paper_ratio, f"paper: {paper_ratio:.1f}x", line_dash="dot", line_color="grey")
     log_hline(fig, 1.0, "equal", line_color="black", line_width=1)
     fig.update_layout(title="Reference head's flatness over the grown head's, one point per seed",
                       xaxis=dict(tickvals=list(range(len(measures))), ticktext=list(measures), title="measure"),
-                      yaxis=dict(type="log", title="reference / grown"), height=420)
+                      yaxis=dict(type="log", title="reference / grown"), height=420, legend=dict(orientation="h", y=-0.2))
     return fig
+
+
+def head_mcc(results, paper_mcc: float) -> go.Figure:
+    """Table 2's heads on CoLA's dev set: per protocol and point (one column each) and head (one
+    colour each), the Matthews correlation of every seed with its 95 % bootstrap interval over
+    dev sentences; the majority-class baseline (MCC 0) and the paper's MCC marked."""
+    fig = go.Figure()
+    groups = _head_groups(results)
+    for column, ((protocol, point), part) in enumerate(groups):
+        for index, (kind, heads) in enumerate(part.groupby("head", sort=False)):
+            offset = (index - 0.5) * 0.3
+            jitter = [offset + 0.1 * (k / max(len(heads) - 1, 1) - 0.5) for k in range(len(heads))]
+            fig.add_trace(go.Scatter(
+                x=[column + j for j in jitter], y=heads.mcc, mode="markers", name=kind, legendgroup=kind,
+                showlegend=column == 0, marker=dict(color=COLOURS[index], size=8),
+                error_y=dict(type="data", symmetric=False, array=heads.mcc_high - heads.mcc,
+                             arrayminus=heads.mcc - heads.mcc_low) if "mcc_low" in heads else None,
+                text=[f"seed {s}" for s in heads.seed]))
+    fig.add_hline(y=0.0, line_color="black", line_width=1, annotation_text="majority class (MCC 0)")
+    fig.add_hline(y=paper_mcc, line_dash="dot", line_color="grey", annotation_text=f"paper: {paper_mcc:.2f}")
+    fig.update_layout(title="Dev MCC per seed, with its 95 % bootstrap interval over dev sentences",
+                      xaxis=dict(tickvals=list(range(len(groups))), ticktext=[f"{p}, {q}" for (p, q), _ in groups]),
+                      yaxis_title="MCC (out-of-domain dev)", height=420)
+    return fig
+
+
+def selection_curve(points: list[dict], score: str, label: str) -> go.Figure:
+    """A hyper-parameter choice: ``score`` (a key of each of ``points``, e.g. a held-out MCC)
+    against ``weight_decay`` (log axis), the chosen point (``chosen``) marked."""
+    x = [p["weight_decay"] for p in points]
+    fig = go.Figure(go.Scatter(x=x, y=[p[score] for p in points], mode="lines+markers", name=label,
+                               text=[p.get("verdict", "") for p in points]))
+    chosen = [p for p in points if p.get("chosen")]
+    if chosen:
+        fig.add_trace(go.Scatter(x=[chosen[0]["weight_decay"]], y=[chosen[0][score]], mode="markers", name="chosen",
+                                 marker=dict(size=14, symbol="star", color=COLOURS[1])))
+    return fig.update_layout(xaxis=dict(type="log", title="λ"), yaxis_title=label, height=360,
+                             title=f"{label} at each λ of the grid")
 
 
 def final_rsi(results, task: str, measure: str = "elementwise") -> go.Figure:

@@ -14,7 +14,7 @@ import torch
 
 from ...core.io import atomic_write
 from ...core.progress import progress
-from ...data import TrainTest, load
+from ...data import TrainTest, load, stratified_split
 from ...runs import Resources, RunCache, Spec, run_all, spec_key
 from ...runs.batch import missing
 from ..heads import encoder_layers, first_token_features, load_encoder, lower_states
@@ -80,7 +80,7 @@ class Settings:
         """The settings among a notebook's parameters ``p`` (other names are ignored)."""
         return cls(p["model"], p["trainable_layers"], p["max_length"], p["train_limit"], tuple(p["seeds"]),
                    HeadTraining(p["epochs"], p["batch_size"], p["lr"], tuple(p["phases"]), p["hessian_subset"],
-                                p.get("finish_rounds", 0), finish_weight_decay=p.get("finish_weight_decay", 0.0)))
+                                p.get("finish_rounds", 0), finish_weight_decay=_decay(p)))
 
 
 def setup_for(settings: Settings):
@@ -129,7 +129,10 @@ def frozen_inputs(setup: Table2Setup, cache: RunCache | None = None) -> dict:
 @dataclass(frozen=True)
 class HeadRun(Spec):
     """One head (``"growing"`` or ``"reference"``) and seed of Table 2, trained as ``setup`` and
-    ``training`` say; returns the table's row (:func:`head_row`)."""
+    ``training`` say; returns the table's rows (:func:`~.records.head_rows`: the paper's end
+    point, then the regularised minimum). ``validation`` (frozen encoder only; choosing
+    ``lambda``, :mod:`.regularisation`): train on 80 % of the training sentences (stratified,
+    seeded) and score on the other 20 %, without flatness measures."""
 
     setup: Table2Setup
     kind: str
@@ -138,16 +141,22 @@ class HeadRun(Spec):
     # where frozen_inputs() left the frozen part's output (the run cache's root): a location,
     # not an input, so it is not part of the run's key
     inputs_dir: str = field(default="", metadata={"key": False})
+    validation: bool = False
 
     def label(self) -> str:
-        return f"CoLA {self.kind} head seed {self.seed}"
+        held_out = f", lambda {self.training.finish_weight_decay:g} (held-out)" if self.validation else ""
+        return f"CoLA {self.kind} head seed {self.seed}{held_out}"
 
     def resources(self) -> Resources:
         per_epoch = {"frozen": 2.0, "top": 150.0, "whole": 3600.0}[self.setup.mode]
         return Resources(cpus=1, gpus=0.0 if self.setup.mode != "whole" else 1.0,
                          estimate_s=per_epoch * self.training.epochs)
 
-    def run(self) -> HeadRecord:
+    def __post_init__(self):
+        if self.validation and self.setup.mode != "frozen":
+            raise ValueError("lambda is chosen on the frozen encoder's features: validation runs need trainable_layers=0")
+
+    def run(self) -> tuple[HeadRecord, ...]:
         setup = self.setup
         texts, y_train, test_texts, y_test, classes, _, digest = cola(setup.train_limit)
         if digest != setup.data_digest:
@@ -158,7 +167,11 @@ class HeadRun(Spec):
         inputs = frozen_inputs(setup, RunCache(self.inputs_dir) if self.inputs_dir else None)
         if setup.mode == "frozen":
             features = TrainTest(inputs["x_train"], y_train, inputs["x_test"], y_test, classes)
-            return run_head(self.kind, features, self.seed, self.training)
+            if self.validation:
+                train, held_out = (torch.from_numpy(i) for i in stratified_split(y_train.numpy()))
+                features = TrainTest(inputs["x_train"][train], y_train[train], inputs["x_train"][held_out],
+                                     y_train[held_out], classes)
+            return run_head(self.kind, features, self.seed, self.training, measured=not self.validation)
         encoder, _, _ = _encoder(setup.model)
         return fine_tune_top(self.kind, encoder, inputs["lower_train"], y_train, inputs["lower_test"], y_test, self.seed,
                              self.training, top_layers=setup.trainable_layers, progress=_epochs_bar(self))
@@ -194,21 +207,35 @@ def run_heads(specs: list[HeadRun], executor=None, cache: RunCache | None = None
     return run_all(specs, executor, cache=cache, desc="Table 2 heads")
 
 
+def frozen_settings(p: dict) -> Settings:
+    """The frozen protocol's :class:`Settings` among notebook 60's parameters ``p`` (also the
+    setting ``lambda`` is chosen in, whichever protocols run)."""
+    return Settings(p["model"], 0, p["max_length"], p["train_limit"], tuple(p["frozen_seeds"]),
+                    HeadTraining(p["frozen_epochs"], p["batch_size"], p["frozen_lr"], tuple(p["frozen_phases"]),
+                                 p["hessian_subset"], p["finish_rounds"], finish_weight_decay=_decay(p)))
+
+
+def _decay(p: dict) -> float:
+    """The finish's ``lambda`` in ``p`` (``weight_decay``, a number once chosen)."""
+    decay = p.get("weight_decay", 0.0)
+    if not isinstance(decay, (int, float)):
+        raise ValueError(f"weight_decay {decay!r}: choose lambda first (table2.regularisation.choose) or give a number")
+    return float(decay)
+
+
 def protocol_settings(p: dict) -> dict[str, Settings]:
     """Notebook 60's parameters ``p`` as one :class:`Settings` per protocol of ``p["protocols"]``:
     ``"frozen"`` (the encoder frozen, heads on its features computed once: ``frozen_seeds``,
     ``frozen_epochs``, ``frozen_lr``, ``frozen_phases``) and ``"fine-tuned"`` (the top
     ``trainable_layers`` layers fine-tuned with the head: ``seeds``, ``epochs``, ``lr``,
-    ``phases``); both with ``batch_size``, ``hessian_subset`` and ``finish_rounds``."""
+    ``phases``); both with ``batch_size``, ``hessian_subset``, ``finish_rounds`` and the finish's
+    ``weight_decay`` (``lambda``, a number)."""
     unknown = set(p["protocols"]) - set(PROTOCOLS)
     if unknown:
         raise ValueError(f"unknown protocols {sorted(unknown)}; choose among {', '.join(PROTOCOLS)}")
     chosen = {}
     if "frozen" in p["protocols"]:
-        chosen["frozen"] = Settings(p["model"], 0, p["max_length"], p["train_limit"], tuple(p["frozen_seeds"]),
-                                    HeadTraining(p["frozen_epochs"], p["batch_size"], p["frozen_lr"],
-                                                 tuple(p["frozen_phases"]), p["hessian_subset"], p["finish_rounds"],
-                                                 finish_weight_decay=p.get("finish_weight_decay", 0.0)))
+        chosen["frozen"] = frozen_settings(p)
     if "fine-tuned" in p["protocols"]:
         if p["trainable_layers"] == 0:
             raise ValueError("the fine-tuned protocol needs trainable_layers > 0 (or -1: the whole model); "

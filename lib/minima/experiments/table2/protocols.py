@@ -7,7 +7,8 @@
 - :func:`run_head` trains the head alone on first-token features computed once
   (:func:`minima.experiments.heads.first_token_features`), the encoder frozen.
 
-Every protocol ends in :func:`~.records.head_row`."""
+Every protocol ends in :func:`~.records.head_rows`: the head at the paper's end point, then
+at the certified minimum of its regularised problem."""
 from __future__ import annotations
 
 import time
@@ -19,11 +20,13 @@ from ...core.device import resolve
 from ...data import TrainTest
 from ...train import Trainer, fit
 from ..heads import EncoderTop, LowerStates, first_token_features, install_head, load_encoder
-from .records import Head, HeadRecord, HeadTraining, head_row, make_head
+from .records import Head, HeadRecord, HeadTraining, head_rows, make_head
 
 
-def run_head(kind: str, features: TrainTest, seed: int, training: HeadTraining) -> HeadRecord:
-    """Train one head on frozen encoder features (``x_*``: ``(N, H)``) and measure it."""
+def run_head(kind: str, features: TrainTest, seed: int, training: HeadTraining,
+             measured: bool = True) -> tuple[HeadRecord, ...]:
+    """Train one head on frozen encoder features (``x_*``: ``(N, H)``) and measure it
+    (:func:`~.records.head_rows`; ``measured=False``: its regularised minimum's scores only)."""
     x_train, y_train, x_test, y_test = features.x_train, features.y_train, features.x_test, features.y_test
     torch.manual_seed(seed)
     head = make_head(kind, x_train.shape[1], features.n_classes, seed, training.phases)
@@ -32,12 +35,13 @@ def run_head(kind: str, features: TrainTest, seed: int, training: HeadTraining) 
                  max_epochs=training.epochs, target_accuracy=None, generator=torch.Generator().manual_seed(seed),
                  growth=head.growth, optimizer="adamw")
     seconds = time.perf_counter() - start
-    return head_row(head, seed, x_train, y_train, x_test, y_test, result.epochs, seconds, training, "frozen")
+    return head_rows(head, seed, x_train, y_train, x_test, y_test, result.epochs, seconds, training, "frozen",
+                     measured)
 
 
 def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tensor, test_texts: list[str],
               y_test: torch.Tensor, seed: int, training: HeadTraining, *, max_length: int = 128, device="auto",
-              progress=None) -> HeadRecord:
+              progress=None) -> tuple[HeadRecord, ...]:
     """The paper's setting: the whole model trained with the head installed (AdamW, constant
     learning rate), the head grown after the given epochs; then measured like :func:`run_head`
     on the fine-tuned encoder's features."""
@@ -61,13 +65,13 @@ def fine_tune(kind: str, model_name: str, texts: list[str], y_train: torch.Tenso
     train_features = first_token_features(model, tokenizer, texts[:limit], max_length=max_length).cpu()
     test_features = first_token_features(model, tokenizer, test_texts, max_length=max_length).cpu()
     head.module.cpu().eval()
-    return head_row(head, seed, train_features, y_train[:limit], test_features, y_test, history, seconds, training,
-                    "fine-tuned")
+    return head_rows(head, seed, train_features, y_train[:limit], test_features, y_test, history, seconds, training,
+                     "fine-tuned")
 
 
 def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.Tensor, lower_test: LowerStates,
                   y_test: torch.Tensor, seed: int, training: HeadTraining, *, top_layers: int, device="auto",
-                  progress=None) -> HeadRecord:
+                  progress=None) -> tuple[HeadRecord, ...]:
     """The paper's setting on a CPU budget: the encoder's top ``top_layers`` layers are
     fine-tuned with the head installed (AdamW, weight decay 0.01, constant learning rate,
     dropout on), the head grown after the given epochs; the layers below stay pretrained and
@@ -93,8 +97,8 @@ def fine_tune_top(kind: str, encoder, lower_train: LowerStates, y_train: torch.T
         train_features = _features(model, lower_train, limit, device)
         test_features = _features(model, lower_test, len(lower_test), device)
     head.module.cpu()
-    return head_row(head, seed, train_features, y_train[:limit], test_features, y_test, history, seconds, training,
-                    "fine-tuned")
+    return head_rows(head, seed, train_features, y_train[:limit], test_features, y_test, history, seconds, training,
+                     "fine-tuned")
 
 
 def _train(model, head: Head, step, n: int, seed: int, training: HeadTraining, progress=None) -> tuple[list[dict], float]:
