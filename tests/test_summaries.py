@@ -120,11 +120,15 @@ def test_table2_summary_and_sentence_per_head():
     assert grown["MCC x 100 (out-of-domain dev)"] == "25.0 ± 7.1" and grown["training CE at the point"] == "0.3 ± 0"
     assert table.loc["fine-tuned, regularised: reference head", "certified minima"] == "0 of 2"
     assert grown["paper's spectral norm"] == "1.89e+05"  # the paper: 1.8945e5
-    both = table2_summaries.table2_summary(pd.concat([heads.assign(protocol="frozen", point="paper (end points)"),
-                                               heads.assign(protocol="frozen", point="regularised")]))
+    points = pd.concat([heads.assign(protocol="frozen", point="paper (end points)"),
+                        heads.assign(protocol="frozen", point="regularised")])
+    both = table2_summaries.table2_summary(points)
     assert both.index.tolist()[:2] == ["frozen, paper (end points): grown head", "frozen, paper (end points): reference head"]
     assert both.loc["frozen, paper (end points): grown head", "certified minima"].startswith("end points (uncertified")
     assert both.loc["frozen, regularised: grown head", "seeds"] == 2
+    part = table2_summaries.table2_summary(points, "frozen")  # one protocol, transposed for the page's width
+    assert list(part.columns)[:2] == ["paper (end points): grown head", "paper (end points): reference head"]
+    assert part.loc["seeds", "regularised: grown head"] == 2
     assert table2_summaries.table2_not_minima(heads).startswith("2 of 4 finished heads are not certified minima "
                                                          "(negative curvature)")
 

@@ -19,11 +19,15 @@ def _head_points(results: pd.DataFrame) -> pd.DataFrame:
 HEAD_NAMES = {"growing": "grown head", "reference": "reference head"}
 
 
-def table2_summary(results: pd.DataFrame) -> pd.DataFrame:
+def table2_summary(results: pd.DataFrame, protocol: str | None = None) -> pd.DataFrame:
     """Table 2 beside the paper's: one row per protocol, point (the paper's end point, the
     regularised minimum) and head, mean ± sd over seeds: MCC, heads that beat the majority class,
-    the training CE at the point, flatness, certificates."""
+    the training CE at the point, flatness, certificates. With ``protocol``: that protocol's
+    part, transposed (one column per point and head, one row per quantity: a page's width)."""
     results = _head_points(results)
+    if protocol is not None:
+        part = table2_summary(results[results.protocol == protocol])
+        return part.rename(index=lambda name: name.split(", ", 1)[1]).T
     table = pd.DataFrame({f"{protocol}, {point}: {HEAD_NAMES.get(kind, kind)}": {
         "seeds": len(g),
         "MCC x 100 (out-of-domain dev)": mean_sd(100 * g.mcc, lambda v: f"{v:.1f}"),
