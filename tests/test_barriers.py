@@ -137,7 +137,7 @@ def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(t
     monkeypatch.setenv("MINIMA_RUNS_CACHE", str(tmp_path))
     settings = barriers.Settings("digits", "mlp-16", seeds=(0, 1, 2), epochs=40, lr=0.2, batch_size=32,
                                  neb_batch_size=100, cycle_scale=0.002, max_paths=2, eval_subset=400,
-                                 max_epochs=60, max_extra_cycles=3)
+                                 max_epochs=60, max_extra_cycles=3, max_doublings=1)
     exploration = barriers.explore(settings, digits_data())
     graph, found = exploration.graph, exploration.minima
     for record in found.values():
@@ -157,6 +157,13 @@ def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(t
         assert (row["lambda_min_saddle"], row["lambda_max_saddle"]) == (saddle["lambda_min"], saddle["lambda_max"])
         if not row["saddle_at_an_end"]:  # an interior highest point of a converged path: a direction goes down
             assert row["lambda_min_saddle"] < 0
+        # the doubling certificate: the schedule (32 steps), then once with cycles twice as long
+        passes = [float(v) for v in row["saddle_passes"].split(";")]
+        assert row["saddle_certificate"] in ("converged", "budget-limited") and len(passes) == 2
+        assert row["budget_steps"] == sum(h.get("steps", 0) for h in graph.paths[(a, b)]["history"]) >= 3 * 32
+        assert row["train_loss_saddle"] == pytest.approx(passes[-1]) and row["budget_factor"] == 2
+        assert (row["saddle_certificate"] == "converged") == (passes[0] - passes[1] <= 0.05 * max(
+            passes[0] - max(row["train_loss_start"], row["train_loss_end"]), 0))
 
 
 def test_recipes_override_by_architecture_prefix_and_refuse_unknown_keys():

@@ -14,6 +14,7 @@ import pytest
 
 import browser
 from minima.book import plots, tables
+from minima.experiments import barriers
 
 
 def page(tmp_path, figures, body=""):
@@ -52,9 +53,13 @@ def test_the_books_figures_and_tables_pass_the_checks(tmp_path, chromium):
                            "train_loss_init": 2.3, "test_error_minima": 5.0, "test_error_saddle": 5 + rng.uniform(0, 3)}
                           for d in ("mnist-10k", "fashion-10k") for h in (2, 4, 100) for a in range(4)])
     paths.loc[0, "train_loss_saddle"] = paths.loc[0, "train_loss_start"]  # a path with no barrier
+    paths = paths.assign(excess_fraction=(paths.train_loss_saddle - paths.train_loss_start)
+                         / (paths.train_loss_init - paths.train_loss_start),
+                         error_rise=paths.test_error_saddle - paths.test_error_minima, path_converged=True,
+                         saddle_certificate=["converged", "converged", "converged", "budget-limited"] * 6, budget_steps=640)
     curves = {"grown": [{"epoch": e, "accuracy": 0.5 + e / 20, "loss": 1 / (e + 1)} for e in range(1, 6)],
               "reference": [{"epoch": e, "accuracy": 0.4 + e / 20, "loss": 2 / (e + 1)} for e in range(1, 6)]}
-    figures = [plots.transition(paths, [0.0035, 0.075]),
+    figures = [plots.transition(paths, barriers.transition_table(paths), [0.0035, 0.075]),
                plots.first_passage([2.3 / (e + 1) for e in range(30)], 0.4, "first passage"),
                plots.training_curves(curves, [1.5, 2.5]),
                # errors over sixteen decades, and rsi values within a hundredth of a decade of each other:

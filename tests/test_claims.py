@@ -146,6 +146,16 @@ def test_no_barrier_claims_count_minima_in_the_papers_terms():
     assert rows[rows.headline].iloc[0].clusters == 0 and rows[~rows.headline].iloc[0].clusters == 12
 
 
+def test_a_budget_limited_saddle_is_an_upper_bound_and_leaves_the_claims():
+    tables = paths_and_minima(n_minima=6)
+    paths = tables["50_no_barriers"]
+    paths["saddle_certificate"] = ["budget-limited" if "5" in pair else "converged" for pair in paths.pair]
+    head = headline_of("no-barriers.essentially-flat", tables)
+    assert head.n == 10 and head.clusters == 5, "the 5 paths of minimum 5 are upper bounds, and it has no other"
+    paths["saddle_certificate"] = "none"  # no doubling run: no saddle is certified
+    assert headline_of("no-barriers.essentially-flat", tables).clusters == 0
+
+
 def test_a_collapsed_minimum_is_flagged_and_its_paths_leave_the_claims():
     tables = paths_and_minima(n_minima=6, collapsed=(2,))
     assert no_barriers.collapsed_minima(tables["50_no_barriers_minima"]) == {("d", "mlp-100", "2")}

@@ -272,3 +272,35 @@ def test_saddle_change_by_hand():
     history = [{"saddle_energy": e} for e in (10.0, 6.0, 5.0, 4.5)]
     assert saddle_change(history) == pytest.approx(1.5) and saddle_change(history, cycles=1) == pytest.approx(0.5)
     assert saddle_change(history[:1]) == 0.0
+
+
+def test_the_doubling_certificate_sees_through_a_short_schedule_that_passes_the_path_rule():
+    from minima.paths.neb import is_converged
+
+    start, end = t(*MINIMUM_A), t(*MINIMUM_B)
+    short = [dict(steps=5, lr=1e-5)] * 4  # the path rule holds after it, 40 above the saddle
+    fooled = auto_neb(mueller_brown, start, end, cycles=short, n_initial=7)
+    assert is_converged(fooled) and fooled.saddle_energy > SADDLE_AB_ENERGY + 30 and fooled.budget == {}
+    limited = auto_neb(mueller_brown, start, end, cycles=short, n_initial=7, max_doublings=2)
+    assert limited.budget["verdict"] == "budget-limited"
+    passes = limited.budget["passes"]
+    assert [p["factor"] for p in passes] == [1, 2, 4] and [p["steps"] for p in passes] == [20, 60, 140]
+    assert passes[0]["saddle_energy"] == pytest.approx(fooled.saddle_energy)
+    certified = auto_neb(mueller_brown, start, end, cycles=short, n_initial=7, max_doublings=8)
+    assert certified.budget["verdict"] == "converged"
+    assert certified.saddle_energy == pytest.approx(SADDLE_AB_ENERGY, abs=1.0), "the certified saddle is the saddle"
+    last = certified.budget["passes"]
+    assert 3 <= len(last) - 1 < 8, "it stops at the first doubling that no longer lowers the saddle"
+    assert sum(h.get("steps", 0) for h in certified.history) == last[-1]["steps"]
+    assert {h["pass"] for h in certified.history if h["cycle"] >= 0} == set(range(len(last)))
+
+
+def test_is_certified_by_hand():
+    from minima.paths.neb import doubled, is_certified
+
+    assert is_certified([10.0, 9.65], higher_end=2.0)  # lowered by 0.35 of a gap of 8: under 5 %
+    assert not is_certified([10.0, 9.5], higher_end=2.0)
+    assert is_certified([10.0, 10.3], higher_end=2.0), "a rise is no drop"
+    assert is_certified([2.0, 2.0], higher_end=2.0), "no barrier, and doubling finds none"
+    assert not is_certified([10.0], higher_end=2.0), "one run certifies nothing"
+    assert [c["steps"] for c in doubled([dict(steps=3, lr=1.0), dict(steps=5, lr=0.1)], 2)] == [12, 20]

@@ -2,9 +2,12 @@
 tables built by hand: a wrong count, a wrong group or a paper number in the wrong row breaks them."""
 from __future__ import annotations
 
+import dataclasses
+import math
 from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 import torch
 
 from minima.book import summaries, table2_summaries
@@ -178,6 +181,34 @@ def test_no_barriers_setup_counts_cycles_and_steps_against_the_papers():
                                 f"{len(AUTONEB_CYCLES)} cycles, {sum(c['steps'] for c in AUTONEB_CYCLES):,} steps), "
                                 "batch 256")
     assert sum(c["steps"] for c in cycles) < sum(c["steps"] for c in AUTONEB_CYCLES)
+    assert setup["saddle certificate"].startswith("none")
+    doubled = {key: dataclasses.replace(one, max_doublings=2) for key, one in plan.items()}
+    certificate = summaries.no_barriers_setup(loaded, doubled, cycles, 256, 1000, finish_rounds=40)[""]["saddle certificate"]
+    assert f"at most 2 times (at most {7 * sum(c['steps'] for c in cycles):,} steps per path)" in certificate
+
+
+def test_the_transition_counts_certified_saddles_only_and_says_where_barriers_vanish():
+    from minima.experiments import barriers
+
+    def path(dataset, hidden, fraction, certificate, converged=True):
+        return {"dataset": dataset, "hidden": hidden, "excess_fraction": fraction, "error_rise": 10 * fraction,
+                "path_converged": converged, "saddle_certificate": certificate, "budget_steps": 640}
+
+    paths = pd.DataFrame([path("m", 4, 0.30, "converged"), path("m", 4, 0.50, "converged"),
+                          path("m", 4, 0.01, "budget-limited"),  # an upper bound, however low: left out
+                          path("m", 16, 0.06, "converged"), path("m", 16, 0.02, "converged", converged=False),
+                          path("m", 100, 0.01, "converged"), path("m", 100, 0.03, "converged"),
+                          path("f", 4, 0.9, "budget-limited"), path("f", 100, 0.2, "converged")])
+    table = barriers.transition_table(paths).set_index(["dataset", "hidden"])
+    assert table.loc[("m", 4), ["paths", "certified", "budget_limited"]].tolist() == [3, 2, 1]
+    assert table.loc[("m", 4), "median"] == pytest.approx(0.40) and table.loc[("m", 4), "rise"] == pytest.approx(4.0)
+    assert table.loc[("m", 16), "certified"] == 1 and table.loc[("m", 16), "median"] == pytest.approx(0.06)
+    assert table.loc[("m", 100), "median"] == pytest.approx(0.02) and math.isnan(table.loc[("f", 4), "median"])
+    sentence = summaries.vanishing_sentence(barriers.transition_table(paths), [0.0035, 0.075], {"m": "MNIST"})
+    assert "on MNIST the certified saddles' median excess is within the paper's range from width 16 on" in sentence
+    assert "on f the certified saddles stay above the paper's range at every width with one (no certified saddle " \
+           "at width 4)" in sentence
+    assert "2 of 9 paths are budget-limited" in sentence
 
 
 def test_sgd_updates_count_every_minibatch_and_the_summary_sets_them_beside_the_papers():

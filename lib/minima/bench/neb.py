@@ -1,5 +1,6 @@
 """Benchmark of batched pivot evaluation (vmap or stacked MLP products, by the fixed rule) against a
-per-pivot loop, and the share of an AutoNEB cycle spent in its dense evaluation."""
+per-pivot loop, the share of an AutoNEB cycle spent in its dense evaluation, and the compiled NEB
+step (:mod:`minima.paths.kernel`) against the eager one on the default page's paths."""
 from __future__ import annotations
 
 import time
@@ -10,7 +11,7 @@ from torch import nn
 
 from ..models import mlp
 from ..paths.energy import ModelEnergy
-from ..paths.neb import auto_neb
+from ..paths.neb import auto_neb, interpolate, relax
 from . import devices, paired, table
 
 
@@ -85,6 +86,48 @@ def main() -> None:
     total = time.perf_counter() - t0
     print(f"\nAutoNEB, {name}, 9 pivots, 2 cycles of 100 steps, evaluation on 8 x 128 examples: "
           f"dense evaluation share {timings['dense'] / total:.1%} of the time (target < 50%)")
+
+
+    compiled_rows()
+
+
+def compiled_rows(widths=(2, 16, 100), pivot_counts=(7, 15), steps: int = 10) -> None:
+    """The compiled NEB cycle and dense evaluation against the eager ones, as the default page
+    runs them: MNIST (official 10k test set re-split, 8,000 training images), ``mlp-H`` at
+    widths 2, 16 and 100, NEB batch 256, paths of 7 and 15 pivots near a network's initial point,
+    one torch thread; the dense evaluation on the 1,000 evaluation images, 9 points per segment."""
+    from ..data import train_test
+    from ..experiments.barriers.data import energy_of
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    data = train_test("mnist-10k")
+    rows, dense_rows = [], []
+    for width in widths:
+        energy, _ = energy_of(f"mlp-{width}", data, 256, 1000)
+        eager, _ = energy_of(f"mlp-{width}", data, 256, 1000)
+        eager.kernel = None  # the same energy without its kernel: the eager torch step
+        for count in pivot_counts:
+            g = torch.Generator().manual_seed(count)
+            points = energy.point()[None] + 0.01 * torch.randn(count, energy.dim, generator=g)
+            t_eager, t_compiled, ratio = paired(lambda: relax(eager, points, steps, 0.1, 0.9, 1e-4),
+                                                lambda: relax(energy, points, steps, 0.1, 0.9, 1e-4), rounds=5, repeat=3)
+            rows.append({"width": width, "params": energy.dim, "pivots": count,
+                         "eager ms/step": round(t_eager / steps * 1e3, 2),
+                         "compiled ms/step": round(t_compiled / steps * 1e3, 2), "eager / compiled": round(ratio, 2)})
+            t_eager, t_compiled, ratio = paired(lambda: eager.data_mean(interpolate(points, 9)[0]),
+                                                lambda: energy.kernel.along(points, 9, *energy._arrays(energy.eval_batches)),
+                                                rounds=5, repeat=3)
+            dense_rows.append({"width": width, "pivots": count, "dense points": (count - 1) * 10 + 1,
+                               "eager ms": round(t_eager * 1e3, 1), "compiled ms": round(t_compiled * 1e3, 1),
+                               "eager / compiled": round(ratio, 2)})
+    torch.set_num_threads(previous)
+    print(f"\nThe compiled NEB step against the eager one (one AutoNEB cycle of {steps} steps, the default page's "
+          "MNIST paths, batch 256, one thread):")
+    print(table(rows))
+    print("\nDense evaluation of a path (training loss at every pivot and 9 points per segment, 1,000 images), "
+          "compiled (first-layer products at the pivots only) against the eager interpolated points:")
+    print(table(dense_rows))
 
 
 if __name__ == "__main__":

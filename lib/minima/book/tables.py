@@ -14,7 +14,8 @@ LABELS = {
     "n_trivial": "trivial directions", "n_null": "data-null directions", "dead_units": "dead units", "n_complement": "dimension left", "lambda_max_data": "λmax (data loss)",
     "smallest_nontrivial": "smallest non-trivial |λ| / λmax", "nontrivial_vanishing": "vanishing non-trivial λ", "nontrivial_zero": "numerically zero non-trivial λ",
     "train_loss_start": "loss, first minimum", "train_loss_end": "loss, second minimum",
-    "train_loss_saddle": "loss at the saddle", "saddle_position": "saddle position (0-1)",
+    "train_loss_saddle": "loss at the saddle", "saddle_certificate": "saddle certificate",
+    "budget_steps": "NEB steps run", "saddle_passes": "saddle after each run (schedule, then doublings)", "saddle_position": "saddle position (0-1)",
     "straight_barrier": "straight-line barrier", "test_error_minima": "test error minima %",
     "test_error_saddle": "test error saddle %", "test_loss_minima": "test loss minima",
     "test_loss_saddle": "test loss saddle", "lambda_min_start": "λmin, first minimum",
@@ -180,13 +181,34 @@ def minima(table, names: dict) -> str:
 
 PATHS_SHOWN = ("dataset", "network", "pair", "train_loss_start", "train_loss_end", "train_loss_saddle",
                "saddle_position", "straight_barrier", "test_error_minima", "test_error_saddle", "lambda_min_saddle",
-               "cycles", "path_converged", "in_tree")
+               "cycles", "path_converged", "saddle_certificate", "budget_steps", "saddle_passes", "in_tree")
 
 
 def paths(table, names: dict) -> str:
     frame = _networks(table, names)
     return html(frame[[c for c in PATHS_SHOWN if c in frame]], {"cycles": count, "saddle_position": lambda v: f"{v:.2f}",
-                                                                 "lambda_min_saddle": lambda v: f"{v:.2g}"})
+                                                                 "lambda_min_saddle": lambda v: f"{v:.2g}",
+                                                                 "budget_steps": count, "saddle_passes": str})
+
+
+def transition(table, names: dict) -> "HTML":
+    """The transition table (:func:`minima.experiments.barriers.transition_table`) for the page:
+    per dataset and width, the paths with a certified saddle and the budget-limited ones, the
+    certified saddles' excess as a fraction of the fall (median [quartiles]), the test error
+    rise (points) and the NEB steps the certificate needed (median)."""
+    import pandas as pd
+
+    fraction = lambda v: f"{100 * v:.3g} %" if v == v else NOT_COMPUTED  # noqa: E731
+    frame = pd.DataFrame({
+        "dataset": table.dataset.map(lambda d: names.get(d, d)),
+        "network": [f"width {int(h)}" for h in table.hidden],
+        "saddles certified": [f"{c} of {n}" for c, n in zip(table.certified, table.paths)],
+        "budget-limited (upper bounds)": table.budget_limited,
+        "excess / fall, median [quartiles]": [f"{fraction(m)} [{fraction(a)}, {fraction(b)}]" if m == m else NOT_COMPUTED
+                                              for m, a, b in zip(table["median"], table.q25, table.q75)],
+        "error rise (points)": table.rise, "NEB steps needed (median)": table.steps})
+    return shown(html(frame, {"budget-limited (upper bounds)": count,
+                              "NEB steps needed (median)": lambda v: count(v) if v == v else NOT_COMPUTED}))
 
 
 def curvature(table, names: dict) -> str:

@@ -4,7 +4,10 @@
 Table 1 (CIFAR ResNets and DenseNets, :data:`minima.experiments.papers.NO_BARRIERS_TABLE1`).
 
 A path counts as certified when both of its minima are certified ``minimum``, neither
-collapsed to a constant predictor, and the path converged by the 5 % rule. Paths that share a
+collapsed to a constant predictor, the path converged by the 5 % rule, and its saddle is
+certified against the AutoNEB budget (``saddle_certificate`` is ``converged``: doubling the
+cycles no longer lowers it; a ``budget-limited`` saddle is only an upper bound and never
+counts as a saddle). Paths that share a
 minimum are not independent: the unit of every test is the minimum (each path counts for
 both of its minima).
 """
@@ -52,8 +55,8 @@ def collapsed_minima(minima: pd.DataFrame | None) -> set[tuple[str, str, str]]:
 
 
 def _paired(paths: pd.DataFrame, minima: pd.DataFrame | None, measure: str, value, supports) -> pd.DataFrame:
-    """Path evidence: certified when both minima are certified ``minimum`` and the path
-    converged, and neither minimum collapsed (a constant predictor is excluded from the paths'
+    """Path evidence: certified when both minima are certified ``minimum``, the path
+    converged and its saddle is certified against the budget, and neither minimum collapsed (a constant predictor is excluded from the paths'
     claims and shown on the page); ``cluster`` is the pair ``a-b``, whose two minima are the
     units (:data:`minima.claims.registry.Claim.unit`)."""
     collapsed = collapsed_minima(minima)
@@ -62,6 +65,8 @@ def _paired(paths: pd.DataFrame, minima: pd.DataFrame | None, measure: str, valu
                for d, a, s, e in zip(paths.dataset, paths.architecture, ends[0], ends[1])]
     certified = (paths.verdict_start == "minimum") & (paths.verdict_end == "minimum") & \
         paths.path_converged.astype(bool) & ~pd.Series(touches, index=paths.index, dtype=bool)
+    if "saddle_certificate" in paths:  # files written before the doubling certificate lack it
+        certified &= paths.saddle_certificate.astype(str).eq("converged")
     scope = paths.dataset.astype(str) + " " + paths.architecture.astype(str)
     # a file with paths off the tree holds every pair (pairs="all"): they are decided together
     every_pair = paths["in_tree"].astype(bool).groupby(scope).transform("all").eq(False) if "in_tree" in paths \

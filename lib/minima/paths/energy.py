@@ -4,7 +4,8 @@
 evaluated together with ``torch.func.functional_call`` under ``torch.func.vmap``, or for a
 plain MLP with one batched matrix product per layer (no Python loop over pivots), on the
 *same* minibatch for every pivot in a step (so the path's relative energies are not blurred
-by batch-to-batch noise).
+by batch-to-batch noise). For a one-hidden-layer ReLU MLP on the CPU, whole NEB cycles and the
+dense evaluation of a path run compiled (:mod:`minima.paths.kernel`) instead.
 """
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ import torch
 from torch import nn
 
 from ..core.batching import batch_shares
-from ..models import plain_mlp_layers, stacked_mlp
-from .neb import NEBError
 from ..core.parameters import FlatView
+from ..models import plain_mlp_layers, stacked_mlp
+from .kernel import MlpPathKernel, covers
+from .neb import NEBError, interpolate
+
+
+def error_rate(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The fraction of examples whose largest output is not their class (a metric along a path)."""
+    return (outputs.argmax(-1) != targets).to(outputs.dtype).mean()
 
 
 class ModelEnergy:
@@ -38,12 +45,16 @@ class ModelEnergy:
             ``vmap`` over all pivots on CUDA and the plain loop on a CPU (convolutions under
             ``vmap`` become grouped convolutions, which on a CPU are slower than a loop).
             The modes agree to float rounding (tested), not bit for bit.
+        compiled: with ``chunk="rule"``, relax a one-hidden-layer ReLU MLP on the CPU with the
+            compiled NEB step (:meth:`relax_compiled`) and evaluate its paths densely with the
+            compiled evaluation (:meth:`data_mean_along`); ``False``: always the eager torch
+            path (the kernel's oracle). The two agree to float32 rounding (tested).
 
     ``energy(points)`` maps ``(P, D)`` to ``(P,)`` on the current batch, differentiable in points.
     """
 
     def __init__(self, model: nn.Module, loss_fn, batches, eval_batches=None, seed: int = 0,
-                 chunk: int | str | None = "rule"):
+                 chunk: int | str | None = "rule", compiled: bool = True):
         self.model = model
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -63,6 +74,15 @@ class ModelEnergy:
             raise NEBError("chunk='stacked' needs a plain MLP (nn.Sequential of Flatten, Linear and activations)")
         self._generator = torch.Generator().manual_seed(seed)
         self._order, self._cursor = self._shuffle(), 0
+        self.kernel = None
+        if compiled and chunk == "rule" and loss_fn is torch.nn.functional.cross_entropy and covers(model) is None:
+            self.kernel = MlpPathKernel(model)
+            self._train = self._arrays(self.batches)
+            sizes = torch.tensor([len(y) for _, y in self.batches])
+            stops = sizes.cumsum(0)
+            self._ranges = torch.stack([stops - sizes, stops], 1).numpy()  # (batches, 2): rows of each batch
+        self._data_arrays: dict[int, tuple] = {}
+        self._last_along = None
 
     def _shuffle(self):
         return torch.randperm(len(self.batches), generator=self._generator).tolist()
@@ -72,6 +92,25 @@ class ModelEnergy:
         self._cursor += 1
         if self._cursor == len(self._order):
             self._order, self._cursor = self._shuffle(), 0
+
+    def relax_compiled(self, pivots: torch.Tensor, steps: int, lr: float, momentum: float, weight_decay: float,
+                       climb: bool) -> "tuple[torch.Tensor, int] | None":
+        """``steps`` NEB steps by the compiled kernel, on the minibatches :meth:`advance` would
+        give (the cursor moves as in the eager loop): ``(new pivots, -1)``, or ``(last good
+        pivots, step)`` at a non-finite energy; ``None`` when this energy has no kernel."""
+        if self.kernel is None:
+            return None
+        order = []
+        for _ in range(steps):
+            order.append(self._order[self._cursor])
+            self.advance()
+        pivots_out, failed = self.kernel.relax(pivots.to(self.dtype), *self._train, self._ranges[order], lr, momentum,
+                                               weight_decay, climb)
+        return pivots_out, failed
+
+    def _arrays(self, batches) -> tuple:
+        """A list of batches as one ``(N, n_in)`` float32 and ``(N,)`` int64 array pair."""
+        return MlpPathKernel.arrays(torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))
 
     def point(self, model: nn.Module | None = None) -> torch.Tensor:
         """The flat parameter vector ``(D,)`` of ``model`` (default: the template model)."""
@@ -131,4 +170,36 @@ class ModelEnergy:
             values = self.batched(points, x.to(self.device), y.to(self.device), metric)
             result += values.to(torch.float64) * share
         return result
+
+    @torch.no_grad()
+    def data_mean_along(self, pivots: torch.Tensor, n_sub: int, metric=None, batches=None) -> torch.Tensor:
+        """:meth:`data_mean` at every point of :func:`minima.paths.neb.interpolate` ``(pivots,
+        n_sub)``: ``(M,)`` float64. Compiled for the loss and :func:`error_rate` when this
+        energy has a kernel (both come from one pass, kept for the next call on the same path)."""
+        batches = self.eval_batches if batches is None else batches
+        if self.kernel is None or metric not in (None, self.loss_fn, error_rate):
+            return self.data_mean(interpolate(pivots, n_sub)[0], metric, batches)
+        key = (id(batches), n_sub)
+        last = self._last_along
+        if last is None or last[0] != key or not torch.equal(last[1], pivots):
+            if id(batches) not in self._data_arrays:  # the batches are kept, so their id stays theirs
+                self._data_arrays[id(batches)] = (batches, self._arrays(batches))
+            values = self.kernel.along(pivots, n_sub, *self._data_arrays[id(batches)][1])
+            last = self._last_along = (key, pivots.detach().clone(), values)
+        return last[2][1 if metric is error_rate else 0].to(self.device)
+
+
+class DataMetric:
+    """A mean over data along a path (the test loss, the test error): ``metric(points)`` at
+    points ``(M, D)``, and ``metric.along(pivots, n_sub)`` at the dense points of a path
+    (compiled where the energy has a kernel). ``metric=None`` is the energy's loss."""
+
+    def __init__(self, energy: ModelEnergy, batches, metric=None):
+        self.energy, self.batches, self.metric = energy, list(batches), metric
+
+    def __call__(self, points: torch.Tensor) -> torch.Tensor:
+        return self.energy.data_mean(points, self.metric, self.batches)
+
+    def along(self, pivots: torch.Tensor, n_sub: int) -> torch.Tensor:
+        return self.energy.data_mean_along(pivots, n_sub, self.metric, self.batches)
 

@@ -112,6 +112,13 @@ def relax(energy: Energy, pivots: torch.Tensor, steps: int, lr: float, momentum:
     """
     if pivots.dim() != 2 or len(pivots) < 3:
         raise NEBError(f"pivots must be (P >= 3, D), got {tuple(pivots.shape)}")
+    compiled = getattr(energy, "relax_compiled", None) if spring is None else None
+    result = compiled(pivots, steps, lr, momentum, weight_decay, climb) if compiled is not None else None
+    if result is not None:  # the same cycle, compiled (minima.paths.kernel)
+        relaxed, failed = result
+        if failed >= 0:
+            raise NEBError(f"non-finite energy at cycle {cycle}, step {failed}; lower the learning rate")
+        return relaxed
     ends = pivots[[0, -1]].detach()
     interior = nn.Parameter(pivots[1:-1].detach().clone())
     optimizer = torch.optim.SGD([interior], lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -173,7 +180,12 @@ class EnergyPath:
         position, energies: dense evaluation (pivots and ``n_sub`` points per segment),
             position in [0, 1] by arc length.
         metrics: other dense metrics by name (e.g. test loss, test error), same length.
-        history: one dict per AutoNEB cycle (pivots, saddle energy, inserted positions).
+        history: one dict per AutoNEB cycle (pivots, saddle energy, inserted positions, and
+            ``pass``: 0 for the schedule, ``k`` for its ``k``-th doubling).
+        budget: the doubling certificate of :func:`auto_neb` (empty when none was asked):
+            ``passes``, one ``{"factor", "steps", "saddle_energy"}`` per run of the schedule
+            (``factor``: its cycles' length relative to the schedule's; ``steps``: every NEB
+            step run up to its end), and ``verdict``: ``"converged"`` or ``"budget-limited"``.
     """
 
     pivots: torch.Tensor
@@ -183,6 +195,7 @@ class EnergyPath:
     is_pivot: torch.Tensor
     metrics: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
+    budget: dict = field(default_factory=dict)
 
     @property
     def saddle_index(self) -> int:
@@ -225,7 +238,8 @@ class EnergyPath:
                 "length": self.length, "straight_distance": self.straight_distance,
                 "n_pivots": len(self.pivots), "position": self.position.tolist(),
                 "energies": self.energies.tolist(), "is_pivot": self.is_pivot.tolist(),
-                "metrics": {k: v.tolist() for k, v in self.metrics.items()}, "history": self.history}
+                "metrics": {k: v.tolist() for k, v in self.metrics.items()}, "history": self.history,
+                "budget": self.budget}
 
 
 def metric_at_saddle(summary: dict, name: str) -> float:
@@ -236,10 +250,16 @@ def metric_at_saddle(summary: dict, name: str) -> float:
 def evaluate_path(energy, pivots: torch.Tensor, n_sub: int = 9, metrics: dict | None = None,
                   history: list | None = None) -> EnergyPath:
     """Dense evaluation of a path: energy (and ``metrics[name](points) -> (M,)``) at every
-    pivot and ``n_sub`` points per segment."""
+    pivot and ``n_sub`` points per segment. An energy with ``data_mean_along(pivots, n_sub)``
+    and a metric with ``along(pivots, n_sub)`` evaluate the path from its pivots (compiled
+    where they can, :mod:`minima.paths.kernel`)."""
     dense, position, is_pivot = interpolate(pivots, n_sub)
-    energies = energies_at(energy, dense).cpu()
-    extra = {name: torch.as_tensor(fn(dense)).detach().cpu().to(torch.float64) for name, fn in (metrics or {}).items()}
+    if hasattr(energy, "data_mean_along"):
+        energies = energy.data_mean_along(pivots, n_sub).cpu()
+    else:
+        energies = energies_at(energy, dense).cpu()
+    extra = {name: torch.as_tensor(fn.along(pivots, n_sub) if hasattr(fn, "along") else fn(dense))
+             .detach().cpu().to(torch.float64) for name, fn in (metrics or {}).items()}
     return EnergyPath(pivots.detach(), energies[is_pivot], position, energies, is_pivot, extra, list(history or []))
 
 
@@ -300,10 +320,26 @@ def is_converged(path: "EnergyPath", fraction: float = 0.05, cycles: int = 2) ->
     return saddle_change(path.history, cycles) <= fraction * max(gap, 0.0)
 
 
+def doubled(cycles: list[dict], times: int) -> list[dict]:
+    """The schedule ``cycles`` with every cycle's ``steps`` doubled ``times`` times."""
+    return [{**c, "steps": c["steps"] * 2 ** times} for c in cycles]
+
+
+def is_certified(saddles: list[float], higher_end: float, fraction: float = 0.05) -> bool:
+    """The doubling certificate: the last run of the schedule, with cycles twice as long as the
+    one before, lowered the saddle by at most ``fraction`` of that earlier saddle's gap to the
+    higher end (a rise counts as no drop; a path with no barrier has gap 0 and is certified
+    when doubling leaves it without one)."""
+    if len(saddles) < 2:
+        return False
+    before, after = saddles[-2], saddles[-1]
+    return before - after <= fraction * max(before - higher_end, 0.0)
+
+
 def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] | None = None,
              n_initial: int = 3, n_sub: int = 9, insert_threshold: float = 0.2, max_insert: int = 2,
              spring: float | None = None, metrics: dict | None = None, progress=None,
-             max_extra_cycles: int = 0, converged_fraction: float = 0.05) -> EnergyPath:
+             max_extra_cycles: int = 0, converged_fraction: float = 0.05, max_doublings: int = 0) -> EnergyPath:
     """AutoNEB: cycles of :func:`relax` with pivot insertion where the path's energy bulges.
 
     Args:
@@ -319,6 +355,13 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
         max_extra_cycles, converged_fraction: after the scheduled cycles, repeat the last one
             (at most ``max_extra_cycles`` times) until :func:`is_converged` holds with
             ``converged_fraction``; the history marks these cycles ``"extra": True``.
+        max_doublings: the doubling certificate (0: none). After the schedule (and its extra
+            cycles), run the whole schedule again from the path reached with every cycle twice
+            as long, then four times, ... (:func:`doubled`), at most ``max_doublings`` times,
+            until :func:`is_certified` with ``converged_fraction`` holds: more budget no
+            longer lowers the saddle. The path's ``budget`` records every run's saddle and
+            the verdict, ``"converged"`` or ``"budget-limited"`` (its saddle is then only an
+            upper bound on the barrier).
 
     Raises :class:`NEBError` for bad input, or on divergence with ``error.path`` the last good path.
     """
@@ -336,12 +379,44 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
     history = []
     path = evaluate_path(energy, pivots, n_sub)
     history.append({"cycle": -1, "n_pivots": len(pivots), "saddle_energy": path.saddle_energy, "inserted": []})
+    run = dict(energy=energy, n_sub=n_sub, insert_threshold=insert_threshold, max_insert=max_insert, spring=spring,
+               progress=progress, history=history)
+    pivots, path = _run_schedule(pivots, path, cycles, max_extra_cycles, converged_fraction, 0, **run)
+    budget = {}
+    if max_doublings:
+        higher_end = float(max(path.energies[0], path.energies[-1]))
+        passes = [{"factor": 1, "steps": _steps_run(history), "saddle_energy": path.saddle_energy}]
+        for times in range(1, max_doublings + 1):
+            pivots, path = _run_schedule(pivots, path, doubled(cycles, times), 0, converged_fraction, times, **run)
+            passes.append({"factor": 2 ** times, "steps": _steps_run(history),
+                           "saddle_energy": path.saddle_energy})
+            if is_certified([p["saddle_energy"] for p in passes], higher_end, converged_fraction):
+                break
+        certified = is_certified([p["saddle_energy"] for p in passes], higher_end, converged_fraction)
+        budget = {"passes": passes, "verdict": "converged" if certified else "budget-limited"}
+    final = evaluate_path(energy, pivots, n_sub, metrics, history)
+    final.budget = budget
+    return final
+
+
+def _steps_run(history: list[dict]) -> int:
+    """NEB steps run so far: each recorded cycle's ``steps``."""
+    return sum(h.get("steps", 0) for h in history)
+
+
+def _run_schedule(pivots, path, cycles, max_extra_cycles, converged_fraction, doubling, *, energy, n_sub,
+                  insert_threshold, max_insert, spring, progress, history):
+    """Run ``cycles`` (then up to ``max_extra_cycles`` repeats of the last one until
+    :func:`is_converged`) from ``pivots``, appending to ``history``; returns the pivots (with any
+    inserted by the last cycle) and the path evaluated before that insertion."""
     number, extra = 0, 0
+    offset = sum(1 for h in history if h["cycle"] >= 0)
     while number < len(cycles) + extra:
         settings = cycles[min(number, len(cycles) - 1)]
         try:
             pivots = relax(energy, pivots, settings["steps"], settings["lr"], settings.get("momentum", 0.9),
-                         settings.get("weight_decay", 0.0), spring, cycle=number, climb=settings.get("climb", False))
+                           settings.get("weight_decay", 0.0), spring, cycle=offset + number,
+                           climb=settings.get("climb", False))
         except NEBError as error:
             raise NEBError(str(error), path) from None
         path = evaluate_path(energy, pivots, n_sub, history=history)
@@ -351,13 +426,13 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
             inserted = [float(path.position[k * (n_sub + 1)] + f * (path.position[(k + 1) * (n_sub + 1)]
                                                                    - path.position[k * (n_sub + 1)])) for k, f in where]
             pivots = insert_pivots(pivots, where)
-        history.append({"cycle": number, "n_pivots": len(path.pivots), "saddle_energy": path.saddle_energy,
-                        "inserted": inserted, "extra": number >= len(cycles)})
+        history.append({"cycle": offset + number, "n_pivots": len(path.pivots), "saddle_energy": path.saddle_energy,
+                        "inserted": inserted, "extra": number >= len(cycles), "pass": doubling,
+                        "steps": settings["steps"]})
         path.history = list(history)
         if progress is not None:
-            progress(number, path)
+            progress(offset + number, path)
         number += 1
         if number == len(cycles) + extra and extra < max_extra_cycles and not is_converged(path, converged_fraction):
             extra += 1
-    final = evaluate_path(energy, pivots, n_sub, metrics, history)
-    return final
+    return pivots, path

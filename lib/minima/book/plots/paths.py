@@ -109,25 +109,26 @@ def first_passage(curve: list[float], saddle: float, title: str) -> go.Figure:
     return fig
 
 
-def transition(paths, paper_fractions, names: dict | None = None,
-               title: str = "Where the barriers vanish") -> go.Figure:
-    """The no-barriers transition, per dataset (one colour each) against hidden width (log axis):
-    left, every path's saddle excess as a fraction of the fall from initialisation
-    (``(saddle - higher minimum) / (initial loss - higher minimum)``, log axis; a path whose
-    highest point is an end has no barrier and is drawn at the axis floor as a down triangle)
-    with the median per width as a line and the paper's range (``paper_fractions``, its CIFAR
-    rows) as a grey band; right, the test error's rise at the saddle (percentage points).
+def transition(paths, table, paper_fractions, names: dict | None = None,
+               title: str = "Where the barriers vanish (certified saddles)") -> go.Figure:
+    """The no-barriers transition from certified saddles only, per dataset (one colour each)
+    against hidden width (log axis). Left: each certified path's saddle excess as a fraction of
+    the fall from initialisation (``excess_fraction``; a path whose highest point is an end has
+    no barrier and is drawn at the axis floor as a down triangle), the median per width as a line
+    with the quartiles as error bars, and the paper's range (``paper_fractions``, its CIFAR rows)
+    as a grey band; the count of budget-limited paths (upper bounds, not drawn) is written at each
+    width. Right: the test error's rise at the saddle (points).
 
     ``paths``: the path table (:func:`minima.experiments.barriers.path_rows` as a DataFrame);
-    ``names``: dataset -> label."""
+    ``table``: :func:`minima.experiments.barriers.transition_table` of it; ``names``: dataset -> label."""
     from plotly.subplots import make_subplots
 
+    from ...experiments.barriers import certified_saddles
+
     names = names or {}
-    higher = np.maximum(paths.train_loss_start, paths.train_loss_end)
-    paths = paths.assign(fraction=(paths.train_loss_saddle - higher) / (paths.train_loss_init - higher),
-                         rise=paths.test_error_saddle - paths.test_error_minima)
-    positive = paths.fraction[paths.fraction > 0]
-    floor = float(min(positive.min(), min(paper_fractions))) / 3 if len(positive) else 1e-4
+    shown = paths[certified_saddles(paths)]
+    positive = shown.excess_fraction[shown.excess_fraction > 0]
+    floor = float(min(positive.min(), min(paper_fractions))) / 3 if len(positive) else min(paper_fractions) / 3
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
         "saddle excess / fall from initialisation", "test error rise at the saddle (points)"))
     widths = sorted(paths.hidden.unique())
@@ -135,30 +136,39 @@ def transition(paths, paper_fractions, names: dict | None = None,
     fig.add_trace(go.Scatter(x=[lo, hi, hi, lo], y=[min(paper_fractions)] * 2 + [max(paper_fractions)] * 2,
                              fill="toself", mode="lines", line=dict(width=0), fillcolor="rgba(128,128,128,0.2)",
                              name="paper's range (CIFAR ResNets and DenseNets)", hoverinfo="skip"), row=1, col=1)
-    for index, (dataset, part) in enumerate(paths.groupby("dataset", sort=False)):
+    for index, (dataset, rows) in enumerate(table.groupby("dataset", sort=False)):
         colour, label = COLOURS[index % len(COLOURS)], names.get(dataset, dataset)
+        part = shown[shown.dataset == dataset]
         jitter = np.exp(np.random.default_rng(index).uniform(-0.08, 0.08, len(part)))  # spread the points of a width
-        barrier = part.fraction > 0
-        fig.add_trace(go.Scatter(x=(part.hidden * jitter)[barrier], y=part.fraction[barrier], mode="markers",
-                                 marker=dict(color=colour, size=7, opacity=0.6), legendgroup=dataset,
-                                 name=f"{label}: one path", text=part.pair[barrier]), row=1, col=1)
+        barrier = part.excess_fraction > 0
+        fig.add_trace(go.Scatter(x=(part.hidden * jitter)[barrier], y=part.excess_fraction[barrier], mode="markers",
+                                 marker=dict(color=colour, size=7, opacity=0.5), legendgroup=dataset,
+                                 name=f"{label}: one certified path", text=part.pair[barrier]), row=1, col=1)
         if (~barrier).any():
             fig.add_trace(go.Scatter(x=(part.hidden * jitter)[~barrier], y=[floor] * int((~barrier).sum()),
                                      mode="markers", marker=dict(color=colour, size=8, symbol="triangle-down"),
                                      legendgroup=dataset, name=f"{label}: no barrier (highest point at an end)"),
                           row=1, col=1)
-        medians = part.groupby("hidden").agg(fraction=("fraction", "median"), rise=("rise", "median"))
-        fig.add_trace(go.Scatter(x=medians.index, y=medians.fraction.clip(lower=floor), mode="lines+markers",
-                                 line=dict(color=colour, width=3), legendgroup=dataset, name=f"{label}: median"),
+        known = rows.dropna(subset=["median"])
+        median = known["median"].clip(lower=floor)
+        fig.add_trace(go.Scatter(x=known.hidden, y=median, mode="lines+markers", line=dict(color=colour, width=3),
+                                 error_y=dict(type="data", symmetric=False, array=known.q75.clip(lower=floor) - median,
+                                              arrayminus=median - known.q25.clip(lower=floor)),
+                                 legendgroup=dataset, name=f"{label}: median and quartiles"), row=1, col=1)
+        limited = rows[rows.budget_limited > 0]
+        fig.add_trace(go.Scatter(x=limited.hidden, y=[max(paper_fractions) * (3 + 3 * index)] * len(limited),
+                                 mode="text", text=[f"{n} of {m} budget-limited" for n, m in
+                                                    zip(limited.budget_limited, limited.paths)],
+                                 textfont=dict(color=colour, size=10), legendgroup=dataset, showlegend=False),
                       row=1, col=1)
-        fig.add_trace(go.Scatter(x=part.hidden * jitter, y=part.rise, mode="markers", showlegend=False,
-                                 marker=dict(color=colour, size=7, opacity=0.6), legendgroup=dataset,
+        fig.add_trace(go.Scatter(x=part.hidden * jitter, y=part.error_rise, mode="markers", showlegend=False,
+                                 marker=dict(color=colour, size=7, opacity=0.5), legendgroup=dataset,
                                  text=part.pair), row=1, col=2)
-        fig.add_trace(go.Scatter(x=medians.index, y=medians.rise, mode="lines+markers", showlegend=False,
+        fig.add_trace(go.Scatter(x=known.hidden, y=known.rise, mode="lines+markers", showlegend=False,
                                  line=dict(color=colour, width=3), legendgroup=dataset), row=1, col=2)
     tick = dict(type="log", title="hidden units (one hidden layer)", tickvals=widths, ticktext=[str(int(w)) for w in widths])
     fig.update_xaxes(**tick, range=[np.log10(lo), np.log10(hi)])
     fig.update_yaxes(type="log", tickformat=".1%", row=1, col=1, dtick=1)
     fig.update_yaxes(title="points", row=1, col=2)
-    fig.update_layout(title=title, height=480, legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(title=title, height=500, legend=dict(orientation="h", y=-0.25))
     return fig

@@ -18,11 +18,13 @@ from .explore import Exploration, explore, explore_all, minimum_runs, path_run
 from .minimum import MinimumRecord, MinimumRun, NUMERICAL_ZERO, collapse, finish_minimum, symmetry_spectrum, train_minimum
 from .paths import PathRun
 from .plan import RECIPE_KEYS, Settings, plan, recipe
-from .tables import (CURVATURE_COLUMNS, MINIMA_COLUMNS, PATH_COLUMNS, capacity_table, curvature_table, minima_rows,
-                     network_name, paper_excess_fractions, path_rows, summary_row)
+from .tables import (CURVATURE_COLUMNS, MINIMA_COLUMNS, PATH_COLUMNS, capacity_table, certified_saddles, curvature_table,
+                     minima_rows, network_name, paper_excess_fractions, path_rows, saddle_budget, summary_row,
+                     transition_table)
 
 __all__ = ["CURVATURE_COLUMNS", "DataRef", "Exploration", "MINIMA_COLUMNS", "MinimumRecord", "MinimumRun", "NUMERICAL_ZERO",
-           "PATH_COLUMNS", "PathRun", "RECIPE_KEYS", "Settings", "capacity_table", "collapse", "curvature_table",
+           "PATH_COLUMNS", "PathRun", "RECIPE_KEYS", "Settings", "capacity_table", "certified_saddles", "collapse",
+           "curvature_table",
            "energy_of", "error_rate", "explore", "explore_all", "finish_minimum", "make_model", "minima_rows",
            "minimum_runs", "network_name", "paper_excess_fractions", "path_rows", "path_run", "plan", "recipe",
-           "summary_row", "symmetry_spectrum", "train_minimum"]
+           "saddle_budget", "summary_row", "symmetry_spectrum", "train_minimum", "transition_table"]

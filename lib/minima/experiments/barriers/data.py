@@ -13,7 +13,7 @@ from torch import nn
 
 from ...data import TrainTest, batches, train_test
 from ...models import architecture
-from ...paths.energy import ModelEnergy
+from ...paths.energy import DataMetric, ModelEnergy, error_rate
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,6 @@ def make_model(architecture_name: str, data: TrainTest) -> nn.Module:
     return architecture(architecture_name, data.n_classes, in_channels=shape[0], n_inputs=int(np.prod(shape)))
 
 
-def error_rate(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return (outputs.argmax(-1) != targets).to(outputs.dtype).mean()
-
-
 def energy_of(architecture_name: str, data: TrainTest, neb_batch_size: int, eval_subset: int):
     """The AutoNEB energy of the architecture on ``data`` (training batches of ``neb_batch_size``,
     dense evaluation on the first ``eval_subset`` training examples) and the test metrics."""
@@ -70,6 +66,5 @@ def energy_of(architecture_name: str, data: TrainTest, neb_batch_size: int, eval
     eval_batches = batches(data.x_train[:eval_subset], data.y_train[:eval_subset], 1000)
     test_batches = batches(data.x_test, data.y_test, 1000)
     energy = ModelEnergy(template, F.cross_entropy, train_batches, eval_batches=eval_batches, seed=0)
-    metrics = {"test loss": lambda pts: energy.data_mean(pts, batches=test_batches),
-               "test error": lambda pts: energy.data_mean(pts, metric=error_rate, batches=test_batches)}
+    metrics = {"test loss": DataMetric(energy, test_batches), "test error": DataMetric(energy, test_batches, error_rate)}
     return energy, metrics

@@ -41,7 +41,7 @@ def minimum_runs(settings: Settings, data: DataRef) -> list[MinimumRun]:
 def path_run(settings: Settings, data: DataRef, a: str, b: str, found: dict[str, MinimumRecord]) -> PathRun:
     return PathRun(data, settings.architecture, a, b, found[a].point, found[b].point, settings.neb_batch_size,
                    settings.cycle_scale, settings.n_initial, settings.max_insert, settings.eval_subset,
-                   settings.max_extra_cycles, settings.weight_decay)
+                   settings.max_extra_cycles, settings.weight_decay, settings.max_doublings)
 
 
 def explore(settings: Settings, data: "DataRef | TrainTest | None" = None, executor=None) -> Exploration:

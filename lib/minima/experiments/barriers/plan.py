@@ -25,6 +25,7 @@ class Settings:
     eval_subset: int = 2000  # training examples for dense path evaluation and Hessians
     max_epochs: int = 0  # > epochs: a minimum not certified after `epochs` goes on at the last rate up to this
     max_extra_cycles: int = 0  # AutoNEB cycles added until the path-convergence rule holds
+    max_doublings: int = 0  # the saddle's certificate: the schedule re-run with cycles 2x, 4x, ... as long, at most this often
     pairs: str = "tree"  # "tree": the paper's MST heuristic picks the pairs; "all": every pair of minima
     spectrum_max_params: int = 8000  # the exact Hessian off the trivial symmetries up to this many parameters
     finish_rounds: int = 40  # a minimum SGD leaves uncertified is finished by full-batch L-BFGS, this many rounds at most

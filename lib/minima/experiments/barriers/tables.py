@@ -38,15 +38,20 @@ def summary_row(exploration: Exploration) -> dict:
 PATH_COLUMNS = ("dataset", "architecture", "pair", "train_loss_start", "train_loss_end", "train_loss_saddle", "saddle_position",
                 "straight_barrier", "test_error_minima", "test_error_saddle", "lambda_min_start", "lambda_max_start",
                 "lambda_min_end", "lambda_max_end", "verdict_start", "verdict_end", "lambda_min_saddle",
-                "lambda_max_saddle", "grad_norm_saddle", "cycles", "saddle_change_last_cycles")
+                "lambda_max_saddle", "grad_norm_saddle", "cycles", "saddle_change_last_cycles", "saddle_certificate",
+                "budget_steps", "budget_factor", "saddle_passes")
 
 
 def path_rows(exploration: Exploration) -> list[dict]:
     """One row per path (:data:`PATH_COLUMNS` and a few more; ``in_tree``: an edge of the MST): the two minima's losses and
     certificates, the saddle (training loss, position along the path, test error there, the
     extreme Hessian eigenvalues and gradient norm of its certificate), the
-    straight-line barrier, and the path's convergence (cycles run, saddle change over the last
-    two cycles, whether that is within 5 % of the saddle-minus-minimum gap). Test errors in %."""
+    straight-line barrier, the path's convergence (cycles run, saddle change over the last
+    two cycles, whether that is within 5 % of the saddle-minus-minimum gap), the doubling
+    certificate of its saddle (:func:`saddle_budget`), and the transition figure's measures:
+    ``excess_fraction``, the saddle's excess over the higher minimum as a fraction of the fall
+    from initialisation to it, and ``error_rise``, the test error's rise at the saddle (points).
+    Test errors in %."""
     rows = []
     graph, found, tests = exploration.graph, exploration.minima, exploration.test_at_minima
     tree = {tuple(sorted(e)) for e in graph.mst().edges}
@@ -73,8 +78,28 @@ def path_rows(exploration: Exploration) -> list[dict]:
                      "saddle_gap": path["saddle_energy"] - max(graph.minima[a], graph.minima[b]),
                      "path_converged": bool(path.get("converged", False)),
                      "saddle_at_an_end": path["saddle_position"] in (0.0, 1.0),
-                     "in_tree": (a, b) in tree, "hidden": width_of(exploration.settings.architecture)})
+                     "in_tree": (a, b) in tree, "hidden": width_of(exploration.settings.architecture),
+                     **saddle_budget(path)})
+    for row in rows:  # the transition figure's measures
+        higher = max(row["train_loss_start"], row["train_loss_end"])
+        row["excess_fraction"] = (row["train_loss_saddle"] - higher) / (row["train_loss_init"] - higher)
+        row["error_rise"] = row["test_error_saddle"] - row["test_error_minima"]
     return rows
+
+
+def saddle_budget(path: dict) -> dict:
+    """The doubling certificate of a path's summary as result columns: ``saddle_certificate``
+    (``"converged"``: doubling the AutoNEB cycles no longer lowers the saddle, by 5 % of its gap
+    at most; ``"budget-limited"``: it still did at the last doubling allowed, so the saddle is an
+    upper bound; ``"none"``: no doubling was run), ``budget_steps`` (NEB steps run, all
+    doublings included), ``budget_factor`` (the last run's cycle length relative to the
+    schedule's) and ``saddle_passes`` (the saddle after each run, ``;``-separated)."""
+    budget = path.get("budget") or {}
+    passes = budget.get("passes", [])
+    steps = sum(h.get("steps", 0) for h in path["history"])
+    return {"saddle_certificate": budget.get("verdict", "none"), "budget_steps": passes[-1]["steps"] if passes else steps,
+            "budget_factor": passes[-1]["factor"] if passes else 1,
+            "saddle_passes": ";".join(f"{p['saddle_energy']:.6g}" for p in passes)}
 
 
 def network_name(architecture_name: str) -> str:
@@ -139,6 +164,39 @@ def paper_excess_fractions():
     return (table["train saddles"] - table["train minima"]) / (initial - table["train minima"])
 
 
+def certified_saddles(paths) -> "pd.Series":
+    """Which paths' saddles are certified (a boolean Series over ``paths``): the path rule holds
+    and doubling the AutoNEB cycles no longer lowers the saddle (``saddle_certificate`` is
+    ``converged``). A file written before the doubling certificate has no certified saddle."""
+    if "saddle_certificate" not in paths:
+        return paths.path_converged.astype(bool) & False
+    return paths.path_converged.astype(bool) & paths.saddle_certificate.astype(str).eq("converged")
+
+
+def transition_table(paths):
+    """The transition from barriers to none, from certified saddles only: one row per dataset and
+    width (``hidden``) with ``paths``, ``certified`` and ``budget_limited`` (path counts), and over
+    the certified paths the saddle's excess as a fraction of the fall from initialisation
+    (``(saddle - higher minimum) / (initial loss - higher minimum)``: ``median``, ``q25``,
+    ``q75``), the test error's rise at the saddle (``rise``, points, median) and the NEB steps the
+    certificate needed (``steps``, median). NaN where no saddle of that width is certified."""
+    import pandas as pd
+
+    paths = paths.assign(fraction=paths.excess_fraction, rise=paths.error_rise, certified=certified_saddles(paths),
+                         limited=paths.get("saddle_certificate", pd.Series("none", index=paths.index))
+                         .astype(str).eq("budget-limited"))
+    rows = []
+    for (dataset, hidden), part in paths.groupby(["dataset", "hidden"], sort=False):
+        good = part[part.certified]
+        rows.append({"dataset": dataset, "hidden": hidden, "paths": len(part), "certified": len(good),
+                     "budget_limited": int(part.limited.sum()), "median": good.fraction.median(),
+                     "q25": good.fraction.quantile(0.25), "q75": good.fraction.quantile(0.75),
+                     "rise": good.rise.median(),
+                     "steps": good.budget_steps.median() if "budget_steps" in good else float("nan")})
+    return pd.DataFrame(rows, columns=["dataset", "hidden", "paths", "certified", "budget_limited", "median", "q25",
+                                       "q75", "rise", "steps"])
+
+
 def capacity_table(paths, minima):
     """The capacity sweep, one row per dataset and architecture (hidden width ``hidden``), from the
     results tables (:func:`path_rows`, :func:`minima_rows` as DataFrames). Over the paths: the
@@ -161,6 +219,7 @@ def capacity_table(paths, minima):
                      "minima certified": f"{int((found.verdict == 'minimum').sum())} of {len(found)}",
                      "minima collapsed": collapsed,
                      "paths converged": f"{int(part.path_converged.sum())} of {len(part)}",
+                     "saddles certified": f"{int(certified_saddles(part).sum())} of {len(part)}",
                      "saddle excess (median)": part.excess.median(), "excess q25": part.excess.quantile(0.25),
                      "excess q75": part.excess.quantile(0.75), "saddle / higher minimum": part.ratio.median(),
                      "straight-line barrier": part.straight_barrier.median(),
