@@ -119,11 +119,11 @@ def test_curvature_table_lists_every_minimum_then_every_saddle_with_where_it_lie
     assert table.point.tolist() == ["minimum a", "minimum b", "minimum c", "saddle a-b (at 0.50)",
                                     "saddle b-c (at an end: the higher minimum)"]
     assert table["lambda_min / lambda_max"].tolist() == pytest.approx([0.01, 0.01, 0.01, -0.2, 0.05])
-    from minima.book import summaries
+    from minima.book import barriers_summaries
 
-    assert summaries.interior_saddles_sentence(table) == \
+    assert barriers_summaries.interior_saddles_sentence(table) == \
         "1 of 1 interior saddles have a negative eigenvalue (most negative -2)"
-    assert summaries.interior_saddles_sentence(table.iloc[:3]) == "no saddle lies inside its path"
+    assert barriers_summaries.interior_saddles_sentence(table.iloc[:3]) == "no saddle lies inside its path"
 
 
 def digits_data(n=400):
@@ -137,7 +137,7 @@ def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(t
     monkeypatch.setenv("MINIMA_RUNS_CACHE", str(tmp_path))
     settings = barriers.Settings("digits", "mlp-16", seeds=(0, 1, 2), epochs=40, lr=0.2, batch_size=32,
                                  neb_batch_size=100, cycle_scale=0.002, max_paths=2, eval_subset=400,
-                                 max_epochs=60, max_extra_cycles=3, max_doublings=1)
+                                 max_epochs=60, max_extra_cycles=3, max_doublings=1, aligned_autoneb=True)
     exploration = barriers.explore(settings, digits_data())
     graph, found = exploration.graph, exploration.minima
     for record in found.values():
@@ -164,6 +164,16 @@ def test_minima_on_digits_are_certified_and_the_results_rows_carry_the_columns(t
         assert row["train_loss_saddle"] == pytest.approx(passes[-1]) and row["budget_factor"] == 2
         assert (row["saddle_certificate"] == "converged") == (passes[0] - passes[1] <= 0.05 * max(
             passes[0] - max(row["train_loss_start"], row["train_loss_end"]), 0))
+        # the straight lines to the aligned copies start and end at the two minima's energies, and
+        # AutoNEB ran again from the aligned ends exactly where the weight-matched line is below the saddle
+        path = graph.paths[(a, b)]
+        for method in ("weight", "activation"):
+            energies = path["aligned_lines"][method]["energies"]
+            assert energies[0] == pytest.approx(row["train_loss_start"], rel=1e-5)
+            assert energies[-1] == pytest.approx(row["train_loss_end"], rel=1e-5), "the aligned copy is the same function"
+        lower = row["weight_matched_barrier"] < row["train_loss_saddle"]
+        assert lower == ((a, b) in exploration.aligned_paths) == (row["aligned_certificate"] != "not run")
+        assert math.isfinite(row["weight_matched_fraction"]) and math.isfinite(row["activation_matched_fraction"])
 
 
 def test_recipes_override_by_architecture_prefix_and_refuse_unknown_keys():

@@ -57,9 +57,13 @@ def test_the_books_figures_and_tables_pass_the_checks(tmp_path, chromium):
                          / (paths.train_loss_init - paths.train_loss_start),
                          error_rise=paths.test_error_saddle - paths.test_error_minima, path_converged=True,
                          saddle_certificate=["converged", "converged", "converged", "budget-limited"] * 6, budget_steps=640)
+    paths = paths.assign(straight_fraction=paths.excess_fraction * 20, weight_matched_fraction=paths.excess_fraction * 2,
+                         activation_matched_fraction=paths.excess_fraction * 3, aligned_fraction=paths.excess_fraction / 2,
+                         aligned_certificate=["not run", "budget-limited"] * 12)
     curves = {"grown": [{"epoch": e, "accuracy": 0.5 + e / 20, "loss": 1 / (e + 1)} for e in range(1, 6)],
               "reference": [{"epoch": e, "accuracy": 0.4 + e / 20, "loss": 2 / (e + 1)} for e in range(1, 6)]}
     figures = [plots.transition(paths, barriers.transition_table(paths), [0.0035, 0.075]),
+               plots.aligned_barriers(barriers.alignment_table(paths), [0.0035, 0.075], "mnist-10k", "MNIST"),
                plots.first_passage([2.3 / (e + 1) for e in range(30)], 0.4, "first passage"),
                plots.training_curves(curves, [1.5, 2.5]),
                # errors over sixteen decades, and rsi values within a hundredth of a decade of each other:

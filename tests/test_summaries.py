@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from minima.book import summaries, table2_summaries
+from minima.book import barriers_summaries, summaries, table2_summaries
 from minima.experiments import table1
 
 
@@ -156,7 +156,7 @@ def test_paths_sentence_counts_converged_paths_ends_and_certified_pairs():
     paths = pd.DataFrame({"path_converged": [True, True, False], "saddle_at_an_end": [False, True, False],
                           "verdict_start": ["minimum", "minimum", "not converged"],
                           "verdict_end": ["minimum", "not converged", "minimum"]})
-    assert summaries.paths_sentence(paths) == ("2 of 3 paths converged by the 5 % rule; 1 have their highest point "
+    assert barriers_summaries.paths_sentence(paths) == ("2 of 3 paths converged by the 5 % rule; 1 have their highest point "
                                                "at an end; 1 join two certified minima")
 
 
@@ -170,20 +170,20 @@ def test_no_barriers_setup_counts_cycles_and_steps_against_the_papers():
     cycles = scaled_cycles(0.1)
     plan = barriers.plan(loaded, ["mlp-2", "mlp-4"], dict(epochs=30, lr=0.1, batch_size=32, max_epochs=30),
                          {"mlp-2": {"epochs": 150}}, seeds=(0, 1, 2), pairs="all")
-    setup = summaries.no_barriers_setup(loaded, plan, cycles, 256, 1000, finish_rounds=40)[""]
+    setup = barriers_summaries.no_barriers_setup(loaded, plan, cycles, 256, 1000, finish_rounds=40)[""]
     assert setup["UCI digits: data"] == "UCI digits (embedded), 1,437 training and 360 test images"
     assert setup["UCI digits: networks"].startswith("width 2, width 4 (") and "3 minima each, a path between every pair" \
         in setup["UCI digits: networks"]
     assert "width 2: 150 epochs, batch 32, lr 0.1; width 4: 30 epochs" in setup["UCI digits: training"]
     assert "40 rounds" in setup["finish"]
-    assert summaries.no_barriers_setup(loaded, plan, cycles, 256, 1000, finish_rounds=0)[""]["finish"] == "none"
+    assert barriers_summaries.no_barriers_setup(loaded, plan, cycles, 256, 1000, finish_rounds=0)[""]["finish"] == "none"
     assert setup["AutoNEB"] == (f"{len(cycles)} cycles, {sum(c['steps'] for c in cycles):,} steps in all (paper: "
                                 f"{len(AUTONEB_CYCLES)} cycles, {sum(c['steps'] for c in AUTONEB_CYCLES):,} steps), "
                                 "batch 256")
     assert sum(c["steps"] for c in cycles) < sum(c["steps"] for c in AUTONEB_CYCLES)
     assert setup["saddle certificate"].startswith("none")
     doubled = {key: dataclasses.replace(one, max_doublings=2) for key, one in plan.items()}
-    certificate = summaries.no_barriers_setup(loaded, doubled, cycles, 256, 1000, finish_rounds=40)[""]["saddle certificate"]
+    certificate = barriers_summaries.no_barriers_setup(loaded, doubled, cycles, 256, 1000, finish_rounds=40)[""]["saddle certificate"]
     assert f"at most 2 times (at most {7 * sum(c['steps'] for c in cycles):,} steps per path)" in certificate
 
 
@@ -204,7 +204,7 @@ def test_the_transition_counts_certified_saddles_only_and_says_where_barriers_va
     assert table.loc[("m", 4), "median"] == pytest.approx(0.40) and table.loc[("m", 4), "rise"] == pytest.approx(4.0)
     assert table.loc[("m", 16), "certified"] == 1 and table.loc[("m", 16), "median"] == pytest.approx(0.06)
     assert table.loc[("m", 100), "median"] == pytest.approx(0.02) and math.isnan(table.loc[("f", 4), "median"])
-    sentence = summaries.vanishing_sentence(barriers.transition_table(paths), [0.0035, 0.075], {"m": "MNIST"})
+    sentence = barriers_summaries.vanishing_sentence(barriers.transition_table(paths), [0.0035, 0.075], {"m": "MNIST"})
     assert "on MNIST the certified saddles' median excess is within the paper's range from width 16 on" in sentence
     assert "on f the certified saddles stay above the paper's range at every width with one (no certified saddle " \
            "at width 4)" in sentence
@@ -256,3 +256,28 @@ def test_log_ranges_hold_the_data_within_half_a_decade():
     assert -16.5 <= low < -16 and 0 < high <= 0.5
     low, high = plots.log_range([4.43, 4.45])
     assert abs(low - (0.6464 - 0.1)) < 0.01 and abs(high - (0.6484 + 0.1)) < 0.01
+
+
+def test_the_alignment_table_and_sentence_say_where_aligned_lines_reach_the_saddle():
+    from minima.experiments import barriers
+
+    def path(hidden, straight, weight, activation, saddle, aligned=None, certificate="budget-limited"):
+        return {"dataset": "m", "hidden": hidden, "straight_fraction": straight, "weight_matched_fraction": weight,
+                "activation_matched_fraction": activation, "excess_fraction": saddle, "path_converged": True,
+                "saddle_certificate": certificate, "aligned_fraction": float("nan") if aligned is None else aligned,
+                "aligned_certificate": "not run" if aligned is None else "converged"}
+
+    paths = pd.DataFrame([path(4, 0.9, 0.50, 0.60, 0.30), path(4, 0.8, 0.40, 0.50, 0.20, certificate="converged"),
+                          path(16, 0.7, 0.10, 0.20, 0.12), path(16, 0.7, 0.08, 0.20, 0.10, aligned=0.05),
+                          path(100, 0.5, 0.01, 0.02, 0.03, aligned=0.03), path(100, 0.5, 0.02, 0.02, 0.04, aligned=0.01)])
+    table = barriers.alignment_table(paths).set_index("hidden")
+    assert table.loc[4, "weight_matched_fraction"] == pytest.approx(0.45)
+    assert table.loc[4, "excess_fraction"] == pytest.approx(0.25) and table.loc[4, "saddles certified"] == 1
+    assert table.loc[16, ["aligned runs", "aligned lower"]].tolist() == [1, 1]
+    assert table.loc[16, "aligned drop"] == pytest.approx(0.05)
+    assert table.loc[100, ["aligned runs", "aligned lower"]].tolist() == [2, 1]
+    assert table.loc[100, "aligned drop"] == pytest.approx(0.03) and math.isnan(table.loc[4, "aligned drop"])
+    sentence = barriers_summaries.alignment_sentence(barriers.alignment_table(paths), [0.0035, 0.075], {"m": "MNIST"})
+    assert "on MNIST the weight-matched straight line is as low as the AutoNEB saddle from width 16 on" in sentence
+    assert "a barrier above the paper's range remains after alignment at width 4, 16" in sentence
+    assert "ran for 3 pairs" in sentence and "found a lower saddle for 2, lower by a median 3.0% to 5.0%" in sentence

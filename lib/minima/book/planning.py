@@ -33,13 +33,17 @@ def _no_barriers(p: dict) -> list[tuple[str, Resources]]:
                          seeds=tuple(p["seeds"]), neb_batch_size=p["neb_batch_size"], cycle_scale=p["cycle_scale"],
                          max_insert=p["max_insert"], max_paths=p["max_paths"], eval_subset=p["eval_subset"],
                          max_extra_cycles=p["max_extra_cycles"], pairs=p["pairs"], spectrum_max_params=p["spectrum_max_params"],
-                         finish_rounds=p["finish_rounds"])
+                         finish_rounds=p["finish_rounds"], max_doublings=p["max_doublings"],
+                         aligned_autoneb=p["aligned_autoneb"])
     refs = {dataset: barriers.DataRef.of(dataset) for dataset in p["datasets"]}
     for (dataset, arch), settings in grid.items():
         rows += [(s.label(), s.resources()) for s in barriers.minimum_runs(settings, refs[dataset])]
         path = barriers.PathRun.resources_of(settings)
         paths = len(settings.seeds) * (len(settings.seeds) - 1) // 2 if settings.pairs == "all" else settings.max_paths
         rows += [(f"{dataset} {arch} path {k + 1} of {paths}", path) for k in range(paths)]
+        if settings.aligned_autoneb:  # how many is known only once the paths are: at most one per path
+            rows += [(f"{dataset} {arch} path {k + 1} of {paths} from aligned ends (if its aligned line is below its "
+                      "saddle)", path) for k in range(paths)]
     return rows
 
 

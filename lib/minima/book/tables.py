@@ -158,7 +158,9 @@ def capacity(table, names: dict) -> "HTML":
     """The capacity table (:func:`minima.experiments.barriers.capacity_table`) for the page: the
     saddle excess as its median with the quartiles in brackets; the test errors at minima and
     saddles, whose difference is the rise shown, stay in the per-path table."""
-    frame = _networks(table, names).drop(columns=["hidden", "test error minima %", "test error saddles %"])
+    # the path rule's count stays in the results; the page shows the saddles' certificate
+    frame = _networks(table, names).drop(columns=["hidden", "test error minima %", "test error saddles %",
+                                                  "paths converged"])
     quartiles = [f"{significant(m)} [{significant(a)}, {significant(b)}]" for m, a, b in
                  zip(frame.pop("saddle excess (median)"), frame.pop("excess q25"), frame.pop("excess q75"))]
     frame.insert(list(frame.columns).index("saddle / higher minimum"), "saddle excess, median [quartiles]", quartiles)
@@ -191,6 +193,27 @@ def paths(table, names: dict) -> str:
                                                                  "budget_steps": count, "saddle_passes": str})
 
 
+def alignment(table, names: dict) -> "HTML":
+    """The alignment table (:func:`minima.experiments.barriers.alignment_table`) for the page:
+    per dataset and width, the four barriers as fractions of the fall (median [quartiles]), how
+    many AutoNEB saddles are certified, and AutoNEB from the aligned ends (runs, how many found a
+    lower saddle, the median drop)."""
+    import pandas as pd
+
+    from ..experiments.barriers import ALIGNMENT_BARRIERS
+
+    fraction = lambda v: f"{100 * v:.3g} %" if v == v else NOT_COMPUTED  # noqa: E731
+    frame = pd.DataFrame({"dataset": table.dataset.map(lambda d: names.get(d, d)),
+                          "network": [f"width {int(h)}" for h in table.hidden]})
+    for column, name in ALIGNMENT_BARRIERS.items():  # medians; the quartiles are in the figure
+        frame[name.replace("straight line, ", "")] = [fraction(v) for v in table[column]]
+    frame["saddles certified"] = [f"{c} of {n}" for c, n in zip(table["saddles certified"], table.paths)]
+    frame["from aligned ends: lower"] = [f"{low} of {ran}" if ran else "not run"
+                                         for low, ran in zip(table["aligned lower"], table["aligned runs"])]
+    frame["median drop"] = [fraction(v) for v in table["aligned drop"]]
+    return shown(html(frame))
+
+
 def transition(table, names: dict) -> "HTML":
     """The transition table (:func:`minima.experiments.barriers.transition_table`) for the page:
     per dataset and width, the paths with a certified saddle and the budget-limited ones, the
@@ -202,13 +225,13 @@ def transition(table, names: dict) -> "HTML":
     frame = pd.DataFrame({
         "dataset": table.dataset.map(lambda d: names.get(d, d)),
         "network": [f"width {int(h)}" for h in table.hidden],
-        "saddles certified": [f"{c} of {n}" for c, n in zip(table.certified, table.paths)],
-        "budget-limited (upper bounds)": table.budget_limited,
-        "excess / fall, median [quartiles]": [f"{fraction(m)} [{fraction(a)}, {fraction(b)}]" if m == m else NOT_COMPUTED
-                                              for m, a, b in zip(table["median"], table.q25, table.q75)],
-        "error rise (points)": table.rise, "NEB steps needed (median)": table.steps})
-    return shown(html(frame, {"budget-limited (upper bounds)": count,
-                              "NEB steps needed (median)": lambda v: count(v) if v == v else NOT_COMPUTED}))
+        "certified": [f"{c} of {n}" for c, n in zip(table.certified, table.paths)],
+        "budget-limited": table.budget_limited,
+        "excess / fall [quartiles]": [f"{fraction(m)} [{fraction(a)}, {fraction(b)}]" if m == m else NOT_COMPUTED
+                                      for m, a, b in zip(table["median"], table.q25, table.q75)],
+        "error rise (points)": table.rise, "steps needed": table.steps})
+    return shown(html(frame, {"budget-limited": count,
+                              "steps needed": lambda v: count(v) if v == v else NOT_COMPUTED}))
 
 
 def curvature(table, names: dict) -> str:

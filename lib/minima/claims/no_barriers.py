@@ -30,6 +30,9 @@ COLLAPSED_ACCURACY = 0.2  # a minimum below twice chance (10 classes) predicts (
 CLASSES = 10  # every dataset of this build's sweep has 10 classes
 LARGE_WIDTH = 100  # the claims are about over-parameterised networks: an MLP this wide or wider, or any CNN
 UNIVERSAL_BOUND = 0.75  # "each minimum": the share of minima that agree must be shown above three quarters
+# "equivalent" (Entezari et al. 2022; Ainsworth et al. 2023): the weight-matched straight line's barrier
+# within 2.5 % of the fall from initialisation of the AutoNEB saddle, a third of the paper's largest saddle (7.5 %)
+ALIGNED_MARGIN = 0.025
 
 
 def over_parameterised(scope: str) -> bool:
@@ -150,6 +153,23 @@ def flat_test_loss(paths: pd.DataFrame, minima: pd.DataFrame | None = None):
         return None
     ratio = paths.test_loss_saddle / paths.test_loss_minima
     return _paired(paths, minima, "test loss", ratio, ratio <= TEST_RISE_FACTOR)
+
+
+def aligned_line(paths: pd.DataFrame, minima: pd.DataFrame | None = None):
+    """Beyond the paper (Entezari et al. 2022; Ainsworth et al. 2023): once the hidden units of
+    the second minimum are permuted to match the first's by weight matching, the straight line
+    between them has no more barrier than the AutoNEB path. ``value``: the weight-matched straight
+    line's barrier minus the AutoNEB saddle, both as fractions of the fall from initialisation
+    (``weight_matched_fraction - excess_fraction``); agrees within :data:`ALIGNED_MARGIN` either
+    way. ``None`` without the aligned barriers; paths without them (networks alignment does not
+    take) are left out."""
+    if not _needs(paths, "weight_matched_fraction", "excess_fraction"):
+        return None
+    paths = paths[paths.weight_matched_fraction.notna() & paths.excess_fraction.notna()]
+    if not len(paths):
+        return None
+    gap = paths.weight_matched_fraction - paths.excess_fraction
+    return _paired(paths, minima, "excess / fall", gap, gap.abs() <= ALIGNED_MARGIN)
 
 
 def vanishing_eigenvalue(minima: pd.DataFrame | None):

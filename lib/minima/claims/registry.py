@@ -255,6 +255,17 @@ CLAIMS: tuple[Claim, ...] = (
           ("50_no_barriers", "50_no_barriers_minima"), nb.below_straight_line, NB_PAGE,
           paper=PAPER_NB["no-barriers.below-straight-line"],
           headline=Headline(None, "training loss", threshold=nb.STRAIGHT_FACTOR, over_parameterised=True), unit="minimum"),
+    Claim("no-barriers.aligned-line", NO_BARRIERS, "Beyond the paper: Entezari et al. 2022, Ainsworth et al. 2023",
+          "Once one minimum's hidden units are permuted to match the other's (weight matching), the straight line "
+          "between them has no more barrier than the AutoNEB path: what AutoNEB finds is the permutation symmetry.",
+          f"per path, both barriers as fractions of the fall from initialisation; agrees when the weight-matched "
+          f"straight line's is within {nb.ALIGNED_MARGIN:.1%} of the fall of the AutoNEB saddle",
+          "mean gap weight-matched straight line - AutoNEB saddle, fraction of the fall",
+          ("50_no_barriers", "50_no_barriers_minima"), nb.aligned_line, NB_PAGE,
+          untested="a results file with the barriers after alignment (column weight_matched_fraction)",
+          headline=Headline(None, "excess / fall", test="tost", threshold=0.0, scale="linear",
+                            margin=nb.ALIGNED_MARGIN, over_parameterised=True),
+          unit="minimum"),
     Claim("no-barriers.vanishing-eigenvalue", NO_BARRIERS, "Abstract",
           "Each minimum has at least one vanishing Hessian eigenvalue besides those of trivial invariances.",
           "per minimum; agrees when the data-loss Hessian off the trivial symmetry directions (and off the data-null "
@@ -297,4 +308,5 @@ SHORT_NAMES = {  # claim id -> the few words a page names it by
     "no-barriers.small-error-rise": "test error rises by a point at most",
     "no-barriers.below-straight-line": "far below the straight line",
     "no-barriers.vanishing-eigenvalue": "a vanishing eigenvalue beyond the symmetries",
+    "no-barriers.aligned-line": "after alignment the straight line is as low as the path",
 }

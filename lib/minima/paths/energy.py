@@ -16,7 +16,8 @@ from ..core.batching import batch_shares
 from ..core.parameters import FlatView
 from ..models import plain_mlp_layers, stacked_mlp
 from .kernel import MlpPathKernel, covers
-from .neb import NEBError, interpolate
+from .neb import NEBError
+from .polyline import interpolate
 
 
 def error_rate(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -194,8 +195,9 @@ class DataMetric:
     points ``(M, D)``, and ``metric.along(pivots, n_sub)`` at the dense points of a path
     (compiled where the energy has a kernel). ``metric=None`` is the energy's loss."""
 
-    def __init__(self, energy: ModelEnergy, batches, metric=None):
-        self.energy, self.batches, self.metric = energy, list(batches), metric
+    def __init__(self, energy: ModelEnergy, batches: list, metric=None):
+        # the list itself, not a copy: metrics on the same batches share one compiled pass
+        self.energy, self.batches, self.metric = energy, batches, metric
 
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         return self.energy.data_mean(points, self.metric, self.batches)

@@ -8,7 +8,10 @@ an analytic surface (:mod:`minima.paths.surfaces`) or a network's training loss
 perpendicular to the path (tangent of Henkelman & Jonsson 2000) and, with ``spring=None``
 (the paper's choice), re-spaces them equally along the path after every step (string
 method) instead of using springs. :func:`auto_neb` runs cycles of :func:`relax` and inserts
-pivots where the energy between two pivots rises above their linear interpolation.
+pivots where the energy between two pivots rises above their linear interpolation, then
+certifies the saddle against its budget. The polyline's geometry (tangents, re-spacing) is
+in :mod:`minima.paths.polyline`, the convergence rules in :mod:`minima.paths.convergence`, the
+compiled cycle for one-hidden-layer MLPs in :mod:`minima.paths.kernel`.
 """
 from __future__ import annotations
 
@@ -18,6 +21,10 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+
+# re-exported: the path's geometry and convergence are imported from here by the rest of the library
+from .convergence import doubled, is_certified, is_converged, saddle_change  # noqa: F401
+from .polyline import improved_tangents, insert_pivots, interpolate, respace, respace_around  # noqa: F401
 
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
@@ -55,45 +62,6 @@ def energies_at(energy, points: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- NEB
-
-def improved_tangents(points: torch.Tensor, energies: torch.Tensor) -> torch.Tensor:
-    """Unit tangents ``(P-2, D)`` at the interior pivots (Henkelman & Jonsson 2000, eqs. 8-11).
-
-    Uphill neighbour's segment where the energy is monotone; at an extremum the two
-    segments weighted by the larger and smaller energy differences toward the higher
-    neighbour; the plain sum of segments when both neighbours have equal energy.
-    """
-    forward = points[2:] - points[1:-1]
-    backward = points[1:-1] - points[:-2]
-    e_prev, e, e_next = energies[:-2], energies[1:-1], energies[2:]
-    d_next, d_prev = (e_next - e).abs(), (e_prev - e).abs()
-    d_max, d_min = torch.maximum(d_next, d_prev)[:, None], torch.minimum(d_next, d_prev)[:, None]
-    extremum = torch.where((e_next > e_prev)[:, None], forward * d_max + backward * d_min,
-                           forward * d_min + backward * d_max)
-    tangent = torch.where(((e_next > e) & (e > e_prev))[:, None], forward,
-                          torch.where(((e_next < e) & (e < e_prev))[:, None], backward, extremum))
-    tangent = torch.where((e_next == e_prev)[:, None], forward + backward, tangent)
-    return tangent / tangent.norm(dim=1, keepdim=True).clamp_min(1e-30)
-
-
-def respace(points: torch.Tensor) -> torch.Tensor:
-    """The same polyline with its pivots placed at equal arc-length spacing (ends fixed)."""
-    segments = (points[1:] - points[:-1]).norm(dim=1)
-    cumulative = torch.cat([segments.new_zeros(1), segments.cumsum(0)])
-    if cumulative[-1] <= 0:
-        return points.clone()
-    targets = torch.linspace(0, float(cumulative[-1]), len(points), dtype=cumulative.dtype, device=points.device)
-    index = torch.searchsorted(cumulative, targets, right=True).clamp(1, len(points) - 1) - 1
-    fraction = ((targets - cumulative[index]) / segments[index].clamp_min(1e-30)).clamp(0, 1)[:, None]
-    out = points[index] + fraction * (points[index + 1] - points[index])
-    out[0], out[-1] = points[0], points[-1]
-    return out
-
-
-def respace_around(points: torch.Tensor, fixed: int) -> torch.Tensor:
-    """:func:`respace` on each side of pivot ``fixed``, which stays where it is (a climbing image)."""
-    return torch.cat([respace(points[: fixed + 1])[:-1], respace(points[fixed:])])
-
 
 def relax(energy: Energy, pivots: torch.Tensor, steps: int, lr: float, momentum: float = 0.9,
           weight_decay: float = 0.0, spring: float | None = None, cycle: int = 0, climb: bool = False) -> torch.Tensor:
@@ -152,24 +120,6 @@ def relax(energy: Energy, pivots: torch.Tensor, steps: int, lr: float, momentum:
 
 
 # ----------------------------------------------------------------------------- paths
-
-def interpolate(pivots: torch.Tensor, n_sub: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Dense points: every pivot and ``n_sub`` equally spaced points inside each segment.
-
-    Returns ``(points (M, D), position in [0, 1] by arc length (M,), is_pivot (M,) bool)``.
-    """
-    fractions = torch.linspace(0, 1, n_sub + 2, dtype=pivots.dtype, device=pivots.device)[:-1]
-    a, b = pivots[:-1], pivots[1:]
-    dense = (a[:, None] + fractions[None, :, None] * (b - a)[:, None]).reshape(-1, pivots.shape[1])
-    dense = torch.cat([dense, pivots[-1:]])
-    segments = (b - a).norm(dim=1)
-    cumulative = torch.cat([segments.new_zeros(1), segments.cumsum(0)])
-    position = (cumulative[:-1, None] + fractions[None, :] * segments[:, None]).reshape(-1)
-    position = torch.cat([position, cumulative[-1:]]) / cumulative[-1].clamp_min(1e-30)
-    is_pivot = torch.zeros(len(dense), dtype=torch.bool)
-    is_pivot[:: n_sub + 1] = True
-    return dense, position.cpu().to(torch.float64), is_pivot
-
 
 @dataclass
 class EnergyPath:
@@ -297,43 +247,6 @@ def insertion_points(path: EnergyPath, n_sub: int, threshold: float, max_insert:
                   if span > 0 and float(best[k]) > threshold * span]
     candidates.sort(reverse=True)
     return [(k, f) for _, k, f in candidates[:max_insert]]
-
-
-def insert_pivots(pivots: torch.Tensor, where: list[tuple[int, float]]) -> torch.Tensor:
-    """New pivots at ``fraction`` of segment ``k`` for each ``(k, fraction)``."""
-    rows = list(pivots)
-    for k, fraction in sorted(where, reverse=True):
-        rows.insert(k + 1, pivots[k] + fraction * (pivots[k + 1] - pivots[k]))
-    return torch.stack(rows)
-
-
-def saddle_change(history: list[dict], cycles: int = 2) -> float:
-    """How much the saddle energy moved over the last ``cycles`` AutoNEB cycles (absolute)."""
-    energies = [h["saddle_energy"] for h in history]
-    return abs(energies[-1] - energies[max(0, len(energies) - 1 - cycles)])
-
-
-def is_converged(path: "EnergyPath", fraction: float = 0.05, cycles: int = 2) -> bool:
-    """The path-convergence rule: the saddle energy moved by at most ``fraction`` of the gap
-    between the saddle and the higher of the two ends over the last ``cycles`` cycles."""
-    gap = path.saddle_energy - float(max(path.energies[0], path.energies[-1]))
-    return saddle_change(path.history, cycles) <= fraction * max(gap, 0.0)
-
-
-def doubled(cycles: list[dict], times: int) -> list[dict]:
-    """The schedule ``cycles`` with every cycle's ``steps`` doubled ``times`` times."""
-    return [{**c, "steps": c["steps"] * 2 ** times} for c in cycles]
-
-
-def is_certified(saddles: list[float], higher_end: float, fraction: float = 0.05) -> bool:
-    """The doubling certificate: the last run of the schedule, with cycles twice as long as the
-    one before, lowered the saddle by at most ``fraction`` of that earlier saddle's gap to the
-    higher end (a rise counts as no drop; a path with no barrier has gap 0 and is certified
-    when doubling leaves it without one)."""
-    if len(saddles) < 2:
-        return False
-    before, after = saddles[-2], saddles[-1]
-    return before - after <= fraction * max(before - higher_end, 0.0)
 
 
 def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] | None = None,

@@ -141,9 +141,10 @@ def transition(paths, table, paper_fractions, names: dict | None = None,
         part = shown[shown.dataset == dataset]
         jitter = np.exp(np.random.default_rng(index).uniform(-0.08, 0.08, len(part)))  # spread the points of a width
         barrier = part.excess_fraction > 0
-        fig.add_trace(go.Scatter(x=(part.hidden * jitter)[barrier], y=part.excess_fraction[barrier], mode="markers",
-                                 marker=dict(color=colour, size=7, opacity=0.5), legendgroup=dataset,
-                                 name=f"{label}: one certified path", text=part.pair[barrier]), row=1, col=1)
+        if barrier.any():
+            fig.add_trace(go.Scatter(x=(part.hidden * jitter)[barrier], y=part.excess_fraction[barrier], mode="markers",
+                                     marker=dict(color=colour, size=7, opacity=0.5), legendgroup=dataset,
+                                     name=f"{label}: one certified path", text=part.pair[barrier]), row=1, col=1)
         if (~barrier).any():
             fig.add_trace(go.Scatter(x=(part.hidden * jitter)[~barrier], y=[floor] * int((~barrier).sum()),
                                      mode="markers", marker=dict(color=colour, size=8, symbol="triangle-down"),
@@ -151,24 +152,63 @@ def transition(paths, table, paper_fractions, names: dict | None = None,
                           row=1, col=1)
         known = rows.dropna(subset=["median"])
         median = known["median"].clip(lower=floor)
-        fig.add_trace(go.Scatter(x=known.hidden, y=median, mode="lines+markers", line=dict(color=colour, width=3),
-                                 error_y=dict(type="data", symmetric=False, array=known.q75.clip(lower=floor) - median,
-                                              arrayminus=median - known.q25.clip(lower=floor)),
-                                 legendgroup=dataset, name=f"{label}: median and quartiles"), row=1, col=1)
+        if len(known):
+            fig.add_trace(go.Scatter(x=known.hidden, y=median, mode="lines+markers", line=dict(color=colour, width=3),
+                                     error_y=dict(type="data", symmetric=False, array=known.q75.clip(lower=floor) - median,
+                                                  arrayminus=median - known.q25.clip(lower=floor)),
+                                     legendgroup=dataset, name=f"{label}: median and quartiles"), row=1, col=1)
         limited = rows[rows.budget_limited > 0]
-        fig.add_trace(go.Scatter(x=limited.hidden, y=[max(paper_fractions) * (3 + 3 * index)] * len(limited),
-                                 mode="text", text=[f"{n} of {m} budget-limited" for n, m in
-                                                    zip(limited.budget_limited, limited.paths)],
-                                 textfont=dict(color=colour, size=10), legendgroup=dataset, showlegend=False),
-                      row=1, col=1)
-        fig.add_trace(go.Scatter(x=part.hidden * jitter, y=part.error_rise, mode="markers", showlegend=False,
-                                 marker=dict(color=colour, size=7, opacity=0.5), legendgroup=dataset,
-                                 text=part.pair), row=1, col=2)
-        fig.add_trace(go.Scatter(x=known.hidden, y=known.rise, mode="lines+markers", showlegend=False,
-                                 line=dict(color=colour, width=3), legendgroup=dataset), row=1, col=2)
+        if len(limited):
+            fig.add_trace(go.Scatter(x=limited.hidden, y=[max(paper_fractions) * (3 + 3 * index)] * len(limited),
+                                     mode="text", text=[f"{n} of {m} budget-limited" for n, m in
+                                                        zip(limited.budget_limited, limited.paths)],
+                                     textfont=dict(color=colour, size=10), legendgroup=dataset, showlegend=False),
+                          row=1, col=1)
+        if len(part):  # the right panel has only the certified saddles: no empty traces, no range past them
+            fig.add_trace(go.Scatter(x=part.hidden * jitter, y=part.error_rise, mode="markers", showlegend=False,
+                                     marker=dict(color=colour, size=7, opacity=0.5), legendgroup=dataset,
+                                     text=part.pair), row=1, col=2)
+            fig.add_trace(go.Scatter(x=known.hidden, y=known.rise, mode="lines+markers", showlegend=False,
+                                     line=dict(color=colour, width=3), legendgroup=dataset), row=1, col=2)
     tick = dict(type="log", title="hidden units (one hidden layer)", tickvals=widths, ticktext=[str(int(w)) for w in widths])
-    fig.update_xaxes(**tick, range=[np.log10(lo), np.log10(hi)])
+    fig.update_xaxes(**tick)
+    fig.update_xaxes(range=[np.log10(lo), np.log10(hi)], row=1, col=1)
     fig.update_yaxes(type="log", tickformat=".1%", row=1, col=1, dtick=1)
     fig.update_yaxes(title="points", row=1, col=2)
     fig.update_layout(title=title, height=500, legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def aligned_barriers(table, paper_fractions, dataset: str, label: str) -> go.Figure:
+    """Barriers before and after permutation alignment for one dataset against hidden width (log
+    axis): the medians over pairs, with the quartiles as error bars, of the straight line, the
+    straight line after weight matching and after activation matching, and the AutoNEB saddle
+    (every saddle: a budget-limited one is an upper bound), as fractions of the fall from
+    initialisation (log axis; a median at or below 0 is drawn at the floor), and the paper's range
+    as a grey band. ``table``: :func:`minima.experiments.barriers.alignment_table`."""
+    from ...experiments.barriers import ALIGNMENT_BARRIERS
+
+    rows = table[table.dataset == dataset].sort_values("hidden")
+    values = rows[[c for c in ALIGNMENT_BARRIERS] + [f"{c} q25" for c in ALIGNMENT_BARRIERS]].to_numpy().ravel()
+    positive = values[values > 0]
+    floor = float(min(positive.min(), min(paper_fractions))) / 3 if len(positive) else min(paper_fractions) / 3
+    widths = sorted(rows.hidden)
+    lo, hi = min(widths) / 1.3, max(widths) * 1.3
+    fig = go.Figure(go.Scatter(x=[lo, hi, hi, lo], y=[min(paper_fractions)] * 2 + [max(paper_fractions)] * 2,
+                               fill="toself", mode="lines", line=dict(width=0), fillcolor="rgba(128,128,128,0.2)",
+                               name="paper's range (AutoNEB saddles, CIFAR)", hoverinfo="skip"))
+    styles = {"straight_fraction": dict(dash="dot"), "weight_matched_fraction": dict(dash="solid"),
+              "activation_matched_fraction": dict(dash="dash"), "excess_fraction": dict(dash="solid", width=4)}
+    for index, (column, name) in enumerate(ALIGNMENT_BARRIERS.items()):
+        median = rows[column].clip(lower=floor)
+        fig.add_trace(go.Scatter(
+            x=rows.hidden, y=median, mode="lines+markers", name=name,
+            line=dict(color=COLOURS[index % len(COLOURS)], width=styles[column].get("width", 2), dash=styles[column]["dash"]),
+            error_y=dict(type="data", symmetric=False, array=rows[f"{column} q75"].clip(lower=floor) - median,
+                         arrayminus=median - rows[f"{column} q25"].clip(lower=floor))))
+    fig.update_xaxes(type="log", title="hidden units (one hidden layer)", tickvals=widths,
+                     ticktext=[str(int(w)) for w in widths], range=[np.log10(lo), np.log10(hi)])
+    fig.update_yaxes(type="log", tickformat=".1%", dtick=1, title="barrier / fall from initialisation")
+    fig.update_layout(title=f"{label}: barriers before and after aligning the hidden units", height=480,
+                      legend=dict(orientation="h", y=-0.25))
     return fig

@@ -24,6 +24,7 @@ class Exploration:
     graph: MinimaGraph
     minima: dict[str, MinimumRecord]
     failures: list = field(default_factory=list)
+    aligned_paths: dict = field(default_factory=dict)  # (a, b) -> the AutoNEB path from a to b's weight-aligned copy
 
     @property
     def test_at_minima(self) -> dict[str, tuple[float, float]]:
@@ -38,10 +39,18 @@ def minimum_runs(settings: Settings, data: DataRef) -> list[MinimumRun]:
             for seed in settings.seeds]
 
 
-def path_run(settings: Settings, data: DataRef, a: str, b: str, found: dict[str, MinimumRecord]) -> PathRun:
+def path_run(settings: Settings, data: DataRef, a: str, b: str, found: dict[str, MinimumRecord],
+             aligned: bool = False) -> PathRun:
     return PathRun(data, settings.architecture, a, b, found[a].point, found[b].point, settings.neb_batch_size,
                    settings.cycle_scale, settings.n_initial, settings.max_insert, settings.eval_subset,
-                   settings.max_extra_cycles, settings.weight_decay, settings.max_doublings)
+                   settings.max_extra_cycles, settings.weight_decay, settings.max_doublings, aligned)
+
+
+def lower_after_alignment(summary: dict) -> bool:
+    """Whether a path's weight-matched straight line lies below its AutoNEB saddle: then AutoNEB
+    from the aligned ends may find a lower path than the one it found from the unaligned ends."""
+    lines = summary.get("aligned_lines")
+    return bool(lines) and lines["weight"]["barrier"] < summary["saddle_energy"]
 
 
 def explore(settings: Settings, data: "DataRef | TrainTest | None" = None, executor=None) -> Exploration:
@@ -62,7 +71,10 @@ def explore_all(settings: list[Settings], data: "DataRef | TrainTest | None" = N
 
     ``data``: the datasets' reference (default: each ``settings.dataset`` from the registry) or a
     :class:`TrainTest` carried whole by every spec; ``executor``: as for
-    :func:`minima.runs.run_all`. Returns the explorations in the order of ``settings``."""
+    :func:`minima.runs.run_all`. Last, for the explorations with ``aligned_autoneb``, AutoNEB runs
+    again between the pairs whose weight-matched straight line lies below their saddle, from
+    the first minimum to the weight-aligned copy of the second (:func:`lower_after_alignment`),
+    into ``aligned_paths``. Returns the explorations in the order of ``settings``."""
     for one in settings:
         if one.pairs not in ("tree", "all"):
             raise ValueError(f"pairs={one.pairs!r}: choose 'tree' (the paper's heuristic) or 'all'")
@@ -98,6 +110,17 @@ def explore_all(settings: list[Settings], data: "DataRef | TrainTest | None" = N
                 exploration.graph.mark_tried(a, b)
             else:
                 exploration.graph.add_path(a, b, summary)
+    again = [(exploration, source, a, b) for exploration, source in zip(explorations, sources)
+             if exploration.settings.aligned_autoneb
+             for (a, b), summary in sorted(exploration.graph.paths.items()) if lower_after_alignment(summary)]
+    if again:
+        summaries = run_all([path_run(e.settings, source, a, b, e.minima, aligned=True) for e, source, a, b in again],
+                            executor, desc=f"{_where(settings)}: {len(again)} path(s) from aligned ends")
+        for (exploration, _, a, b), summary in zip(again, summaries):
+            if isinstance(summary, Failure):
+                exploration.failures.append(summary)
+            else:
+                exploration.aligned_paths[(a, b)] = summary
     return explorations
 
 

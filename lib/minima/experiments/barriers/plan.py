@@ -30,6 +30,7 @@ class Settings:
     spectrum_max_params: int = 8000  # the exact Hessian off the trivial symmetries up to this many parameters
     finish_rounds: int = 40  # a minimum SGD leaves uncertified is finished by full-batch L-BFGS, this many rounds at most
     finish_iterations: int = 25  # L-BFGS iterations per round
+    aligned_autoneb: bool = False  # AutoNEB again from weight-aligned ends where the aligned straight line is below the saddle
 
 
 RECIPE_KEYS = ("epochs", "lr", "batch_size", "max_epochs")
@@ -53,14 +54,24 @@ def recipe(architecture_name: str, defaults: dict, overrides: dict[str, dict], d
     return merged
 
 
+ALIGNED_AUTONEB = ("none", "widest", "all")
+
+
 def plan(datasets, architectures: "list[str] | dict[str, list[str]]", defaults: dict, recipes: dict[str, dict],
-         **common) -> dict[tuple[str, str], "Settings"]:
+         aligned_autoneb: str = "none", **common) -> dict[tuple[str, str], "Settings"]:
     """The explorations of a page: ``{(dataset, architecture): Settings}`` for every dataset of
     ``datasets`` and every architecture of ``architectures`` (one list for all, or a list per
-    dataset), each with its :func:`recipe` and the ``common`` :class:`Settings` fields."""
+    dataset), each with its :func:`recipe` and the ``common`` :class:`Settings` fields.
+    ``aligned_autoneb``: which architectures run AutoNEB again from weight-aligned ends
+    (``"widest"``: the two widest MLPs of each dataset; ``"all"``; ``"none"``)."""
+    if aligned_autoneb not in ALIGNED_AUTONEB:
+        raise ValueError(f"aligned_autoneb={aligned_autoneb!r}: choose one of {', '.join(ALIGNED_AUTONEB)}")
     grid = {}
     for dataset in datasets:
         names = architectures[dataset] if isinstance(architectures, dict) else architectures
+        mlps = sorted((n for n in names if n.startswith("mlp-")), key=lambda n: int(n.split("-")[1]))
+        chosen = {"none": [], "widest": mlps[-2:], "all": mlps}[aligned_autoneb]
         for name in names:
-            grid[(dataset, name)] = Settings(dataset, name, **recipe(name, defaults, recipes, dataset), **common)
+            grid[(dataset, name)] = Settings(dataset, name, **recipe(name, defaults, recipes, dataset),
+                                             aligned_autoneb=name in chosen, **common)
     return grid

@@ -39,7 +39,8 @@ PATH_COLUMNS = ("dataset", "architecture", "pair", "train_loss_start", "train_lo
                 "straight_barrier", "test_error_minima", "test_error_saddle", "lambda_min_start", "lambda_max_start",
                 "lambda_min_end", "lambda_max_end", "verdict_start", "verdict_end", "lambda_min_saddle",
                 "lambda_max_saddle", "grad_norm_saddle", "cycles", "saddle_change_last_cycles", "saddle_certificate",
-                "budget_steps", "budget_factor", "saddle_passes")
+                "budget_steps", "budget_factor", "saddle_passes", "excess_fraction", "error_rise", "straight_fraction",
+                "weight_matched_fraction", "activation_matched_fraction", "aligned_fraction", "aligned_certificate")
 
 
 def path_rows(exploration: Exploration) -> list[dict]:
@@ -50,8 +51,8 @@ def path_rows(exploration: Exploration) -> list[dict]:
     two cycles, whether that is within 5 % of the saddle-minus-minimum gap), the doubling
     certificate of its saddle (:func:`saddle_budget`), and the transition figure's measures:
     ``excess_fraction``, the saddle's excess over the higher minimum as a fraction of the fall
-    from initialisation to it, and ``error_rise``, the test error's rise at the saddle (points).
-    Test errors in %."""
+    from initialisation to it, and ``error_rise``, the test error's rise at the saddle (points);
+    the barriers after permutation alignment (:func:`aligned_barriers`). Test errors in %."""
     rows = []
     graph, found, tests = exploration.graph, exploration.minima, exploration.test_at_minima
     tree = {tuple(sorted(e)) for e in graph.mst().edges}
@@ -80,11 +81,37 @@ def path_rows(exploration: Exploration) -> list[dict]:
                      "saddle_at_an_end": path["saddle_position"] in (0.0, 1.0),
                      "in_tree": (a, b) in tree, "hidden": width_of(exploration.settings.architecture),
                      **saddle_budget(path)})
-    for row in rows:  # the transition figure's measures
+    for row in rows:  # the transition figure's measures, and the barriers after alignment beside them
+        a, b = row["pair"].split("-")
         higher = max(row["train_loss_start"], row["train_loss_end"])
-        row["excess_fraction"] = (row["train_loss_saddle"] - higher) / (row["train_loss_init"] - higher)
+        fall = row["train_loss_init"] - higher
+        row["excess_fraction"] = (row["train_loss_saddle"] - higher) / fall
         row["error_rise"] = row["test_error_saddle"] - row["test_error_minima"]
+        row.update(aligned_barriers(graph.paths[(a, b)], exploration.aligned_paths.get((a, b)), higher, fall))
     return rows
+
+
+ALIGNED_COLUMNS = ("straight_fraction", "weight_matched_barrier", "weight_matched_fraction", "activation_matched_barrier",
+                   "activation_matched_fraction", "aligned_saddle", "aligned_fraction", "aligned_certificate")
+
+
+def aligned_barriers(path: dict, aligned_path: dict | None, higher: float, fall: float) -> dict:
+    """A path's barriers after permutation alignment (:data:`ALIGNED_COLUMNS`), each also as its
+    excess over the higher minimum over the fall from initialisation (``*_fraction``), as the
+    saddle's ``excess_fraction``: the straight line as it is, after weight matching and after
+    activation matching (NaN for networks alignment does not take), and the saddle AutoNEB found
+    from the weight-aligned ends with its doubling certificate (``"not run"`` where it was not)."""
+    lines = path.get("aligned_lines") or {}
+    nan = float("nan")
+    straight = max(path["straight"]["energies"])
+    weight = lines["weight"]["barrier"] if lines else nan
+    activation = lines["activation"]["barrier"] if lines else nan
+    saddle = aligned_path["saddle_energy"] if aligned_path else nan
+    return {"straight_fraction": (straight - higher) / fall,
+            "weight_matched_barrier": weight, "weight_matched_fraction": (weight - higher) / fall,
+            "activation_matched_barrier": activation, "activation_matched_fraction": (activation - higher) / fall,
+            "aligned_saddle": saddle, "aligned_fraction": (saddle - higher) / fall,
+            "aligned_certificate": saddle_budget(aligned_path)["saddle_certificate"] if aligned_path else "not run"}
 
 
 def saddle_budget(path: dict) -> dict:
@@ -195,6 +222,37 @@ def transition_table(paths):
                      "steps": good.budget_steps.median() if "budget_steps" in good else float("nan")})
     return pd.DataFrame(rows, columns=["dataset", "hidden", "paths", "certified", "budget_limited", "median", "q25",
                                        "q75", "rise", "steps"])
+
+
+ALIGNMENT_BARRIERS = {"straight_fraction": "straight line", "weight_matched_fraction": "straight line, weight matching",
+                      "activation_matched_fraction": "straight line, activation matching",
+                      "excess_fraction": "AutoNEB saddle"}
+
+
+def alignment_table(paths):
+    """Barriers before and after alignment, one row per dataset and width (``hidden``): for each
+    of :data:`ALIGNMENT_BARRIERS` (fractions of the fall from initialisation) the median and
+    quartiles over the paths (``<column>`` and ``<column> q25`` / ``q75``); ``saddles
+    certified`` (how many of the AutoNEB saddles are; the others are upper bounds); ``aligned
+    runs`` (AutoNEB from the weight-aligned ends), ``aligned lower`` (of them, how many found a
+    lower saddle than from the unaligned ends) and ``aligned drop`` (the median drop of those,
+    as a fraction of the fall)."""
+    import pandas as pd
+
+    rows = []
+    for (dataset, hidden), part in paths.groupby(["dataset", "hidden"], sort=False):
+        row = {"dataset": dataset, "hidden": hidden, "paths": len(part),
+               "saddles certified": int(certified_saddles(part).sum())}
+        for column in ALIGNMENT_BARRIERS:
+            values = part[column]
+            row.update({column: values.median(), f"{column} q25": values.quantile(0.25),
+                        f"{column} q75": values.quantile(0.75)})
+        ran = part[part.aligned_certificate.astype(str) != "not run"]
+        drop = ran.excess_fraction - ran.aligned_fraction
+        row.update({"aligned runs": len(ran), "aligned lower": int((drop > 0).sum()),
+                    "aligned drop": drop[drop > 0].median() if (drop > 0).any() else float("nan")})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def capacity_table(paths, minima):
