@@ -183,14 +183,13 @@ def minima(table, names: dict) -> str:
 
 PATHS_SHOWN = ("dataset", "network", "pair", "train_loss_start", "train_loss_end", "train_loss_saddle",
                "saddle_position", "straight_barrier", "test_error_minima", "test_error_saddle", "lambda_min_saddle",
-               "cycles", "path_converged", "saddle_certificate", "budget_steps", "saddle_passes", "in_tree")
+               "cycles", "saddle_certificate", "in_tree")  # the path rule and the saddle after each run: results file
 
 
 def paths(table, names: dict) -> str:
     frame = _networks(table, names)
     return html(frame[[c for c in PATHS_SHOWN if c in frame]], {"cycles": count, "saddle_position": lambda v: f"{v:.2f}",
-                                                                 "lambda_min_saddle": lambda v: f"{v:.2g}",
-                                                                 "budget_steps": count, "saddle_passes": str})
+                                                                 "lambda_min_saddle": lambda v: f"{v:.2g}"})
 
 
 def alignment(table, names: dict) -> "HTML":
