@@ -104,7 +104,7 @@ def test_a_diverging_cycle_names_its_step_and_keeps_the_last_good_path():
 def test_the_kernel_takes_only_one_hidden_layer_relu_mlps_with_biases():
     assert covers(architecture("mlp-3", 10, n_inputs=20)) is None
     assert "one-hidden-layer" in covers(mlp(20, [4, 4], 3, bias=True))
-    assert "biases" in covers(mlp(20, [4], 3, bias=False))
+    assert "with biases" in covers(mlp(20, [4], 3, bias=False))
     assert "one-hidden-layer" in covers(nn.Sequential(nn.Flatten(), nn.Linear(20, 4), nn.Tanh(), nn.Linear(4, 3)))
     assert "float32" in covers(architecture("mlp-3", 10, n_inputs=20).double())
     # energies the kernel does not take relax eagerly

@@ -31,3 +31,8 @@ def is_certified(saddles: list[float], higher_end: float, fraction: float = 0.05
         return False
     before, after = saddles[-2], saddles[-1]
     return before - after <= fraction * max(before - higher_end, 0.0)
+
+
+def steps_run(history: list[dict]) -> int:
+    """NEB steps run so far: each recorded cycle's ``steps`` (the initial evaluation has none)."""
+    return sum(h.get("steps", 0) for h in history)

@@ -32,6 +32,8 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from .alignment import shape_of
+
 __all__ = ["MlpPathKernel", "covers"]
 
 # as the training kernel: reassociation lets the compiler vectorise the sums, contraction fuses
@@ -42,12 +44,10 @@ FASTMATH = {"reassoc", "contract"}
 def covers(model: nn.Module) -> str | None:
     """``None`` when :class:`MlpPathKernel` relaxes paths of ``model``, else why not (one line):
     ``Flatten, Linear(bias), ReLU, Linear(bias)``, float32, on the CPU."""
-    parts = list(model) if isinstance(model, nn.Sequential) else []
-    shape = [type(m) for m in parts]
-    if shape != [nn.Flatten, nn.Linear, nn.ReLU, nn.Linear]:
-        return "the compiled NEB step takes one-hidden-layer ReLU MLPs (Flatten, Linear, ReLU, Linear)"
-    if parts[1].bias is None or parts[3].bias is None:
-        return "the compiled NEB step takes MLPs with biases"
+    try:
+        shape_of(model)  # the one definition of the networks both the kernel and alignment take
+    except ValueError:
+        return "the compiled NEB step takes one-hidden-layer ReLU MLPs with biases (Flatten, Linear, ReLU, Linear)"
     if any(p.dtype != torch.float32 or p.device.type != "cpu" for p in model.parameters()):
         return "the compiled NEB step runs float32 on the CPU"
     return None
@@ -309,9 +309,8 @@ class MlpPathKernel:
         reason = covers(model)
         if reason:
             raise ValueError(reason)
-        first, second = model[1], model[3]
-        self.n_in, self.hidden, self.n_out = first.in_features, first.out_features, second.out_features
-        self.dim = sum(p.numel() for p in model.parameters())
+        shape = shape_of(model)
+        self.n_in, self.hidden, self.n_out, self.dim = shape.n_in, shape.hidden, shape.n_out, shape.dim
 
     @staticmethod
     def arrays(inputs: torch.Tensor, targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

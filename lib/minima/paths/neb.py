@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 # re-exported: the path's geometry and convergence are imported from here by the rest of the library
-from .convergence import doubled, is_certified, is_converged, saddle_change  # noqa: F401
+from .convergence import doubled, is_certified, is_converged, saddle_change, steps_run  # noqa: F401
 from .polyline import improved_tangents, insert_pivots, interpolate, respace, respace_around  # noqa: F401
 
 
@@ -298,10 +298,10 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
     budget = {}
     if max_doublings:
         higher_end = float(max(path.energies[0], path.energies[-1]))
-        passes = [{"factor": 1, "steps": _steps_run(history), "saddle_energy": path.saddle_energy}]
+        passes = [{"factor": 1, "steps": steps_run(history), "saddle_energy": path.saddle_energy}]
         for times in range(1, max_doublings + 1):
             pivots, path = _run_schedule(pivots, path, doubled(cycles, times), 0, converged_fraction, times, **run)
-            passes.append({"factor": 2 ** times, "steps": _steps_run(history),
+            passes.append({"factor": 2 ** times, "steps": steps_run(history),
                            "saddle_energy": path.saddle_energy})
             if is_certified([p["saddle_energy"] for p in passes], higher_end, converged_fraction):
                 break
@@ -310,11 +310,6 @@ def auto_neb(energy, start: torch.Tensor, end: torch.Tensor, cycles: list[dict] 
     final = evaluate_path(energy, pivots, n_sub, metrics, history)
     final.budget = budget
     return final
-
-
-def _steps_run(history: list[dict]) -> int:
-    """NEB steps run so far: each recorded cycle's ``steps``."""
-    return sum(h.get("steps", 0) for h in history)
 
 
 def _run_schedule(pivots, path, cycles, max_extra_cycles, converged_fraction, doubling, *, energy, n_sub,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...paths.neb import metric_at_saddle, saddle_change
+from ...paths.neb import metric_at_saddle, saddle_change, steps_run
 from ..papers import NO_BARRIERS_TABLE1
 from .explore import Exploration
 
@@ -123,7 +123,7 @@ def saddle_budget(path: dict) -> dict:
     schedule's) and ``saddle_passes`` (the saddle after each run, ``;``-separated)."""
     budget = path.get("budget") or {}
     passes = budget.get("passes", [])
-    steps = sum(h.get("steps", 0) for h in path["history"])
+    steps = steps_run(path["history"])
     return {"saddle_certificate": budget.get("verdict", "none"), "budget_steps": passes[-1]["steps"] if passes else steps,
             "budget_factor": passes[-1]["factor"] if passes else 1,
             "saddle_passes": ";".join(f"{p['saddle_energy']:.6g}" for p in passes)}
